@@ -131,7 +131,7 @@ def parse_header(data: bytes, source: str) -> dict:
         msg = f"weights file {source!r} is {len(data)} bytes long: empty or truncated"
         raise CheckpointError(msg)
     (header_length,) = struct.unpack("<Q", data[:8])
-    if header_length > MAX_HEADER_BYTES or not data[8:9] == b"{":
+    if header_length > MAX_HEADER_BYTES or data[8:9] != b"{":
         msg = f"weights file {source!r} is not a safetensors file (bad header)"
         raise CheckpointError(msg)
     if 8 + header_length > len(data):

@@ -71,7 +71,7 @@ def test_truncated_file_is_refused(tiny_checkpoint, tmp_path):
     for cut in (4, 200, len(data) - 10):
         broken = tmp_path / f"cut{cut}.safetensors"
         broken.write_bytes(data[:cut])
-        with pytest.raises(CheckpointError, match="truncated|not a safetensors|empty"):
+        with pytest.raises(CheckpointError, match=r"truncated|not a safetensors|empty"):
             load_colorizer(broken)
 
 

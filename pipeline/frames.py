@@ -1,0 +1,448 @@
+"""List, read and write the frames of a shot through fsspec.
+
+One code path serves local folders, s3://, gs:// and memory:// URLs. Frames are listed in natural order, decoded
+from any Pillow mode to RGB uint8 over paper white, and written as PNGs atomically so that a retried or interrupted
+shot never leaves a truncated frame under its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import numpy as np
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
+DEFAULT_MAX_PIXELS = 8192 * 8192
+
+# Files that OS file browsers leave in folders; AppleDouble "._frame1.png" even carries an image extension.
+_JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini"})
+
+# Content is sniffed, so a JPEG named .png still reads; the list keeps out formats whose plugins shell out (EPS runs
+# Ghostscript) or that no studio delivers line art in.
+_PIL_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "GIF", "BMP")
+
+# Stores where one upload becomes visible all at once or not at all: a write there needs no temporary name, and a
+# rename would cost a server-side copy plus a delete per frame.
+_ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
+
+_PAPER_WHITE = 255
+
+
+class FrameError(ValueError):
+    """A frame or frame folder that cannot be used; the message names the file and the problem."""
+
+
+class FrameRead(NamedTuple):
+    """One frame from a FrameReader: exactly one of array and error is set.
+
+    Args:
+        index: position of the frame in the reader's URL list.
+        url: where the frame was read from.
+        array: the decoded frame, or None when it could not be read.
+        error: why the frame could not be read, or None.
+    """
+
+    index: int
+    url: str
+    array: np.ndarray | None
+    error: Exception | None
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """Sort key that orders digit runs by value, so frame2 comes before frame10; text compares case-insensitively."""
+    # re.split with a capturing group alternates text, digits, text, ...: position i holds the same type in every
+    # key, so tuples never compare a str with an int. The name itself breaks ties such as frame01 vs frame1.
+    parts = re.split(r"(\d+)", name)
+    key = tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts))
+    return (key, name)
+
+
+def _is_junk(name: str) -> bool:
+    """Hidden files, AppleDouble forks and OS thumbnail caches."""
+    return name.startswith(".") or name.casefold() in _JUNK_NAMES
+
+
+def _is_local(fs: Any) -> bool:
+    """True for the local disk, where os.replace gives an atomic rename."""
+    return isinstance(fs, LocalFileSystem)
+
+
+def _protocols(fs: Any) -> set[str]:
+    """An fsspec filesystem's protocol names as a set."""
+    protocol = fs.protocol
+    return {protocol} if isinstance(protocol, str) else set(protocol)
+
+
+def list_frames(url: str, storage_options: dict | None = None) -> list[str]:
+    """The image files directly in a folder, as full URLs in natural order.
+
+    Local folders come back as absolute paths, other stores as URLs with their protocol (s3://bucket/shot/f1.png).
+    Raises FrameError when the folder does not exist, is a file, or holds no images.
+    """
+    fs, path = url_to_fs(url, **(storage_options or {}))
+    path = path.rstrip("/") or path
+    # Listings are cached per filesystem instance (s3fs); a folder written earlier in this process must be re-read.
+    fs.invalidate_cache(path)
+    if not fs.isdir(path):
+        problem = "is a file, not a folder" if fs.exists(path) else "does not exist"
+        msg = f"frame folder {url!r} {problem}"
+        raise FrameError(msg)
+
+    names = []
+    for entry in fs.ls(path, detail=True):
+        if entry.get("type") != "file":
+            continue
+        name = entry["name"].rstrip("/").rpartition("/")[2]
+        if _is_junk(name) or os.path.splitext(name)[1].casefold() not in IMAGE_EXTENSIONS:
+            continue
+        names.append(name)
+    if not names:
+        exts = ", ".join(sorted(IMAGE_EXTENSIONS))
+        msg = f"frame folder {url!r} holds no image files ({exts})"
+        raise FrameError(msg)
+
+    names.sort(key=natural_key)
+    base = path if _is_local(fs) else fs.unstrip_protocol(path)
+    return [f"{base.rstrip('/')}/{name}" for name in names]
+
+
+def _read_bytes(url: str, storage_options: dict | None) -> bytes:
+    """The whole file at url; a missing or unreadable file becomes a FrameError naming it."""
+    fs, path = url_to_fs(url, **(storage_options or {}))
+    try:
+        return fs.cat_file(path)
+    except FileNotFoundError as exc:
+        msg = f"frame {url!r} does not exist"
+        raise FrameError(msg) from exc
+    except IsADirectoryError as exc:
+        msg = f"frame {url!r} is a folder, not an image"
+        raise FrameError(msg) from exc
+    except OSError as exc:
+        msg = f"frame {url!r} could not be read: {exc}"
+        raise FrameError(msg) from exc
+
+
+def _composite_over_white(rgba: np.ndarray) -> np.ndarray:
+    """(H, W, 4) uint8 straight alpha -> (H, W, 3) uint8 over paper white, rounded."""
+    rgb = rgba[..., :3].astype(np.uint32)
+    alpha = rgba[..., 3:].astype(np.uint32)
+    out = (rgb * alpha + _PAPER_WHITE * (255 - alpha) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def _sixteen_to_eight(values: np.ndarray) -> np.ndarray:
+    """16-bit samples -> 8-bit by value/257 rounded, so 65535 -> 255 and 32768 -> 128 (not a truncated high byte)."""
+    wide = np.clip(values.astype(np.int64), 0, 65535)
+    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def image_to_rgb(img: Image.Image) -> np.ndarray:
+    """Any Pillow image -> (H, W, 3) uint8 RGB; transparency is composited over paper white.
+
+    Modes I;16* and I are taken as 16-bit samples and scaled to 8 bits; others go through Pillow's own conversion
+    (palette lookup, CMYK, 1-bit).
+    """
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        gray = _sixteen_to_eight(np.asarray(img))
+        return np.repeat(gray[..., None], 3, axis=2)
+    # "transparency" covers palette and RGB/L images that mark one color transparent (PNG tRNS, GIF).
+    if "A" in mode or "a" in mode or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        return _composite_over_white(np.asarray(rgba))
+    if mode == "RGB":
+        return np.array(img)
+    return np.array(img.convert("RGB"))
+
+
+def read_frame(url: str, storage_options: dict | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode one frame to (H, W, 3) uint8 RGB over paper white.
+
+    The file's content decides the format, not its extension. EXIF orientation is applied, so the array looks the
+    way the artist's viewer shows the file. Raises FrameError naming the file for an empty, missing, corrupt,
+    truncated, animated or over-large image (more than max_pixels pixels).
+    """
+    data = _read_bytes(url, storage_options)
+    if not data:
+        msg = f"frame {url!r} is an empty file"
+        raise FrameError(msg)
+
+    try:
+        img = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard (Image.MAX_IMAGE_PIXELS, process-wide) fires before ours when max_pixels is above it.
+        msg = f"frame {url!r} is too large to decode safely: {exc}"
+        raise FrameError(msg) from exc
+    except UnidentifiedImageError as exc:
+        kinds = ", ".join(_PIL_FORMATS)
+        msg = f"frame {url!r} is not an image Pillow can read ({len(data)} bytes; expected one of {kinds})"
+        raise FrameError(msg) from exc
+    except Exception as exc:
+        # Header parsers of untrusted files raise many kinds of errors (SyntaxError, struct.error, EOFError ...).
+        msg = f"frame {url!r} is corrupt: {exc}"
+        raise FrameError(msg) from exc
+
+    with img:
+        width, height = img.size
+        if width * height > max_pixels:
+            msg = f"frame {url!r} is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}"
+            raise FrameError(msg)
+        n_frames = getattr(img, "n_frames", 1)
+        # A camera's MPO is a JPEG whose extra pictures (depth, previews) follow the main one: read the main one.
+        if n_frames > 1 and img.format != "MPO":
+            msg = f"frame {url!r} holds {n_frames} images (animated or multi-page {img.format}); expected one"
+            raise FrameError(msg)
+        try:
+            # Image.open only reads the header; load() decodes every pixel so truncation is caught here, not later.
+            img.load()
+        except Exception as exc:
+            msg = f"frame {url!r} is truncated or corrupt: {exc}"
+            raise FrameError(msg) from exc
+        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+            img = ImageOps.exif_transpose(img)
+        return image_to_rgb(img)
+
+
+def rgb_to_luminance(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) float32 in [0, 1], Rec. 601 luma weights as Pillow's "L" conversion uses."""
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0
+    return np.clip(rgb.astype(np.float32) @ weights, 0.0, 1.0)
+
+
+def read_line_art(url: str, storage_options: dict | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read a frame as line art: (H, W) float32 luminance in [0, 1], 0 = ink and 1 = paper."""
+    return rgb_to_luminance(read_frame(url, storage_options, max_pixels=max_pixels))
+
+
+def _encode_png(array: np.ndarray, url: str, compress_level: int) -> bytes:
+    """uint8 (H, W) or (H, W, 3) -> PNG bytes; other shapes and dtypes are a caller's bug."""
+    if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+        msg = f"cannot write {url!r}: expected uint8 (H, W) or (H, W, 3), got {array.dtype} {array.shape}"
+        raise ValueError(msg)
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def _temporary_sibling(path: str) -> str:
+    """A hidden, unique name next to path, so the final rename stays within one folder (and one device)."""
+    parent, _, name = path.rpartition("/")
+    tmp = f".{name}.tmp-{uuid.uuid4().hex}"
+    return f"{parent}/{tmp}" if parent else tmp
+
+
+def _commit(fs: Any, path: str, write: Callable[[str], None]) -> None:
+    """Run write(target) so that path holds either its old content or the complete new one, never a part."""
+    if _protocols(fs) & _ATOMIC_PUT_PROTOCOLS:
+        # No makedirs here: object stores have no folders, and s3fs's makedirs would create a missing bucket.
+        write(path)
+        return
+    parent = path.rpartition("/")[0]
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    tmp = _temporary_sibling(path)
+    try:
+        write(tmp)
+        if _is_local(fs):
+            os.replace(tmp, path)
+        else:
+            fs.mv(tmp, path)
+    except BaseException:
+        # BaseException too: a Ctrl-C or a killed worker between write and rename must not leave litter behind.
+        with contextlib.suppress(Exception):
+            fs.rm_file(tmp)
+        raise
+
+
+def write_bytes_atomic(data: bytes, url: str, storage_options: dict | None = None) -> None:
+    """Write data to url so that readers see the old file or the whole new one; local parent folders are created."""
+    fs, path = url_to_fs(url, **(storage_options or {}))
+
+    def write(target: str) -> None:
+        if _is_local(fs):
+            with open(target, "wb") as f:
+                f.write(data)
+        else:
+            fs.pipe_file(target, data)
+
+    _commit(fs, path, write)
+
+
+def put_file_atomic(local_path: str, url: str, storage_options: dict | None = None) -> None:
+    """Copy a finished local file to url atomically (streamed, for files too large to hold in memory)."""
+    fs, path = url_to_fs(url, **(storage_options or {}))
+    _commit(fs, path, lambda target: fs.put_file(local_path, target))
+
+
+def write_png(array: np.ndarray, url: str, storage_options: dict | None = None, *, compress_level: int = 6) -> None:
+    """Encode a uint8 (H, W, 3) or (H, W) array as PNG and write it atomically to url.
+
+    The PNG is encoded in memory first, then written under a temporary sibling name and renamed (or, on object
+    stores, uploaded in one request), so an interrupted write never leaves a truncated file under the final name.
+    """
+    write_bytes_atomic(_encode_png(array, url, compress_level), url, storage_options)
+
+
+def output_name(frame_url: str) -> str:
+    """The output file name for an input frame: the same stem with a .png extension.
+
+    Raises FrameError for URLs whose name could escape or hide in the output folder: a '..' path segment, a
+    backslash, an empty name or stem, or a name starting with '.'.
+    """
+    segments = frame_url.split("/")
+    name = segments[-1]
+    problem = None
+    if ".." in segments:
+        problem = "has a '..' path segment"
+    elif "\\" in name:
+        problem = "has a backslash in its name"
+    elif not name:
+        problem = "ends in '/', not a file name"
+    elif name.startswith("."):
+        problem = "names a hidden file"
+    stem = os.path.splitext(name)[0]
+    if problem is None and not stem:
+        problem = "has an empty file stem"
+    if problem is not None:
+        msg = f"frame {frame_url!r} {problem}; cannot derive an output name inside the output folder"
+        raise FrameError(msg)
+    return f"{stem}.png"
+
+
+class FrameReader:
+    """Reads frames ahead of the consumer on a thread pool and yields them in order.
+
+    A frame that cannot be read is yielded with its error instead of an array, and the others go on. Iterating
+    again reads the frames again.
+
+    Args:
+        urls: the frames, in the order they are yielded.
+        storage_options: fsspec options for the URLs.
+        prefetch: how many frames may be read ahead of the one being consumed (bounds memory).
+        workers: threads decoding at once (Pillow releases the GIL while decoding).
+        max_pixels: per-frame pixel limit, see read_frame.
+        read: replaces read_frame, e.g. read_line_art; called as read(url).
+    """
+
+    def __init__(
+        self,
+        urls: Iterable[str],
+        storage_options: dict | None = None,
+        *,
+        prefetch: int = 4,
+        workers: int = 2,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        read: Callable[[str], np.ndarray] | None = None,
+    ) -> None:
+        if prefetch < 1 or workers < 1:
+            msg = f"FrameReader needs prefetch >= 1 and workers >= 1, got prefetch={prefetch}, workers={workers}"
+            raise ValueError(msg)
+        self.urls = list(urls)
+        self.prefetch = prefetch
+        self.workers = workers
+        self._read = read or (lambda url: read_frame(url, storage_options, max_pixels=max_pixels))
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+    def __iter__(self) -> Iterator[FrameRead]:
+        pending: deque[tuple[int, Future[np.ndarray]]] = deque()
+        upcoming = iter(enumerate(self.urls))
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="frame-reader")
+        try:
+            for index, url in upcoming:
+                pending.append((index, pool.submit(self._read, url)))
+                if len(pending) > self.prefetch:
+                    yield self._result(*pending.popleft())
+            while pending:
+                yield self._result(*pending.popleft())
+        finally:
+            # A consumer that stops early (break, exception) must not leave reads queued behind it.
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _result(self, index: int, future: Future[np.ndarray]) -> FrameRead:
+        """Wait for one read; any error becomes part of the result, so one bad frame does not end the shot."""
+        url = self.urls[index]
+        try:
+            return FrameRead(index, url, future.result(), None)
+        except Exception as exc:
+            return FrameRead(index, url, None, exc)
+
+
+class FrameWriter:
+    """Writes PNGs behind the caller on a thread pool; errors are recorded, not raised.
+
+    submit() blocks once max_pending writes are queued, which bounds the frames held in memory. Arrays must not be
+    modified after they are submitted. close() waits for every write and returns (url, error or None) in
+    submission order; the same list stays in `results`. Usable as a context manager.
+
+    Args:
+        storage_options: fsspec options for the URLs.
+        workers: threads encoding and writing at once (zlib releases the GIL).
+        max_pending: the most writes queued or running before submit() waits.
+        compress_level: PNG zlib level, 0-9; lower is faster and larger.
+    """
+
+    def __init__(
+        self,
+        storage_options: dict | None = None,
+        *,
+        workers: int = 2,
+        max_pending: int = 8,
+        compress_level: int = 6,
+    ) -> None:
+        if workers < 1 or max_pending < 1:
+            msg = f"FrameWriter needs workers >= 1 and max_pending >= 1, got {workers=}, {max_pending=}"
+            raise ValueError(msg)
+        self.storage_options = storage_options
+        self.compress_level = compress_level
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame-writer")
+        self._slots = threading.BoundedSemaphore(max_pending)
+        self._submitted: list[tuple[str, Future[None]]] = []
+        self._closed = False
+        self.results: list[tuple[str, Exception | None]] = []
+
+    def submit(self, array: np.ndarray, url: str) -> None:
+        """Queue one PNG write; blocks while max_pending writes are outstanding."""
+        if self._closed:
+            msg = f"FrameWriter is closed; cannot write {url!r}"
+            raise RuntimeError(msg)
+        self._slots.acquire()
+        try:
+            future = self._pool.submit(write_png, array, url, self.storage_options, compress_level=self.compress_level)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        self._submitted.append((url, future))
+
+    def close(self) -> list[tuple[str, Exception | None]]:
+        """Wait for all writes; (url, error or None) per submitted frame, in submission order."""
+        if self._closed:
+            return self.results
+        self._closed = True
+        self._pool.shutdown(wait=True)
+        for url, future in self._submitted:
+            exc = future.exception()
+            if exc is not None and not isinstance(exc, Exception):
+                raise exc  # KeyboardInterrupt or SystemExit in a writer thread is not a frame's fault
+            self.results.append((url, exc))
+        return self.results
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

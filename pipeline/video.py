@@ -1,0 +1,341 @@
+"""Encode colored frames to video and decode video back to frames, with PyAV.
+
+Three codecs cover a studio's needs: H.264 for previews that play anywhere, ProRes 4444 for editing, FFV1 for
+lossless archives. The PyAV wheel bundles x264 (GPL); ProRes and FFV1 are there for users who must avoid it.
+Videos are encoded to a temporary file and renamed (or uploaded in one request) when complete, so an interrupted
+encode never leaves a truncated video under its final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import av
+import fsspec
+import numpy as np
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from pipeline.frames import put_file_atomic
+
+
+class VideoError(ValueError):
+    """A video that cannot be written or read; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """How one user-facing codec name is encoded."""
+
+    encoder: str
+    pix_fmt: str
+    extensions: tuple[str, ...]
+    options: dict[str, str] = field(default_factory=dict)
+    yuv: bool = True  # converted from RGB with the BT.709 matrix and tagged so; False for RGB pixel formats
+    even_size: bool = False  # 4:2:0 chroma needs even width and height; odd frames are padded by one pixel
+
+
+CODECS: dict[str, _Codec] = {
+    # crf 18 is visually lossless for flat-colored animation; veryfast encodes 1080p at ~37 fps on one core.
+    "h264": _Codec("libx264", "yuv420p", (".mp4", ".mov", ".mkv"), {"crf": "18", "preset": "veryfast"}, even_size=True),
+    # vendor apl0 makes Final Cut and other Apple tools accept the file as their own ProRes.
+    "prores": _Codec("prores_ks", "yuv444p10le", (".mov", ".mkv"), {"profile": "4444", "vendor": "apl0"}),
+    # bgr0 holds 8-bit RGB as is, so the round trip is bit-exact; this FFmpeg build refuses FFV1 in .mov.
+    "ffv1": _Codec("ffv1", "bgr0", (".mkv",), yuv=False),
+}
+
+_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+# Broadcast-rate names people type as decimals; 23.976 means 24000/1001, which a decimal cannot hold exactly.
+_NTSC_RATES = (24, 30, 48, 60, 120)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What probe() reports about a video's first video stream.
+
+    Args:
+        width: coded width in pixels (H.264 output of an odd-sized frame is one pixel wider).
+        height: coded height in pixels.
+        fps: average frame rate.
+        codec: FFmpeg's decoder name, e.g. "h264", "prores", "ffv1".
+        pix_fmt: pixel format as stored, e.g. "yuv420p".
+    """
+
+    width: int
+    height: int
+    fps: float
+    codec: str
+    pix_fmt: str
+
+
+def frame_rate(fps: float | Fraction) -> Fraction:
+    """fps as an exact rational; 23.976, 29.97 and 59.94 become 24000/1001, 30000/1001 and 60000/1001."""
+    if isinstance(fps, Fraction):
+        rate = fps
+    else:
+        rate = Fraction(fps).limit_denominator(1001)
+        for nominal in _NTSC_RATES:
+            if abs(fps - nominal * 1000 / 1001) < 0.005:
+                rate = Fraction(nominal * 1000, 1001)
+    if rate <= 0:
+        msg = f"frame rate must be positive, got {fps!r}"
+        raise ValueError(msg)
+    return rate
+
+
+def _check_codec(codec: str, url: str) -> _Codec:
+    """The codec's settings, after checking the name and that the file's container can hold it."""
+    if codec not in CODECS:
+        msg = f"unknown video codec {codec!r} for {url!r}; choose one of {', '.join(CODECS)}"
+        raise ValueError(msg)
+    spec = CODECS[codec]
+    ext = os.path.splitext(url)[1].lower()
+    if ext not in spec.extensions:
+        msg = f"video {url!r}: codec {codec!r} needs a file ending in {' or '.join(spec.extensions)}, not {ext!r}"
+        raise ValueError(msg)
+    return spec
+
+
+def _pad_to_even(frame: np.ndarray) -> np.ndarray:
+    """Replicate the last column/row so width and height are even (4:2:0 chroma covers 2x2 pixel blocks)."""
+    height, width = frame.shape[:2]
+    pad = ((0, height % 2), (0, width % 2), (0, 0))
+    return np.pad(frame, pad, mode="edge") if height % 2 or width % 2 else frame
+
+
+class VideoWriter:
+    """Encodes frames one at a time into a video file; the file appears under its name only on close().
+
+    The stream is opened on the first frame, which fixes the size; every later frame must match it. H.264 frames
+    of odd width or height are padded by one replicated pixel (65x47 is stored as 66x48), since 4:2:0 video cannot
+    hold odd sizes. Used as a context manager, an exception inside the block discards the partial video.
+
+    Args:
+        url: local path or fsspec URL; the extension picks the container: .mp4, .mov or .mkv.
+        fps: frames per second; 23.976 and friends are stored as exact NTSC rates.
+        codec: "h264" (libx264, yuv420p, crf 18), "prores" (ProRes 4444, 10-bit 4:4:4) or "ffv1" (lossless RGB).
+        storage_options: fsspec options for a remote url; the video is encoded locally, then uploaded.
+    """
+
+    def __init__(
+        self, url: str, fps: float | Fraction = 24, codec: str = "h264", storage_options: dict | None = None
+    ) -> None:
+        self.url = url
+        self.codec = codec
+        self.rate = frame_rate(fps)
+        self.storage_options = storage_options
+        self.frames_written = 0
+        self.size: tuple[int, int] | None = None  # (width, height) of the input frames
+        self._spec = _check_codec(codec, url)
+        fs, path = url_to_fs(url, **(storage_options or {}))
+        self._local_target = path if isinstance(fs, LocalFileSystem) else None
+        self._tmp: str | None = None
+        self._container: Any = None
+        self._stream: Any = None
+        self._finished = False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame."""
+        index = self.frames_written
+        if self._finished:
+            msg = f"video {self.url!r} is already closed; cannot write frame {index}"
+            raise VideoError(msg)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            msg = f"video {self.url!r}: frame {index} must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}"
+            raise VideoError(msg)
+        height, width = frame.shape[:2]
+        if self.size is None:
+            self._open(width, height)
+        elif (width, height) != self.size:
+            first_w, first_h = self.size
+            msg = f"video {self.url!r}: frame {index} is {width}x{height}, but frame 0 was {first_w}x{first_h}"
+            raise VideoError(msg)
+
+        if self._spec.even_size:
+            frame = _pad_to_even(frame)
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        if self._spec.yuv:
+            # swscale's default matrix is BT.601, but players read untagged HD as BT.709: convert and tag alike.
+            video_frame = video_frame.reformat(
+                format=self._spec.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+            )
+        else:
+            video_frame = video_frame.reformat(format=self._spec.pix_fmt)
+        video_frame.pts = index
+        video_frame.time_base = 1 / self.rate
+        try:
+            for packet in self._stream.encode(video_frame):
+                self._container.mux(packet)
+        except (av.FFmpegError, OSError) as exc:
+            msg = f"video {self.url!r}: encoding frame {index} failed: {exc}"
+            raise VideoError(msg) from exc
+        self.frames_written += 1
+
+    def _open(self, width: int, height: int) -> None:
+        """Open the temporary file and the stream for frames of this size."""
+        ext = os.path.splitext(self.url)[1].lower()
+        if self._local_target is not None:
+            # A sibling, so that the final os.replace stays on one device and is atomic.
+            parent, _, name = self._local_target.rpartition("/")
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            self._tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}" if parent else f".{name}.tmp-{uuid.uuid4().hex}"
+        else:
+            fd, self._tmp = tempfile.mkstemp(prefix="inkpaint-video-", suffix=ext)
+            os.close(fd)
+
+        container_options = {}
+        if self.codec == "h264" and ext in (".mp4", ".mov"):
+            # Index at the front, so a browser or a review tool starts playing before the whole file arrives.
+            container_options["movflags"] = "+faststart"
+        try:
+            self._container = av.open(self._tmp, "w", format=_FORMATS[ext], container_options=container_options)
+            stream = self._container.add_stream(self._spec.encoder, rate=self.rate, options=dict(self._spec.options))
+            stream.width = width + (width % 2 if self._spec.even_size else 0)
+            stream.height = height + (height % 2 if self._spec.even_size else 0)
+            stream.pix_fmt = self._spec.pix_fmt
+            if self._spec.yuv:
+                cc = stream.codec_context
+                cc.colorspace = Colorspace.ITU709
+                cc.color_primaries = ColorPrimaries.BT709
+                cc.color_trc = ColorTrc.BT709
+                cc.color_range = ColorRange.MPEG
+            stream.codec_context.open()  # fail here, with the size in the message, rather than on the first encode
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            self.abort()
+            msg = f"video {self.url!r}: cannot open a {self.codec} encoder for {width}x{height} frames: {exc}"
+            raise VideoError(msg) from exc
+        self._stream = stream
+        self.size = (width, height)
+
+    def close(self) -> None:
+        """Flush the encoder, finish the file and move it to its final name. No frames written is an error."""
+        if self._finished:
+            return
+        if self._container is None:
+            self._finished = True
+            msg = f"video {self.url!r}: no frames were written"
+            raise VideoError(msg)
+        self._finished = True
+        try:
+            try:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                self._container.close()
+            except (av.FFmpegError, OSError) as exc:
+                msg = f"video {self.url!r}: finishing the file failed: {exc}"
+                raise VideoError(msg) from exc
+            self._container = None
+            if self._local_target is not None:
+                os.replace(self._tmp, self._local_target)
+            else:
+                put_file_atomic(self._tmp, self.url, self.storage_options)
+                os.remove(self._tmp)
+            self._tmp = None
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Discard the partial video; the final name is left as it was."""
+        self._finished = True
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+            self._container = None
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self._tmp)
+            self._tmp = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def encode_video(
+    frames: Iterable[np.ndarray],
+    url: str,
+    fps: float | Fraction = 24,
+    codec: str = "h264",
+    storage_options: dict | None = None,
+) -> int:
+    """Encode (H, W, 3) uint8 RGB frames into a video at url, atomically; returns the number of frames.
+
+    See VideoWriter for codecs, containers and the padding of odd sizes under H.264.
+    """
+    with VideoWriter(url, fps=fps, codec=codec, storage_options=storage_options) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.frames_written
+
+
+@contextlib.contextmanager
+def _open_video(url: str, storage_options: dict | None) -> Iterator[Any]:
+    """An input container for a local path or an fsspec URL, with open errors naming the file."""
+    fs, path = url_to_fs(url, **(storage_options or {}))
+    with contextlib.ExitStack() as stack:
+        try:
+            source = (
+                path
+                if isinstance(fs, LocalFileSystem)
+                else stack.enter_context(fsspec.open(url, "rb", **(storage_options or {})))
+            )
+            container = stack.enter_context(av.open(source, "r"))
+        except FileNotFoundError as exc:
+            msg = f"video {url!r} does not exist"
+            raise VideoError(msg) from exc
+        except (av.FFmpegError, OSError) as exc:
+            msg = f"video {url!r} cannot be opened: {exc}"
+            raise VideoError(msg) from exc
+        if not container.streams.video:
+            msg = f"video {url!r} has no video stream"
+            raise VideoError(msg)
+        yield container
+
+
+def decode_video(url: str, storage_options: dict | None = None) -> Iterator[np.ndarray]:
+    """Yield every frame of the first video stream as (H, W, 3) uint8 RGB, in presentation order."""
+    with _open_video(url, storage_options) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        # to_ndarray converts with the matrix the stream is tagged with (BT.709 for ours).
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def count_frames(url: str, storage_options: dict | None = None) -> int:
+    """The number of frames, by decoding them: containers such as MKV do not record it."""
+    with _open_video(url, storage_options) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return sum(1 for _ in container.decode(stream))
+
+
+def probe(url: str, storage_options: dict | None = None) -> VideoInfo:
+    """Size, frame rate, codec and pixel format of a video's first video stream, from its headers."""
+    with _open_video(url, storage_options) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        ctx = stream.codec_context
+        return VideoInfo(
+            width=ctx.width,
+            height=ctx.height,
+            fps=float(rate) if rate else 0.0,
+            codec=ctx.name,
+            pix_fmt=ctx.pix_fmt or "",
+        )

@@ -1,0 +1,44 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict]:
+    """A local S3 (moto) over HTTP for the whole session, so other processes (Ray workers) can reach it too.
+
+    Yields a dict: endpoint_url, storage_options (for fsspec/s3fs) and bucket (an existing, shared bucket; use a
+    unique prefix per test).
+    """
+    pytest.importorskip("moto.server", reason="moto[server] is needed for S3 tests")
+    s3fs = pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    with pytest.MonkeyPatch.context() as mp:
+        # botocore looks for credentials before it talks to any endpoint; a developer's real profile must never be
+        # picked up by a test.
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            mp.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            mp.delenv(name, raising=False)
+
+        # Port 0: the OS picks a free port, so parallel test sessions do not collide.
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        endpoint_url = f"http://{host}:{port}"
+        storage_options = {"endpoint_url": endpoint_url, "key": "testing", "secret": "testing"}
+        bucket = "inkpaint-test"
+        s3fs.S3FileSystem(**storage_options).mkdir(bucket)
+        try:
+            yield {"endpoint_url": endpoint_url, "storage_options": storage_options, "bucket": bucket}
+        finally:
+            server.stop()

@@ -1,0 +1,458 @@
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import frames
+from pipeline.frames import (
+    FrameError,
+    FrameReader,
+    FrameWriter,
+    list_frames,
+    natural_key,
+    output_name,
+    read_frame,
+    read_line_art,
+    write_png,
+)
+
+
+def save(img: Image.Image, path: Path, **kwargs: object) -> str:
+    img.save(path, **kwargs)
+    return str(path)
+
+
+def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+# --- listing -------------------------------------------------------------------------------------------------------
+
+
+def test_natural_key_orders_numbers_by_value() -> None:
+    names = ["frame10.png", "frame2.png", "Frame1.png", "frame1b.png", "frame02.png"]
+    assert sorted(names, key=natural_key) == ["Frame1.png", "frame1b.png", "frame02.png", "frame2.png", "frame10.png"]
+
+
+def test_list_frames_natural_order_and_junk_ignored(tmp_path: Path) -> None:
+    for i in range(1, 13):
+        (tmp_path / f"frame{i}.png").write_bytes(b"x")
+    (tmp_path / "FRAME13.JPG").write_bytes(b"x")  # extension case does not matter
+    (tmp_path / "frame14.tiff").write_bytes(b"x")
+    (tmp_path / "frame15.webp").write_bytes(b"x")
+    for junk in ("._frame1.png", ".hidden.png", ".DS_Store", "Thumbs.db", "desktop.ini", "notes.txt", "clip.mov"):
+        (tmp_path / junk).write_bytes(b"x")
+    (tmp_path / "sub.png").mkdir()  # a folder with an image-like name is not a frame
+    (tmp_path / "sub.png" / "frame0.png").write_bytes(b"x")  # nor is anything below the folder
+
+    urls = list_frames(str(tmp_path))
+
+    names = [u.rsplit("/", 1)[1] for u in urls]
+    assert names == [f"frame{i}.png" for i in range(1, 13)] + ["FRAME13.JPG", "frame14.tiff", "frame15.webp"]
+    assert all(os.path.isabs(u) and os.path.exists(u) for u in urls)
+
+
+def test_list_frames_relative_path_gives_absolute_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "shot").mkdir()
+    (tmp_path / "shot" / "a1.png").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert list_frames("shot/") == [str(tmp_path / "shot" / "a1.png")]
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "only_junk", "is_file"])
+def test_list_frames_refuses_unusable_folders(tmp_path: Path, case: str) -> None:
+    folder = tmp_path / "shot"
+    if case == "empty":
+        folder.mkdir()
+    elif case == "only_junk":
+        folder.mkdir()
+        (folder / "._a.png").write_bytes(b"x")
+        (folder / "readme.txt").write_bytes(b"x")
+    elif case == "is_file":
+        folder.write_bytes(b"x")
+    with pytest.raises(FrameError, match=str(folder)):
+        list_frames(str(folder))
+
+
+# --- reading: every mode to RGB ------------------------------------------------------------------------------------
+
+
+def test_mode_l(tmp_path: Path) -> None:
+    img = Image.fromarray(np.array([[0, 37], [128, 255]], np.uint8), "L")
+    out = read_frame(save(img, tmp_path / "l.png"))
+    assert out.dtype == np.uint8 and out.shape == (2, 2, 3)
+    assert out[:, :, 0].tolist() == [[0, 37], [128, 255]]
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+
+
+def test_mode_la_composites_over_white(tmp_path: Path) -> None:
+    la = np.array([[[100, 0], [100, 255]], [[0, 128], [0, 0]]], np.uint8)  # (value, alpha)
+    out = read_frame(save(Image.fromarray(la, "LA"), tmp_path / "la.png"))
+    assert out[0, 0].tolist() == [255, 255, 255]  # fully transparent -> paper
+    assert out[0, 1].tolist() == [100, 100, 100]  # opaque -> its own value
+    assert abs(int(out[1, 0, 0]) - 127) <= 1  # half-transparent black -> mid gray
+    assert out[1, 1].tolist() == [255, 255, 255]
+
+
+def test_mode_rgb_exact(tmp_path: Path) -> None:
+    rgb = noise(5, 7)
+    assert np.array_equal(read_frame(save(Image.fromarray(rgb, "RGB"), tmp_path / "rgb.png")), rgb)
+
+
+def test_mode_rgba_transparent_pixel_is_white(tmp_path: Path) -> None:
+    rgba = np.array([[[255, 0, 0, 0], [255, 0, 0, 255], [0, 0, 255, 128]]], np.uint8)
+    out = read_frame(save(Image.fromarray(rgba, "RGBA"), tmp_path / "rgba.png"))
+    assert out[0, 0].tolist() == [255, 255, 255]
+    assert out[0, 1].tolist() == [255, 0, 0]
+    assert np.abs(out[0, 2].astype(int) - [127, 127, 255]).max() <= 1
+
+
+def test_mode_rgba_webp_lossless(tmp_path: Path) -> None:
+    rgba = np.array([[[10, 20, 30, 0], [10, 20, 30, 255]]], np.uint8)
+    out = read_frame(save(Image.fromarray(rgba, "RGBA"), tmp_path / "f.webp", lossless=True, exact=True))
+    assert out.tolist() == [[[255, 255, 255], [10, 20, 30]]]
+
+
+def _palette_image() -> Image.Image:
+    img = Image.fromarray(np.array([[0, 1], [2, 1]], np.uint8), "P")
+    img.putpalette([10, 20, 30, 200, 100, 50, 0, 0, 0] + [0, 0, 0] * 253)
+    return img
+
+
+def test_mode_p_palette_decoded(tmp_path: Path) -> None:
+    out = read_frame(save(_palette_image(), tmp_path / "p.png"))
+    assert out.tolist() == [[[10, 20, 30], [200, 100, 50]], [[0, 0, 0], [200, 100, 50]]]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".gif"])
+def test_mode_p_with_transparency(tmp_path: Path, suffix: str) -> None:
+    path = save(_palette_image(), tmp_path / f"p{suffix}", transparency=1)
+    assert Image.open(path).mode == "P"
+    out = read_frame(path)
+    assert out.tolist() == [[[10, 20, 30], [255, 255, 255]], [[0, 0, 0], [255, 255, 255]]]
+
+
+def test_mode_rgb_with_transparent_color(tmp_path: Path) -> None:
+    rgb = np.array([[[1, 2, 3], [9, 9, 9]]], np.uint8)
+    out = read_frame(save(Image.fromarray(rgb, "RGB"), tmp_path / "trns.png", transparency=(9, 9, 9)))
+    assert out.tolist() == [[[1, 2, 3], [255, 255, 255]]]
+
+
+def test_mode_i16_scaled_to_8_bit(tmp_path: Path) -> None:
+    values = np.array([[0, 257, 32896, 65535]], np.uint16)  # exactly 0, 1, 128, 255 in 8 bits
+    path = save(Image.fromarray(values), tmp_path / "i16.png")
+    assert Image.open(path).mode == "I;16"
+    out = read_frame(path)
+    assert out[0, :, 0].tolist() == [0, 1, 128, 255]
+
+
+def test_mode_i32_tiff_taken_as_16_bit(tmp_path: Path) -> None:
+    values = np.array([[0, 32896, 65535, 70000]], np.int32)  # above 16 bits clips to white
+    path = save(Image.fromarray(values, "I"), tmp_path / "i32.tif")
+    assert Image.open(path).mode == "I"
+    assert read_frame(path)[0, :, 1].tolist() == [0, 128, 255, 255]
+
+
+def test_mode_cmyk(tmp_path: Path) -> None:
+    cmyk = np.array([[[0, 0, 0, 0], [0, 255, 255, 0], [0, 0, 0, 255]]], np.uint8)
+    path = save(Image.fromarray(cmyk, "CMYK"), tmp_path / "cmyk.tif")
+    assert read_frame(path).tolist() == [[[255, 255, 255], [255, 0, 0], [0, 0, 0]]]
+
+
+def test_mode_1_bit(tmp_path: Path) -> None:
+    img = Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8), "L").convert("1")
+    path = save(img, tmp_path / "bits.png")
+    assert Image.open(path).mode == "1"
+    assert read_frame(path)[:, :, 2].tolist() == [[0, 255], [255, 0]]
+
+
+def test_exif_orientation_applied(tmp_path: Path) -> None:
+    img = Image.new("RGB", (40, 20), (200, 50, 50))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways; viewers rotate 90 degrees clockwise
+    out = read_frame(save(img, tmp_path / "rot.jpg", exif=exif))
+    assert out.shape == (40, 20, 3)
+
+
+def test_jpeg_named_png_reads(tmp_path: Path) -> None:
+    path = tmp_path / "liar.png"
+    Image.new("RGB", (16, 8), (30, 120, 200)).save(path, format="JPEG", quality=95)
+    out = read_frame(str(path))
+    assert out.shape == (8, 16, 3)
+    assert np.abs(out.astype(int) - [30, 120, 200]).max() <= 3
+
+
+def test_read_line_art(tmp_path: Path) -> None:
+    img = Image.fromarray(np.array([[0, 255], [128, 255]], np.uint8), "L")
+    art = read_line_art(save(img, tmp_path / "art.png"))
+    assert art.dtype == np.float32 and art.shape == (2, 2)
+    assert art[0, 0] == 0.0 and art[0, 1] == pytest.approx(1.0) and art[1, 0] == pytest.approx(128 / 255, abs=1e-3)
+    rgb = read_line_art(save(Image.new("RGB", (2, 1), (255, 0, 0)), tmp_path / "red.png"))
+    assert rgb[0, 0] == pytest.approx(0.299, abs=1e-3)
+
+
+# --- reading: refusals ---------------------------------------------------------------------------------------------
+
+
+def test_empty_file_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(FrameError, match=r"empty\.png.*empty file"):
+        read_frame(str(path))
+
+
+def test_missing_file_refused(tmp_path: Path) -> None:
+    with pytest.raises(FrameError, match=r"nope\.png.*does not exist"):
+        read_frame(str(tmp_path / "nope.png"))
+
+
+def test_not_an_image_refused(tmp_path: Path) -> None:
+    path = tmp_path / "text.png"
+    path.write_bytes(b"this is not a picture")
+    with pytest.raises(FrameError, match=r"text\.png.*not an image"):
+        read_frame(str(path))
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.95])
+def test_truncated_png_refused(tmp_path: Path, keep: float) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(noise(64, 64)).save(buf, format="PNG")  # noise does not compress: IDAT fills the file
+    data = buf.getvalue()
+    path = tmp_path / "cut.png"
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(FrameError, match=r"cut\.png"):
+        read_frame(str(path))
+
+
+def test_animated_gif_refused(tmp_path: Path) -> None:
+    first, second = Image.new("RGB", (8, 8), "red"), Image.new("RGB", (8, 8), "blue")
+    path = save(first, tmp_path / "anim.gif", save_all=True, append_images=[second])
+    with pytest.raises(FrameError, match=r"anim\.gif.*2 images"):
+        read_frame(path)
+
+
+def test_animated_png_refused(tmp_path: Path) -> None:
+    first, second = Image.new("RGB", (8, 8), "red"), Image.new("RGB", (8, 8), "blue")
+    path = save(first, tmp_path / "anim.png", save_all=True, append_images=[second])
+    with pytest.raises(FrameError, match=r"anim\.png.*2 images"):
+        read_frame(path)
+
+
+def test_pixel_limit(tmp_path: Path) -> None:
+    path = save(Image.new("RGB", (20, 10), "white"), tmp_path / "big.png")
+    with pytest.raises(FrameError, match=r"big\.png.* 20x10 = 200 pixels, over the limit of 199"):
+        read_frame(path, max_pixels=199)
+    assert read_frame(path, max_pixels=200).shape == (10, 20, 3)
+
+
+def test_pillow_decompression_bomb_becomes_frame_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = save(Image.new("RGB", (20, 10), "white"), tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # Pillow raises above twice this
+    with pytest.raises(FrameError, match=r"bomb\.png.*too large"):
+        read_frame(path, max_pixels=10**9)
+
+
+# --- writing -------------------------------------------------------------------------------------------------------
+
+
+def test_write_png_round_trip(tmp_path: Path) -> None:
+    rgb, gray = noise(9, 11), noise(9, 11)[..., 0]
+    write_png(rgb, str(tmp_path / "out" / "deep" / "rgb.png"))  # parent folders are created
+    write_png(gray, str(tmp_path / "gray.png"))
+    assert np.array_equal(read_frame(str(tmp_path / "out" / "deep" / "rgb.png")), rgb)
+    assert np.array_equal(read_frame(str(tmp_path / "gray.png"))[..., 0], gray)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gray.png", "out"]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    "array", [np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8), np.zeros(4, np.uint8)]
+)
+def test_write_png_refuses_bad_arrays(tmp_path: Path, array: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"bad\.png.*uint8"):
+        write_png(array, str(tmp_path / "bad.png"))
+    assert list(tmp_path.iterdir()) == []
+
+
+class _DiesHalfway(io.BufferedWriter):
+    """A file that writes half of what it is given, then fails like a full disk or a killed process."""
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        super().write(bytes(data)[: len(data) // 2])
+        self.flush()
+        raise OSError(28, "No space left on device")
+
+
+def test_write_png_interrupted_leaves_no_final_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def dying_open(path: str, mode: str = "r", *args: object, **kwargs: object) -> io.BufferedWriter:
+        return _DiesHalfway(io.FileIO(path, "w"))
+
+    monkeypatch.setattr(frames, "open", dying_open, raising=False)
+    with pytest.raises(OSError, match="No space"):
+        write_png(noise(32, 32), str(tmp_path / "f1.png"))
+    assert list(tmp_path.iterdir()) == []  # no truncated final file, and the temporary one was removed
+
+
+def test_write_png_failed_rename_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "f1.png"
+    old = noise(8, 8, seed=1)
+    write_png(old, str(target))
+
+    def no_rename(src: str, dst: str) -> None:
+        raise KeyboardInterrupt  # e.g. Ctrl-C between writing and renaming
+
+    monkeypatch.setattr(frames.os, "replace", no_rename)
+    with pytest.raises(KeyboardInterrupt):
+        write_png(noise(8, 8, seed=2), str(target))
+    monkeypatch.undo()
+    assert np.array_equal(read_frame(str(target)), old)
+    assert [p.name for p in tmp_path.iterdir()] == ["f1.png"]
+
+
+def test_write_png_via_rename_on_stores_without_atomic_put(monkeypatch: pytest.MonkeyPatch) -> None:
+    # memory:// uploads atomically; pretend it does not, to exercise the temporary-name-then-mv path.
+    monkeypatch.setattr(frames, "_ATOMIC_PUT_PROTOCOLS", frozenset())
+    root = f"memory://inkpaint-{uuid.uuid4().hex}"
+    rgb = noise(6, 6)
+    write_png(rgb, f"{root}/out/f1.png")
+    fs = fsspec.filesystem("memory")
+    assert [p.rsplit("/", 1)[1] for p in fs.ls(f"{root}/out", detail=False)] == ["f1.png"]
+    assert np.array_equal(read_frame(f"{root}/out/f1.png"), rgb)
+
+
+# --- output names --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("s3://bucket/shot/frame0001.jpg", "frame0001.png"),
+        ("/data/shot/frame2.PNG", "frame2.png"),
+        ("frame.v2.tiff", "frame.v2.png"),
+        ("noext", "noext.png"),
+    ],
+)
+def test_output_name(url: str, name: str) -> None:
+    assert output_name(url) == name
+
+
+@pytest.mark.parametrize("url", ["../x.png", "shot/../../x.png", "shot/..", "shot/a\\..\\x.png", "shot/", ".png"])
+def test_output_name_refuses_escapes(url: str) -> None:
+    with pytest.raises(FrameError, match="output"):
+        output_name(url)
+
+
+# --- reader and writer ---------------------------------------------------------------------------------------------
+
+
+def _shot(folder: Path, count: int, bad: set[int] = frozenset()) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    urls = []
+    for i in range(count):
+        path = folder / f"f{i}.png"
+        if i in bad:
+            path.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        else:
+            Image.new("L", (4, 3), i * 10).save(path)
+        urls.append(str(path))
+    return urls
+
+
+def test_frame_reader_in_order_with_errors(tmp_path: Path) -> None:
+    urls = _shot(tmp_path, 10, bad={3, 7})
+    results = list(FrameReader(urls, prefetch=3, workers=2))
+    assert [r.index for r in results] == list(range(10))
+    assert [r.url for r in results] == urls
+    for r in results:
+        if r.index in (3, 7):
+            assert r.array is None and isinstance(r.error, FrameError) and r.url in str(r.error)
+        else:
+            assert r.error is None and r.array.shape == (3, 4, 3) and (r.array == r.index * 10).all()
+
+
+def test_frame_reader_bounded_look_ahead(tmp_path: Path) -> None:
+    urls = _shot(tmp_path, 12)
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def read(url: str) -> np.ndarray:
+        with lock:
+            started.append(int(Path(url).stem[1:]))
+        return read_frame(url)
+
+    prefetch = 2
+    for consumed, result in enumerate(FrameReader(urls, prefetch=prefetch, read=read)):
+        time.sleep(0.01)  # a slow consumer: readers would race ahead if nothing bounded them
+        with lock:
+            assert len(started) <= consumed + 1 + prefetch
+        assert result.error is None
+    assert sorted(started) == list(range(12))
+
+
+def test_frame_reader_stops_early_without_hanging(tmp_path: Path) -> None:
+    urls = _shot(tmp_path, 20)
+    reader = FrameReader(urls, prefetch=4)
+    for result in reader:
+        if result.index == 2:
+            break
+    assert len(reader) == 20
+
+
+def test_frame_writer_records_errors_and_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
+    targets = [str(tmp_path / "out" / f"f{i}.png") for i in range(6)]
+    targets[2] = str(tmp_path / "blocker" / "f2.png")
+    with FrameWriter(workers=2, max_pending=2) as writer:
+        for i, url in enumerate(targets):
+            array = np.zeros((4, 4), np.float64) if i == 4 else np.full((4, 5, 3), i, np.uint8)
+            writer.submit(array, url)
+    results = writer.results
+    assert [url for url, _ in results] == targets
+    assert [i for i, (_, err) in enumerate(results) if err is not None] == [2, 4]
+    assert isinstance(results[4][1], ValueError)
+    for i in (0, 1, 3, 5):
+        assert (read_frame(targets[i]) == i).all()
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(np.zeros((2, 2), np.uint8), targets[0])
+
+
+# --- S3 (moto) -----------------------------------------------------------------------------------------------------
+
+
+def test_s3_round_trip(s3_server: dict) -> None:
+    options = s3_server["storage_options"]
+    root = f"s3://{s3_server['bucket']}/{uuid.uuid4().hex}"
+    shot, out = f"{root}/shot", f"{root}/out"
+    arrays = {i: noise(6, 5, seed=i) for i in (1, 2, 10, 11)}
+    for i, array in arrays.items():
+        write_png(array, f"{shot}/frame{i}.png", options)
+    fs = fsspec.filesystem("s3", **options)
+    fs.pipe_file(f"{shot}/._frame1.png", b"junk")
+    fs.pipe_file(f"{shot}/notes.txt", b"junk")
+
+    urls = list_frames(shot, options)
+    assert urls == [f"{shot}/frame{i}.png" for i in (1, 2, 10, 11)]
+    for url, i in zip(urls, arrays, strict=True):
+        assert np.array_equal(read_frame(url, options), arrays[i])
+    results = list(FrameReader(urls, options))
+    assert [r.error for r in results] == [None] * 4
+
+    with FrameWriter(options) as writer:
+        for r in results:
+            writer.submit(r.array, f"{out}/{output_name(r.url)}")
+    assert all(err is None for _, err in writer.results)
+    assert list_frames(out, options) == [f"{out}/frame{i}.png" for i in (1, 2, 10, 11)]
+    assert not [p for p in fs.find(root) if ".tmp-" in p]
+
+    with pytest.raises(FrameError, match="does not exist"):
+        list_frames(f"{shot}-missing", options)
+    with pytest.raises(FrameError, match="does not exist"):
+        read_frame(f"{shot}/frame3.png", options)
