@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli import main
+from model.augment import AugmentConfig, make_training_batch
+from model.checkpoint import load_colorizer, read_checkpoint_info
+from model.colorizer import build_colorizer
+from model.data import load_openmoji_pairs
+from model.losses import GeneratorLoss
+from model.train import TrainConfig, Trainer
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("render-cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(cache_dir, monkeypatch):
+    monkeypatch.setenv("INKPAINT_CACHE", str(cache_dir))
+
+
+def test_one_training_step_on_openmoji_lowers_the_loss():
+    torch.manual_seed(0)
+    pairs = load_openmoji_pairs("train", 64, limit=8, workers=1)
+    line, color = pairs.to_tensors()
+    generator = torch.Generator().manual_seed(0)
+    line_in, reference, target = make_training_batch(
+        line.float() / 255, color.float() / 255, AugmentConfig(), generator
+    )
+    model = build_colorizer("lite").train()
+    loss = GeneratorLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    before, _ = loss(model(line_in, reference), target, None)
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after, _ = loss(model(line_in, reference), target, None)
+    assert after < before * 0.98
+
+
+def test_trainer_writes_checkpoints_and_resumes(tmp_path):
+    config = TrainConfig(
+        output_dir=str(tmp_path / "run"), resolution=64, batch_size=4, steps=3, limit=8, val_images=4,
+        val_every=2, log_every=1, workers=1,
+    )  # fmt: skip
+    first = Trainer(config).run()
+    assert set(first) == {"psnr", "ssim"} and first["psnr"] > 0
+    run = tmp_path / "run"
+    for name in ("last.safetensors", "best.safetensors", "training_state.safetensors", "metrics.jsonl"):
+        assert (run / name).exists(), name
+    info = read_checkpoint_info(run / "last.safetensors")
+    assert info.step == 3 and info.preset == "lite" and "OpenMoji" in info.training_data
+    assert json.loads(info.extra["train_config"])["resolution"] == 64
+
+    resumed = Trainer(TrainConfig(**{**config.__dict__, "steps": 5}))
+    assert resumed.step == 3
+    # The discriminator and optimizer state came back too, not only the colorizer.
+    assert resumed.opt_g.state_dict()["state"], "generator optimizer state was not restored"
+    resumed.run()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["kind"] == "train"]
+    assert steps == [1, 2, 3, 4, 5]
+    assert read_checkpoint_info(run / "last.safetensors").step == 5
+    model, _ = load_colorizer(run / "best.safetensors")
+    assert not model.training
+
+
+def test_eval_command_prints_the_table(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    runner = CliRunner()
+    from model.checkpoint import save_colorizer
+
+    save_colorizer(build_colorizer("lite"), weights, step=7)
+    result = runner.invoke(main, ["eval", "--weights", str(weights), "--limit", "4", "--resolution", "64"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "step 7" in lines[0]
+    methods = [line.split("  ")[0] for line in lines[2:]]
+    assert methods == ["inkpaint", "lines on white", "reference under lines"]
+    for line in lines[2:]:
+        psnr, ssim = (float(v) for v in line.split()[-2:])
+        assert 0 < psnr < 60 and -1 <= ssim <= 1
+
+
+def test_eval_refuses_a_pickle(tmp_path):
+    bad = tmp_path / "model.pt"
+    torch.save({"a": torch.zeros(1)}, bad)
+    result = CliRunner().invoke(main, ["eval", "--weights", str(bad), "--limit", "2"])
+    assert result.exit_code == 2
+    assert "pickle" in result.output and str(bad) in result.output
