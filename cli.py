@@ -160,6 +160,41 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     click.echo(f"wrote {destination} (sha256 {sha})")
 
 
+@main.command()
+@click.argument("frames", type=str)
+@click.option("-r", "--reference", required=True, help="The colored keyframe (path or URL).")
+@click.option("-o", "--output", required=True, help="Folder (path or URL) receiving one PNG per frame.")
+@click.option("--video", default=None, help="Also write the colored shot as this video file (.mp4, .mov, .mkv).")
+@click.option("--fps", type=click.FloatRange(0, 1000, min_open=True), default=24.0, help="Video frame rate.")
+@click.option("--codec", type=click.Choice(["h264", "prores", "ffv1"]), default="h264", help="Video codec.")
+@click.option("--weights", default=str(DEFAULT_WEIGHTS), envvar=WEIGHTS_ENVVAR, help="Colorizer weights.")
+@click.option(
+    "--resolution",
+    type=click.IntRange(32, 4096),
+    default=512,
+    help="Model working resolution (long side); lines stay at the frames' own resolution.",
+)
+@click.option("--batch-size", type=click.IntRange(1, 256), default=4, help="Frames per model call.")
+@click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
+@click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
+def shot(frames: str, reference: str, output: str, video: str | None, fps: float, codec: str, weights: str,
+         resolution: int, batch_size: int, resume: bool, address: str | None) -> None:  # fmt: skip
+    """Color one shot: FRAMES (a folder of line art or a video) like the keyframe given with --reference."""
+    from jobs.shot import colorize_one_shot
+    from pipeline.colorize import Shot, ShotOptions
+
+    name = frames.rstrip("/").rsplit("/", 1)[-1] or "shot"
+    spec = Shot(name=name, frames=frames, reference=reference, output=output, video=video)
+    options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec)
+    try:
+        result = colorize_one_shot(spec, options, weights, address)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(result.summary())
+    if result.status != "ok":
+        sys.exit(1)
+
+
 def colorize_shot() -> None:
     """Entry point of the `colorize-shot` console script: the same command as `inkpaint shot`."""
     main(["shot", *sys.argv[1:]], prog_name="colorize-shot")

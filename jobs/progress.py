@@ -1,0 +1,50 @@
+"""Progress of a run: a bar on a terminal, plain timestamped lines otherwise (logs of unattended runs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from tqdm import tqdm
+
+
+class ProgressReporter:
+    """Counts frames done across shots and shows them.
+
+    Args:
+        total_frames: frames the run will color.
+        stream: where to write; a terminal gets a bar, anything else a line every `interval` seconds.
+        interval: seconds between plain lines.
+    """
+
+    def __init__(self, total_frames: int, stream: TextIO | None = None, interval: float = 5.0) -> None:
+        self.stream = stream or sys.stderr
+        self.total = total_frames
+        self.interval = interval
+        self.done_by_shot: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.last_line = 0.0
+        interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.bar = tqdm(total=total_frames, unit="frame", file=self.stream, disable=not interactive)
+
+    @property
+    def done(self) -> int:
+        return sum(self.done_by_shot.values())
+
+    def update(self, shot: str, frames_done: int) -> None:
+        """A shot reports how many of its frames are done (a retried shot starts again from zero)."""
+        self.done_by_shot[shot] = frames_done
+        self.bar.n = self.done
+        self.bar.refresh()
+        now = time.monotonic()
+        if self.bar.disable and (now - self.last_line >= self.interval or self.done == self.total):
+            self.last_line = now
+            elapsed = now - self.started
+            rate = self.done / elapsed if elapsed > 0 else 0.0
+            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+            print(f"progress: {self.done}/{self.total} frames, {rate:.2f} frames/s, ETA {eta:.0f} s",
+                  file=self.stream, flush=True)  # fmt: skip
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,187 @@
+"""Runs shots on Ray: one ShotWorker actor per GPU of the cluster (one CPU worker without GPUs), retries, progress.
+
+The only module that imports ray. A ShotWorker loads the colorizer once and colors shots with
+pipeline.colorize.ShotColorizer; its method streams progress events and then the ShotResult back to the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import ray
+from ray import ObjectRefGenerator
+from ray.exceptions import RayActorError, RayTaskError
+
+from pipeline.colorize import Shot, ShotOptions, ShotResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where and how shots run.
+
+    Args:
+        weights: colorizer weights (path or URL) every worker loads.
+        address: a Ray cluster's address, or None to start a local Ray for the run.
+        retries: how many times a shot is retried after its worker died.
+        cpu_threads: torch threads of a CPU worker (None: all cores of its node).
+    """
+
+    weights: str
+    address: str | None = None
+    retries: int = 2
+    cpu_threads: int | None = None
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Join `address`, or start a quiet local Ray (temp dir under the system temp, no dashboard) and stop it after."""
+    if ray.is_initialized():
+        yield
+        return
+    common = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address:
+        ray.init(address=address, **common)
+    else:
+        # Ray's socket paths must stay short: a temp dir directly under the system temp.
+        temp_dir = tempfile.mkdtemp(prefix="inkpaint-ray-")
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, **common)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+class ShotWorker:
+    """Holds a loaded colorizer on one GPU (or the CPU) and colors shots sent to it.
+
+    Args:
+        weights: colorizer weights to load once.
+        cpu_threads: torch threads when running on the CPU.
+    """
+
+    def __init__(self, weights: str, cpu_threads: int | None = None) -> None:
+        import torch
+
+        from pipeline.colorize import ShotColorizer
+
+        self.gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+        use_cuda = bool(self.gpu_ids) and torch.cuda.is_available()
+        if not use_cuda:
+            torch.set_num_threads(cpu_threads or os.cpu_count() or 1)
+        self.colorizer = ShotColorizer.from_weights(weights, "cuda" if use_cuda else "cpu")
+        self.node = ray.get_runtime_context().get_node_id()
+
+    def describe(self) -> dict[str, str]:
+        return {"node": self.node, "gpu": ",".join(self.gpu_ids), "device": str(self.colorizer.device)}
+
+    def colorize(self, shot: Shot, options: ShotOptions) -> Iterator[tuple[str, object]]:
+        """Stream ("progress", frames done) events, then ("result", ShotResult)."""
+        events: queue.Queue[tuple[str, object]] = queue.Queue()
+
+        def work() -> None:
+            try:
+                result = self.colorizer.run(shot, options, progress=lambda done: events.put(("progress", done)))
+                result.worker, result.gpu = self.node, ",".join(self.gpu_ids)
+                events.put(("result", result))
+            except Exception as error:  # a programming error: report it as the shot's failure
+                events.put(("result", ShotResult(shot=shot.name, output=shot.output, error=repr(error))))
+
+        threading.Thread(target=work, name=f"shot-{shot.name}", daemon=True).start()
+        while True:
+            kind, value = events.get()
+            yield kind, value
+            if kind == "result":
+                return
+
+
+def worker_resources() -> tuple[int, dict[str, float]]:
+    """How many workers to start and what each asks for, decided from the cluster as it is now.
+
+    An actor that asks for a GPU the cluster lacks waits forever, so GPUs are only requested when present. A CPU
+    worker leaves CPU headroom for Ray's own tasks.
+    """
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    if gpus > 0:
+        return gpus, {"num_gpus": 1, "num_cpus": 1}
+    return 1, {"num_gpus": 0, "num_cpus": min(1.0, max(resources.get("CPU", 1) / 2, 0.25))}
+
+
+Progress = Callable[[str, int], None]
+
+
+def run_shots(
+    shots: list[Shot], options: ShotOptions, settings: RunSettings, progress: Progress | None = None
+) -> list[ShotResult]:
+    """Color shots on the workers, longest queue first-come; returns one ShotResult per shot, in input order.
+
+    A shot whose worker dies is retried on the restarted worker up to `settings.retries` times.
+    """
+    with ray_session(settings.address):
+        count, resources = worker_resources()
+        count = max(1, min(count, len(shots)))
+        actor_class = ray.remote(ShotWorker).options(max_restarts=settings.retries + 1, **resources)
+        workers = [actor_class.remote(settings.weights, settings.cpu_threads) for _ in range(count)]
+        results: dict[str, ShotResult] = {}
+        attempts = dict.fromkeys((s.name for s in shots), 0)
+        waiting = list(shots)
+        running: dict[ObjectRefGenerator, tuple[Shot, object]] = {}  # generator -> (shot, worker)
+        idle = list(workers)
+        while waiting or running:
+            while waiting and idle:
+                shot, worker = waiting.pop(0), idle.pop(0)
+                attempts[shot.name] += 1
+                running[worker.colorize.remote(shot, options)] = (shot, worker)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            for generator in ready:
+                shot, worker = running[generator]
+                finished = drain(generator, shot, results, progress)
+                if finished is None:
+                    continue
+                del running[generator]
+                idle.append(worker)
+                if finished == "died":
+                    if attempts[shot.name] <= settings.retries:
+                        log.warning("worker died during shot %s; retrying (attempt %d)", shot.name,
+                                    attempts[shot.name] + 1)  # fmt: skip
+                        waiting.insert(0, shot)
+                    else:
+                        results[shot.name] = ShotResult(
+                            shot=shot.name, output=shot.output,
+                            error=f"worker died {attempts[shot.name]} times while coloring this shot",
+                        )  # fmt: skip
+        for worker in workers:
+            ray.kill(worker)
+        return [results[s.name] for s in shots]
+
+
+def drain(
+    generator: ObjectRefGenerator, shot: Shot, results: dict[str, ShotResult], progress: Progress | None
+) -> str | None:
+    """Consume what a worker's stream has ready: None while running, "done" with a result, "died" if it was lost."""
+    try:
+        while generator.next_ready():
+            kind, value = ray.get(next(generator))
+            if kind == "progress":
+                if progress is not None:
+                    progress(shot.name, int(value))
+            else:
+                results[shot.name] = value
+                return "done"
+        if generator.is_finished():
+            next(generator)  # raises the stream's end or the error that ended it
+        return None
+    except StopIteration:
+        return "done" if shot.name in results else "died"
+    except (RayActorError, RayTaskError) as error:
+        log.warning("shot %s: %s", shot.name, error)
+        return "died"

@@ -1,0 +1,355 @@
+"""One shot's coloring: frames + keyframe in, colored PNG frames (and a video) out.
+
+`ShotColorizer` holds a loaded colorizer. For a shot it encodes the keyframe once, reads frames ahead on threads,
+runs the model in batches, composites the artist's lines over the colors at full resolution, writes each PNG
+atomically behind on threads and feeds the video encoder in frame order. A frame that cannot be read or written is
+recorded with its reason; the others go on. No Ray and no Click here: jobs/ runs this inside an actor.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import fsspec
+import numpy as np
+import torch
+
+from model.checkpoint import DEFAULT_WEIGHTS, CheckpointInfo, load_colorizer
+from model.colorizer import Colorizer
+from pipeline.frames import (
+    DEFAULT_MAX_PIXELS,
+    FrameRead,
+    FrameReader,
+    FrameWriter,
+    list_frames,
+    output_name,
+    read_frame,
+)
+from pipeline.lineart import FrameGeometry, composite_lines, fit_frame, to_model_line, to_model_reference
+from pipeline.video import VideoWriter, decode_video
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+@dataclass(frozen=True)
+class Shot:
+    """What to color: one shot's frames, its keyframe and where the results go.
+
+    Args:
+        name: the shot's name in reports.
+        frames: folder URL of line-art frames, or a video file of line art.
+        reference: URL of the colored keyframe.
+        output: folder URL receiving one PNG per frame.
+        video: URL of the video to write, or None.
+    """
+
+    name: str
+    frames: str
+    reference: str
+    output: str
+    video: str | None = None
+
+
+@dataclass(frozen=True)
+class ShotOptions:
+    """How to color a shot.
+
+    Args:
+        resolution: the model's working resolution (long side, never above the frame's own).
+        batch_size: frames per model call.
+        resume: skip frames whose output PNG already exists.
+        fps: video frame rate.
+        codec: video codec: h264, prores or ffv1.
+        max_pixels: refuse frames larger than this many pixels.
+        storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
+    """
+
+    resolution: int = 512
+    batch_size: int = 4
+    resume: bool = True
+    fps: float = 24.0
+    codec: str = "h264"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    storage_options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FrameFailure:
+    """A frame that was not colored, and why."""
+
+    frame: str
+    reason: str
+
+
+@dataclass
+class ShotResult:
+    """What happened to a shot.
+
+    Args:
+        shot: the shot's name.
+        frames: frames in the input.
+        written: frames colored and written by this run.
+        resumed: frames skipped because their output already existed.
+        failures: frames not colored, with reasons.
+        seconds: wall time of the shot.
+        output: the output folder.
+        video: the video written, if any.
+        error: why the whole shot failed, if it did.
+        worker: the node that ran it (set by jobs/).
+        gpu: the GPU it ran on, "" for the CPU (set by jobs/).
+    """
+
+    shot: str
+    frames: int = 0
+    written: int = 0
+    resumed: int = 0
+    failures: list[FrameFailure] = field(default_factory=list)
+    seconds: float = 0.0
+    output: str = ""
+    video: str | None = None
+    error: str | None = None
+    worker: str = ""
+    gpu: str = ""
+
+    @property
+    def status(self) -> str:
+        """ok: every frame is there; partial: some frames failed; failed: the shot could not run."""
+        if self.error is not None:
+            return "failed"
+        return "partial" if self.failures else "ok"
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """A few lines for a person: what was done, how fast, and what failed."""
+        if self.error is not None:
+            return f"shot {self.shot}: FAILED: {self.error}"
+        lines = [
+            f"shot {self.shot}: {self.written} frames colored, {self.resumed} already done, "
+            f"{len(self.failures)} failed, of {self.frames}, in {self.seconds:.1f} s "
+            f"({self.frames_per_second:.2f} frames/s) -> {self.output}" + (f" and {self.video}" if self.video else "")
+        ]
+        lines += [f"  failed: {failure.frame}: {failure.reason}" for failure in self.failures]
+        return "\n".join(lines)
+
+
+def count_shot_frames(shot: Shot, options: ShotOptions) -> int:
+    """How many frames a shot has (a video is decoded to count: container frame counts are unreliable)."""
+    if is_video(shot.frames):
+        return sum(1 for _ in decode_video(shot.frames, options.storage_options))
+    return len(list_frames(shot.frames, options.storage_options))
+
+
+def is_video(url: str) -> bool:
+    return url.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def join_url(folder: str, name: str) -> str:
+    return f"{folder.rstrip('/')}/{name}"
+
+
+@dataclass
+class PendingFrame:
+    """A frame on its way through the shot: its output name and, once known, its pixels or its failure."""
+
+    index: int
+    name: str
+    line: np.ndarray | None = None
+    colored: np.ndarray | None = None
+    failure: str | None = None
+
+
+class ShotColorizer:
+    """Colors shots with one loaded colorizer.
+
+    Args:
+        model: the colorizer (eval mode).
+        device: where it runs.
+        info: the checkpoint's provenance, if loaded from a file.
+    """
+
+    def __init__(self, model: Colorizer, device: torch.device, info: CheckpointInfo | None = None) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.info = info
+
+    @classmethod
+    def from_weights(cls, weights: str = str(DEFAULT_WEIGHTS), device: str | torch.device = "cpu") -> ShotColorizer:
+        """Load weights once; the instance then colors any number of shots."""
+        device = torch.device(device)
+        model, info = load_colorizer(weights, device=device)
+        return cls(model, device, info)
+
+    @torch.inference_mode()
+    def encode_reference(self, rgb: np.ndarray, resolution: int) -> torch.Tensor:
+        """Tokens of a colored keyframe (H, W, 3) uint8: (1, M, C), computed once per shot."""
+        geometry = fit_frame(*rgb.shape[:2], resolution, self.model.config.stride)
+        reference = to_model_reference(rgb, geometry)[None].to(self.device)
+        return self.model.encode_reference(reference)
+
+    @torch.inference_mode()
+    def colorize_frames(self, frames: list[np.ndarray], tokens: torch.Tensor, resolution: int) -> list[np.ndarray]:
+        """Color line-art frames (H, W, 3) uint8 with reference tokens; frames of one size share a model call."""
+        stride = self.model.config.stride
+        geometries = [fit_frame(*frame.shape[:2], resolution, stride) for frame in frames]
+        results: list[np.ndarray | None] = [None] * len(frames)
+        groups: dict[FrameGeometry, list[int]] = {}
+        for index, geometry in enumerate(geometries):
+            groups.setdefault(geometry, []).append(index)
+        for geometry, indices in groups.items():
+            batch = torch.stack([to_model_line(frames[i], geometry) for i in indices]).to(self.device)
+            colors = self.model.colorize(batch, tokens).image.cpu()
+            for row, index in enumerate(indices):
+                results[index] = composite_lines(colors[row], frames[index], geometry)
+        return results  # type: ignore[return-value]
+
+    def run(self, shot: Shot, options: ShotOptions, progress: Callable[[int], None] | None = None) -> ShotResult:
+        """Color every frame of a shot; never raises for bad input, which is reported in the result."""
+        started = time.monotonic()
+        result = ShotResult(shot=shot.name, output=shot.output, video=shot.video)
+        try:
+            reference = read_frame(shot.reference, options.storage_options, max_pixels=options.max_pixels)
+            tokens = self.encode_reference(reference, options.resolution)
+            reads, total = self.frame_source(shot, options)
+        except (ValueError, OSError) as error:
+            result.error = f"{type(error).__name__}: {error}"
+            result.seconds = time.monotonic() - started
+            return result
+        result.frames = total
+        fs, out_root = fsspec.core.url_to_fs(shot.output, **options.storage_options)
+        fs.makedirs(out_root, exist_ok=True)
+        existing = set(fs.ls(out_root, detail=False)) if options.resume else set()
+        existing_names = {path.rsplit("/", 1)[-1] for path in existing}
+        video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
+                            storage_options=options.storage_options) if shot.video else None  # fmt: skip
+        writer = FrameWriter(options.storage_options)
+        emitter = FrameEmitter(shot, options, writer, video, result, progress)
+        batch: list[PendingFrame] = []
+        try:
+            for read in reads:
+                pending = self.pending_frame(read, shot, options, existing_names, result)
+                batch.append(pending)
+                if sum(p.line is not None for p in batch) >= options.batch_size:
+                    self.flush(batch, tokens, options, emitter)
+                    batch = []
+            self.flush(batch, tokens, options, emitter)
+        except BaseException:
+            if video is not None:
+                video.abort()
+            writer.close()
+            raise
+        for url, error in writer.close():
+            if error is not None:
+                result.failures.append(FrameFailure(url, f"could not write: {error}"))
+                result.written -= 1
+        if video is not None:
+            try:
+                video.close()
+            except (ValueError, OSError) as error:
+                result.failures.append(FrameFailure(shot.video, f"could not write the video: {error}"))
+        result.seconds = time.monotonic() - started
+        return result
+
+    def frame_source(self, shot: Shot, options: ShotOptions) -> tuple[Iterator[FrameRead], int]:
+        """The shot's frames in order, read ahead on threads, and how many there are."""
+        if is_video(shot.frames):
+            total = count_shot_frames(shot, options)
+            if total == 0:
+                msg = f"video {shot.frames!r} has no frames"
+                raise ValueError(msg)
+            frames = decode_video(shot.frames, options.storage_options)
+            width = max(5, len(str(total)))
+            reads = (FrameRead(i, f"frame_{i + 1:0{width}d}.png", frame, None) for i, frame in enumerate(frames))
+            return reads, total
+        urls = list_frames(shot.frames, options.storage_options)
+        reader = FrameReader(urls, options.storage_options, max_pixels=options.max_pixels)
+        return iter(reader), len(urls)
+
+    def pending_frame(
+        self, read: FrameRead, shot: Shot, options: ShotOptions, existing: set[str], result: ShotResult
+    ) -> PendingFrame:
+        """Decide what happens to one frame: resumed, failed, or to be colored."""
+        try:
+            name = read.url if is_video(shot.frames) else output_name(read.url)
+        except ValueError as error:
+            return PendingFrame(read.index, "", failure=str(error))
+        pending = PendingFrame(read.index, name)
+        if name in existing:
+            result.resumed += 1
+            if shot.video:
+                out_url = join_url(shot.output, name)
+                pending.colored = read_frame(out_url, options.storage_options, max_pixels=options.max_pixels)
+            return pending
+        if read.error is not None:
+            pending.failure = str(read.error)
+        else:
+            pending.line = read.array
+        return pending
+
+    def flush(
+        self, batch: list[PendingFrame], tokens: torch.Tensor, options: ShotOptions, emitter: FrameEmitter
+    ) -> None:
+        """Color the batch's frames that need it, then hand every frame to the emitter in order."""
+        todo = [p for p in batch if p.line is not None]
+        if todo:
+            colored = self.colorize_frames([p.line for p in todo], tokens, options.resolution)
+            for pending, image in zip(todo, colored, strict=True):
+                pending.colored = image
+        for pending in batch:
+            emitter.emit(pending)
+
+
+class FrameEmitter:
+    """Writes finished frames in order: PNG behind on threads, video in sequence (a failed frame holds the last)."""
+
+    def __init__(
+        self,
+        shot: Shot,
+        options: ShotOptions,
+        writer: FrameWriter,
+        video: VideoWriter | None,
+        result: ShotResult,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.shot, self.options, self.writer, self.video = shot, options, writer, video
+        self.result, self.progress = result, progress
+        self.last: np.ndarray | None = None
+        self.done = 0
+
+    def emit(self, pending: PendingFrame) -> None:
+        if pending.failure is not None:
+            self.result.failures.append(FrameFailure(pending.name or str(pending.index), pending.failure))
+        elif pending.line is not None:
+            self.writer.submit(pending.colored, join_url(self.shot.output, pending.name))
+            self.result.written += 1
+        if self.video is not None:
+            self.write_video_frame(pending.colored)
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done)
+
+    def write_video_frame(self, frame: np.ndarray | None) -> None:
+        """Keep the video's timing: a missing frame repeats the previous one (white before the first)."""
+        if frame is None:
+            frame = self.last
+        if frame is None:
+            return
+        size = self.video.size
+        if size is not None and (frame.shape[1], frame.shape[0]) != tuple(size):
+            frame = resize_rgb(frame, size)
+        self.video.write(frame)
+        self.last = frame
+
+
+def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an (H, W, 3) uint8 frame to (width, height) = size."""
+    tensor = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+    resized = torch.nn.functional.interpolate(tensor, size=(size[1], size[0]), mode="bilinear", align_corners=False)
+    return resized[0].round().clamp(0, 255).byte().permute(1, 2, 0).numpy()

@@ -1,0 +1,89 @@
+"""Frames to model inputs and back: working resolution, padding to the model's stride, full-resolution composite.
+
+The colorizer works at a modest resolution (the long side of `resolution`); the artist's line art is never
+resampled for the output: the colors are scaled back to the frame's own size and the original lines are laid over
+them by multiplication, so a 4K frame keeps its crisp lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipeline.frames import rgb_to_luminance
+
+
+@dataclass(frozen=True)
+class FrameGeometry:
+    """How a frame maps onto the model's grid.
+
+    Args:
+        height: the frame's own height.
+        width: the frame's own width.
+        scaled_height: height at the working resolution.
+        scaled_width: width at the working resolution.
+        padded_height: scaled height padded up to the model's stride.
+        padded_width: scaled width padded up to the model's stride.
+    """
+
+    height: int
+    width: int
+    scaled_height: int
+    scaled_width: int
+    padded_height: int
+    padded_width: int
+
+
+def fit_frame(height: int, width: int, resolution: int, stride: int = 16) -> FrameGeometry:
+    """Geometry for a frame: long side scaled to `resolution` (never up), short side by the same factor."""
+    if height < 1 or width < 1:
+        msg = f"frame size {width}x{height} is empty"
+        raise ValueError(msg)
+    scale = min(1.0, resolution / max(height, width))
+    scaled_h, scaled_w = max(1, round(height * scale)), max(1, round(width * scale))
+    return FrameGeometry(
+        height=height,
+        width=width,
+        scaled_height=scaled_h,
+        scaled_width=scaled_w,
+        padded_height=-(-scaled_h // stride) * stride,
+        padded_width=-(-scaled_w // stride) * stride,
+    )
+
+
+def resize_and_pad(image: torch.Tensor, geometry: FrameGeometry, fill: float) -> torch.Tensor:
+    """(C, H, W) float image -> (C, padded_h, padded_w): area-resized, padded right and bottom with `fill`."""
+    target = (geometry.scaled_height, geometry.scaled_width)
+    if tuple(image.shape[-2:]) != target:
+        image = F.interpolate(image[None], size=target, mode="area")[0]
+    pad_h = geometry.padded_height - geometry.scaled_height
+    pad_w = geometry.padded_width - geometry.scaled_width
+    return F.pad(image, (0, pad_w, 0, pad_h), value=fill)
+
+
+def to_model_line(rgb: np.ndarray, geometry: FrameGeometry) -> torch.Tensor:
+    """A frame of line art (H, W, 3) uint8 -> model input (1, padded_h, padded_w) in [0, 1], paper white = 1."""
+    luminance = torch.from_numpy(rgb_to_luminance(rgb))[None]  # (1, H, W)
+    return resize_and_pad(luminance, geometry, fill=1.0)
+
+
+def to_model_reference(rgb: np.ndarray, geometry: FrameGeometry) -> torch.Tensor:
+    """A colored keyframe (H, W, 3) uint8 -> model input (3, padded_h, padded_w) in [-1, 1], padding white."""
+    image = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255)  # (3, H, W)
+    return resize_and_pad(image, geometry, fill=1.0) * 2 - 1
+
+
+def composite_lines(colors: torch.Tensor, line_rgb: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
+    """Model colors (3, padded_h, padded_w) in [-1, 1] -> the frame at its own size with its own lines, uint8 RGB.
+
+    The colors are cropped to the frame, scaled bilinearly to the frame's size and multiplied by the original line
+    art, which is never resampled.
+    """
+    colors = colors[:, : geometry.scaled_height, : geometry.scaled_width].float().add(1).div(2).clamp(0, 1)
+    full = F.interpolate(colors[None], size=(geometry.height, geometry.width), mode="bilinear", align_corners=False)[0]
+    lines = torch.from_numpy(rgb_to_luminance(line_rgb))  # (H, W)
+    painted = full * lines  # (3, H, W)
+    return painted.mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
