@@ -69,7 +69,7 @@ class ShotOptions:
         storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
     """
 
-    resolution: int = 512
+    resolution: int = 256
     batch_size: int = 4
     resume: bool = True
     fps: float = 24.0

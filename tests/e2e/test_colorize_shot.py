@@ -1,0 +1,109 @@
+"""colorize-shot through the CLI with a real local Ray, on the bundled sample and on bad input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from cli import main
+from pipeline.video import count_frames, probe
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, ["shot", *args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample")
+    result = invoke(str(SAMPLE / "frames"), "-r", str(SAMPLE / "key.png"), "-o", str(out / "out"),
+                    "--video", str(out / "out.mp4"), "--resolution", "256")  # fmt: skip
+    return result, out
+
+
+def test_sample_shot_is_colored_with_its_own_names_sizes_and_lines(sample_run):
+    result, out = sample_run
+    assert result.exit_code == 0, result.output
+    assert "12 frames colored" in result.output
+    inputs = sorted(p.name for p in (SAMPLE / "frames").glob("*.png"))
+    assert sorted(p.name for p in (out / "out").glob("*.png")) == inputs
+    key = np.asarray(Image.open(SAMPLE / "key.png").convert("RGB")).astype(int)
+    for name in ("frame1.png", "frame7.png", "frame12.png"):
+        line = np.asarray(Image.open(SAMPLE / "frames" / name).convert("L"))
+        colored = np.asarray(Image.open(out / "out" / name).convert("RGB")).astype(int)
+        assert colored.shape[:2] == line.shape
+        dark = line < 60
+        assert colored[dark].max(axis=1).mean() < 80, "the artist's lines must stay dark"
+        paper = colored[~dark & (line > 250)]
+        assert (paper.std(axis=1) > 20).mean() > 0.02, "some paper must be painted in color"
+    # The keyframe's dominant saturated color shows up in the first frame.
+    colorful = key[key.std(axis=2) > 40]
+    dominant = np.median(colorful, axis=0)
+    first = np.asarray(Image.open(out / "out" / "frame1.png").convert("RGB")).astype(int).reshape(-1, 3)
+    assert (np.abs(first - dominant).sum(axis=1) < 90).mean() > 0.01
+
+
+def test_sample_video_has_every_frame(sample_run):
+    _, out = sample_run
+    assert count_frames(str(out / "out.mp4")) == 12
+    info = probe(str(out / "out.mp4"))
+    assert (info.width, info.height) == (400, 300)
+
+
+def test_rerun_resumes_without_recoloring(sample_run, tmp_path):
+    _, out = sample_run
+    copy = tmp_path / "out"
+    shutil.copytree(out / "out", copy)
+    (copy / "frame5.png").unlink()
+    result = invoke(str(SAMPLE / "frames"), "-r", str(SAMPLE / "key.png"), "-o", str(copy), "--resolution", "256")
+    assert result.exit_code == 0, result.output
+    assert "1 frames colored, 11 already done" in result.output
+    assert (copy / "frame5.png").exists()
+
+
+def test_a_corrupt_frame_is_reported_and_the_others_are_colored(tmp_path):
+    frames = tmp_path / "frames"
+    shutil.copytree(SAMPLE / "frames", frames)
+    data = (frames / "frame3.png").read_bytes()
+    (frames / "frame3.png").write_bytes(data[: len(data) // 2])
+    result = invoke(str(frames), "-r", str(SAMPLE / "key.png"), "-o", str(tmp_path / "out"), "--resolution", "128")
+    assert result.exit_code == 1
+    assert "frame3.png" in result.output and "11 frames colored" in result.output
+    assert not (tmp_path / "out" / "frame3.png").exists()
+    assert len(list((tmp_path / "out").glob("*.png"))) == 11
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [("missing reference", "does not exist"), ("reference not an image", "not a usable image"),
+     ("frames missing", "frames"), ("no images", "no image"), ("weights pickle", "pickle")],
+)  # fmt: skip
+def test_bad_input_is_a_usage_error_naming_the_file(tmp_path, case, needle):
+    frames, reference, weights = str(SAMPLE / "frames"), str(SAMPLE / "key.png"), []
+    if case == "missing reference":
+        reference = str(tmp_path / "nokey.png")
+    elif case == "reference not an image":
+        reference = str(tmp_path / "key.png")
+        Path(reference).write_text("not an image")
+    elif case == "frames missing":
+        frames = str(tmp_path / "nothing-here")
+    elif case == "no images":
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "notes.txt").write_text("x")
+        frames = str(tmp_path / "empty")
+    elif case == "weights pickle":
+        torch.save({"x": torch.zeros(1)}, tmp_path / "w.pt")
+        weights = ["--weights", str(tmp_path / "w.pt")]
+    result = invoke(frames, "-r", reference, "-o", str(tmp_path / "out"), *weights)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output.lower()
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
