@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+import fsspec
+
+from jobs.manifest import FRAME_TABLE_NAME, frame_table, write_table
 from jobs.progress import ProgressReporter
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
-from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video
+from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
 from pipeline.frames import read_frame
 from pipeline.video import CODECS
 
@@ -27,7 +32,22 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
     if not is_video(shot.frames) and shot.output.rstrip("/") == shot.frames.rstrip("/"):
         msg = f"output folder {shot.output!r} is the frames folder; choose another so inputs are never overwritten"
         raise ValueError(msg)
-    return count_shot_frames(shot, options)
+    total = count_shot_frames(shot, options)
+    check_output_writable(shot.output, options.storage_options)
+    return total
+
+
+def check_output_writable(url: str, storage_options: dict) -> None:
+    """Create the output folder now, so an unwritable one is a usage error before any work starts."""
+    fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    try:
+        fs.makedirs(root, exist_ok=True)
+    except OSError as error:
+        msg = f"output folder {url!r} cannot be created: {error}"
+        raise ValueError(msg) from error
+    if "file" in fs.protocol and not os.access(root, os.W_OK):
+        msg = f"output folder {url!r} is not writable"
+        raise ValueError(msg)
 
 
 def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: str | None = None) -> ShotResult:
@@ -38,4 +58,6 @@ def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: s
         [result] = run_shots([shot], options, RunSettings(weights=weights, address=address), progress=reporter.update)
     finally:
         reporter.close()
+    if result.error is None:
+        write_table(frame_table([result]), join_url(shot.output, FRAME_TABLE_NAME), options.storage_options)
     return result

@@ -87,6 +87,27 @@ class FrameFailure:
 
 
 @dataclass
+class FrameRecord:
+    """One frame's outcome, a row of the results table.
+
+    Args:
+        frame: the input frame (URL, or the frame's name inside an input video).
+        output: the output PNG's URL ("" when none was written).
+        status: "written", "resumed" (already there) or "failed".
+        bytes: size of the PNG written by this run.
+        seconds: this frame's share of its batch's model and composite time.
+        reason: why it failed.
+    """
+
+    frame: str
+    output: str
+    status: str
+    bytes: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+
+
+@dataclass
 class ShotResult:
     """What happened to a shot.
 
@@ -109,6 +130,7 @@ class ShotResult:
     written: int = 0
     resumed: int = 0
     failures: list[FrameFailure] = field(default_factory=list)
+    records: list[FrameRecord] = field(default_factory=list)
     seconds: float = 0.0
     output: str = ""
     video: str | None = None
@@ -161,9 +183,11 @@ class PendingFrame:
 
     index: int
     name: str
+    source: str
     line: np.ndarray | None = None
     colored: np.ndarray | None = None
     failure: str | None = None
+    seconds: float = 0.0
 
 
 class ShotColorizer:
@@ -245,10 +269,8 @@ class ShotColorizer:
                 video.abort()
             writer.close()
             raise
-        for url, error in writer.close():
-            if error is not None:
-                result.failures.append(FrameFailure(url, f"could not write: {error}"))
-                result.written -= 1
+        writer.close()
+        emitter.settle_writes()
         if video is not None:
             try:
                 video.close()
@@ -279,8 +301,8 @@ class ShotColorizer:
         try:
             name = read.url if is_video(shot.frames) else output_name(read.url)
         except ValueError as error:
-            return PendingFrame(read.index, "", failure=str(error))
-        pending = PendingFrame(read.index, name)
+            return PendingFrame(read.index, "", read.url, failure=str(error))
+        pending = PendingFrame(read.index, name, read.url)
         if name in existing:
             result.resumed += 1
             if shot.video:
@@ -299,9 +321,11 @@ class ShotColorizer:
         """Color the batch's frames that need it, then hand every frame to the emitter in order."""
         todo = [p for p in batch if p.line is not None]
         if todo:
+            started = time.monotonic()
             colored = self.colorize_frames([p.line for p in todo], tokens, options.resolution)
+            share = (time.monotonic() - started) / len(todo)
             for pending, image in zip(todo, colored, strict=True):
-                pending.colored = image
+                pending.colored, pending.seconds = image, share
         for pending in batch:
             emitter.emit(pending)
 
@@ -324,16 +348,35 @@ class FrameEmitter:
         self.done = 0
 
     def emit(self, pending: PendingFrame) -> None:
+        output = join_url(self.shot.output, pending.name) if pending.name else ""
         if pending.failure is not None:
-            self.result.failures.append(FrameFailure(pending.name or str(pending.index), pending.failure))
+            self.result.failures.append(FrameFailure(pending.source, pending.failure))
+            self.result.records.append(FrameRecord(pending.source, "", "failed", reason=pending.failure))
         elif pending.line is not None:
-            self.writer.submit(pending.colored, join_url(self.shot.output, pending.name))
+            self.writer.submit(pending.colored, output)
             self.result.written += 1
+            self.result.records.append(FrameRecord(pending.source, output, "written", seconds=pending.seconds))
+        else:
+            self.result.records.append(FrameRecord(pending.source, output, "resumed"))
         if self.video is not None:
             self.write_video_frame(pending.colored)
         self.done += 1
         if self.progress is not None:
             self.progress(self.done)
+
+    def settle_writes(self) -> None:
+        """After the writer closed: record each PNG's size, and turn failed writes into failed frames."""
+        errors = {url: error for url, error in self.writer.results if error is not None}
+        for record in self.result.records:
+            if record.status != "written":
+                continue
+            if record.output in errors:
+                reason = f"could not write {record.output}: {errors[record.output]}"
+                record.status, record.reason, record.output = "failed", reason, ""
+                self.result.failures.append(FrameFailure(record.frame, reason))
+                self.result.written -= 1
+            else:
+                record.bytes = self.writer.sizes.get(record.output, 0)
 
     def write_video_frame(self, frame: np.ndarray | None) -> None:
         """Keep the video's timing: a missing frame repeats the previous one (white before the first)."""

@@ -286,13 +286,15 @@ def put_file_atomic(local_path: str, url: str, storage_options: dict | None = No
     _commit(fs, path, lambda target: fs.put_file(local_path, target))
 
 
-def write_png(array: np.ndarray, url: str, storage_options: dict | None = None, *, compress_level: int = 6) -> None:
-    """Encode a uint8 (H, W, 3) or (H, W) array as PNG and write it atomically to url.
+def write_png(array: np.ndarray, url: str, storage_options: dict | None = None, *, compress_level: int = 6) -> int:
+    """Encode a uint8 (H, W, 3) or (H, W) array as PNG and write it atomically to url; returns the file's size.
 
     The PNG is encoded in memory first, then written under a temporary sibling name and renamed (or, on object
     stores, uploaded in one request), so an interrupted write never leaves a truncated file under the final name.
     """
-    write_bytes_atomic(_encode_png(array, url, compress_level), url, storage_options)
+    data = _encode_png(array, url, compress_level)
+    write_bytes_atomic(data, url, storage_options)
+    return len(data)
 
 
 def output_name(frame_url: str) -> str:
@@ -410,9 +412,10 @@ class FrameWriter:
         self.compress_level = compress_level
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame-writer")
         self._slots = threading.BoundedSemaphore(max_pending)
-        self._submitted: list[tuple[str, Future[None]]] = []
+        self._submitted: list[tuple[str, Future[int]]] = []
         self._closed = False
         self.results: list[tuple[str, Exception | None]] = []
+        self.sizes: dict[str, int] = {}  # bytes of each frame written
 
     def submit(self, array: np.ndarray, url: str) -> None:
         """Queue one PNG write; blocks while max_pending writes are outstanding."""
@@ -438,6 +441,8 @@ class FrameWriter:
             exc = future.exception()
             if exc is not None and not isinstance(exc, Exception):
                 raise exc  # KeyboardInterrupt or SystemExit in a writer thread is not a frame's fault
+            if exc is None:
+                self.sizes[url] = future.result()
             self.results.append((url, exc))
         return self.results
 

@@ -84,7 +84,8 @@ def test_a_corrupt_frame_is_reported_and_the_others_are_colored(tmp_path):
 @pytest.mark.parametrize(
     ("case", "needle"),
     [("missing reference", "does not exist"), ("reference not an image", "not a usable image"),
-     ("frames missing", "frames"), ("no images", "no image"), ("weights pickle", "pickle")],
+     ("frames missing", "frames"), ("no images", "no image"), ("weights pickle", "pickle"),
+     ("unwritable output", "cannot be created")],
 )  # fmt: skip
 def test_bad_input_is_a_usage_error_naming_the_file(tmp_path, case, needle):
     frames, reference, weights = str(SAMPLE / "frames"), str(SAMPLE / "key.png"), []
@@ -102,8 +103,12 @@ def test_bad_input_is_a_usage_error_naming_the_file(tmp_path, case, needle):
     elif case == "weights pickle":
         torch.save({"x": torch.zeros(1)}, tmp_path / "w.pt")
         weights = ["--weights", str(tmp_path / "w.pt")]
-    result = invoke(frames, "-r", reference, "-o", str(tmp_path / "out"), *weights)
+    out = tmp_path / "out"
+    if case == "unwritable output":
+        (tmp_path / "a-file").write_text("x")
+        out = tmp_path / "a-file" / "out"
+    result = invoke(frames, "-r", reference, "-o", str(out), *weights)
     assert result.exit_code == 2, result.output
     assert needle in result.output.lower()
     assert "Traceback" not in result.output
-    assert not (tmp_path / "out").exists()
+    assert not out.exists()

@@ -1,0 +1,39 @@
+"""The Ray runner: GPU pinning with faked GPUs, results in input order."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import ray
+
+from jobs.runner import RunSettings, run_shots, worker_resources
+from model.checkpoint import DEFAULT_WEIGHTS
+from pipeline.colorize import Shot, ShotOptions
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
+
+
+@pytest.fixture
+def fake_two_gpu_ray():
+    # Ray fakes GPUs on a CPU machine: actors get distinct GPU ids while torch still runs on the CPU.
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="inkpaint-t-"),
+             logging_level="WARNING", log_to_driver=False)  # fmt: skip
+    yield
+    ray.shutdown()
+
+
+def test_each_gpu_gets_its_own_worker(fake_two_gpu_ray, tmp_path):
+    count, resources = worker_resources()
+    assert count == 2 and resources["num_gpus"] == 1
+    shots = [
+        Shot(f"shot{i}", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path / f"out{i}")) for i in range(2)
+    ]
+    progress: dict[str, int] = {}
+    results = run_shots(shots, ShotOptions(resolution=128, batch_size=6), RunSettings(str(DEFAULT_WEIGHTS)),
+                        progress=lambda shot, done: progress.__setitem__(shot, done))  # fmt: skip
+    assert [r.shot for r in results] == ["shot0", "shot1"]
+    assert all(r.status == "ok" and r.written == 12 for r in results)
+    assert sorted(r.gpu for r in results) == ["0", "1"]
+    assert progress == {"shot0": 12, "shot1": 12}

@@ -1,0 +1,98 @@
+"""ShotColorizer in-process (no Ray): names, sizes, modes, lines, resume, atomic writes, per-frame records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline import frames as frames_module
+from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
+
+
+@pytest.fixture(scope="module")
+def colorizer() -> ShotColorizer:
+    return ShotColorizer.from_weights()
+
+
+@pytest.fixture
+def mixed_shot(tmp_path) -> Path:
+    """Sample frames re-saved in mixed modes and formats, at an odd size, with names that need natural sorting."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    modes = ["L", "RGB", "RGBA", "P", "LA", "I;16"]
+    for index in range(1, 7):
+        line = Image.open(SAMPLE / "frames" / f"frame{index}.png").convert("L").crop((0, 0, 333, 251))
+        mode = modes[index - 1]
+        if mode == "I;16":
+            image = Image.fromarray(np.asarray(line).astype(np.uint16) * 257)
+            image.save(folder / f"shot_{index}.tif")
+        else:
+            line.convert(mode).save(folder / f"shot_{index}.png")
+    return folder
+
+
+def run(colorizer, frames: Path, out: Path, **options):
+    shot = Shot("s", str(frames), str(SAMPLE / "key.png"), str(out))
+    return colorizer.run(shot, ShotOptions(**options))
+
+
+def test_mixed_modes_come_back_with_their_names_sizes_and_lines(colorizer, mixed_shot, tmp_path):
+    result = run(colorizer, mixed_shot, tmp_path / "out", batch_size=4)
+    assert result.status == "ok" and result.written == 6
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == [f"shot_{i}.png" for i in range(1, 7)]
+    assert [Path(r.frame).stem for r in result.records] == [f"shot_{i}" for i in range(1, 7)]  # natural order
+    for record in result.records:
+        colored = np.asarray(Image.open(record.output))
+        assert colored.shape == (251, 333, 3)
+        assert record.bytes == Path(record.output).stat().st_size
+    first = np.asarray(Image.open(tmp_path / "out" / "shot_1.png")).astype(int)
+    line = np.asarray(Image.open(SAMPLE / "frames" / "frame1.png").convert("L"))[:251, :333]
+    assert first[line < 60].max(axis=1).mean() < 80
+
+
+def test_batch_size_does_not_change_the_result(colorizer, tmp_path):
+    one = run(colorizer, SAMPLE / "frames", tmp_path / "one", batch_size=1)
+    four = run(colorizer, SAMPLE / "frames", tmp_path / "four", batch_size=5)
+    assert one.written == four.written == 12
+    for name in ("frame1.png", "frame11.png"):
+        a = np.asarray(Image.open(tmp_path / "one" / name)).astype(int)
+        b = np.asarray(Image.open(tmp_path / "four" / name)).astype(int)
+        assert np.abs(a - b).max() <= 2
+
+
+def test_resume_skips_frames_already_written(colorizer, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run(colorizer, SAMPLE / "frames", out)
+    (out / "frame4.png").unlink()
+    before = (out / "frame9.png").stat().st_mtime_ns
+    result = run(colorizer, SAMPLE / "frames", out)
+    assert (result.written, result.resumed) == (1, 11)
+    assert (out / "frame9.png").stat().st_mtime_ns == before
+    assert {r.status for r in result.records} == {"written", "resumed"}
+
+
+def test_a_crash_mid_write_leaves_no_partial_png(colorizer, tmp_path, monkeypatch):
+    real_replace = frames_module.os.replace
+
+    def crash_on_frame5(source, target):
+        if str(target).endswith("frame5.png"):
+            raise OSError("disk vanished")
+        real_replace(source, target)
+
+    monkeypatch.setattr(frames_module.os, "replace", crash_on_frame5)
+    result = run(colorizer, SAMPLE / "frames", tmp_path / "out")
+    assert result.status == "partial" and result.written == 11
+    assert [f.frame.rsplit("/", 1)[-1] for f in result.failures] == ["frame5.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if "frame5" in p.name) == []
+
+
+def test_missing_reference_is_a_failed_shot_not_an_exception(colorizer, tmp_path):
+    shot = Shot("s", str(SAMPLE / "frames"), str(tmp_path / "missing.png"), str(tmp_path / "out"))
+    result = colorizer.run(shot, ShotOptions())
+    assert result.status == "failed" and "missing.png" in result.error
