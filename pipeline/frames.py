@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import threading
@@ -22,6 +23,8 @@ import numpy as np
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
 DEFAULT_MAX_PIXELS = 8192 * 8192
@@ -100,14 +103,20 @@ def list_frames(url: str, storage_options: dict | None = None) -> list[str]:
         msg = f"frame folder {url!r} {problem}"
         raise FrameError(msg)
 
-    names = []
+    names, skipped = [], []
     for entry in fs.ls(path, detail=True):
         if entry.get("type") != "file":
             continue
         name = entry["name"].rstrip("/").rpartition("/")[2]
-        if _is_junk(name) or os.path.splitext(name)[1].casefold() not in IMAGE_EXTENSIONS:
+        if _is_junk(name):
+            continue
+        if os.path.splitext(name)[1].casefold() not in IMAGE_EXTENSIONS:
+            skipped.append(name)
             continue
         names.append(name)
+    if skipped:
+        shown = ", ".join(sorted(skipped)[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        log.warning("frame folder %r: skipping %d files that are not images: %s", url, len(skipped), shown)
     if not names:
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         msg = f"frame folder {url!r} holds no image files ({exts})"
