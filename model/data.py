@@ -374,10 +374,13 @@ def load_openmoji_pairs(
 # Folders of frames
 
 
-def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that orders embedded numbers by value: frame2 before frame10."""
+def natural_key(name: str) -> tuple:
+    """Sort key that orders digit runs by value, so frame2 comes before frame10; text compares case-insensitively."""
+    # re.split with a capturing group alternates text, digits, text, ...: position i holds the same type in every
+    # key, so tuples never compare a str with an int. The name itself breaks ties such as frame01 vs frame1.
     parts = re.split(r"(\d+)", name)
-    return tuple((0, int(part)) if part.isdigit() else (1, part.lower()) for part in parts if part)
+    key = tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts))
+    return (key, name)
 
 
 def _list_images(fs: fsspec.AbstractFileSystem, folder: str, url: str) -> list[str]:

@@ -11,7 +11,6 @@ import contextlib
 import io
 import logging
 import os
-import re
 import threading
 import uuid
 from collections import deque
@@ -23,6 +22,8 @@ import numpy as np
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from model.data import natural_key  # one natural order for training folders and frames
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,6 @@ class FrameRead(NamedTuple):
     url: str
     array: np.ndarray | None
     error: Exception | None
-
-
-def natural_key(name: str) -> tuple[Any, ...]:
-    """Sort key that orders digit runs by value, so frame2 comes before frame10; text compares case-insensitively."""
-    # re.split with a capturing group alternates text, digits, text, ...: position i holds the same type in every
-    # key, so tuples never compare a str with an int. The name itself breaks ties such as frame01 vs frame1.
-    parts = re.split(r"(\d+)", name)
-    key = tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts))
-    return (key, name)
 
 
 def _is_junk(name: str) -> bool:

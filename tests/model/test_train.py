@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -95,3 +97,19 @@ def test_eval_refuses_a_pickle(tmp_path):
     result = CliRunner().invoke(main, ["eval", "--weights", str(bad), "--limit", "2"])
     assert result.exit_code == 2
     assert "pickle" in result.output and str(bad) in result.output
+
+
+def test_eval_on_a_folder_of_triples(tmp_path):
+    sample = Path(__file__).resolve().parents[2] / "samples" / "wave"
+    for sub in ("line", "reference", "truth"):
+        (tmp_path / sub).mkdir()
+    for index in (2, 6, 11):
+        shutil.copy(sample / "frames" / f"frame{index}.png", tmp_path / "line" / f"f{index}.png")
+        shutil.copy(sample / "key.png", tmp_path / "reference" / f"f{index}.png")
+        shutil.copy(sample / "truth" / f"frame{index}.png", tmp_path / "truth" / f"f{index}.png")
+    result = CliRunner().invoke(main, ["eval", "--data", str(tmp_path), "--resolution", "128"])
+    assert result.exit_code == 0, result.output
+    assert "(3 drawings, 128px)" in result.output
+    scores = {line[:24].strip(): float(line.split()[-2]) for line in result.output.splitlines()[2:]}
+    # The shipped weights color the held-out sample better than leaving it uncolored.
+    assert scores["inkpaint"] > scores["lines on white"] + 1.0
