@@ -40,14 +40,18 @@ class _Codec:
     extensions: tuple[str, ...]
     options: dict[str, str] = field(default_factory=dict)
     yuv: bool = True  # converted from RGB with the BT.709 matrix and tagged so; False for RGB pixel formats
-    even_size: bool = False  # 4:2:0 chroma needs even width and height; odd frames are padded by one pixel
+    # Frames are padded (edge pixels replicated) up to multiples of (width, height): 4:2:0 chroma needs even sizes,
+    # and FFmpeg's prores_ks corrupts 8-pixel runs at random in frames whose width is not a multiple of 16.
+    pad_to: tuple[int, int] = (1, 1)
 
 
 CODECS: dict[str, _Codec] = {
     # crf 18 is visually lossless for flat-colored animation; veryfast encodes 1080p at ~37 fps on one core.
-    "h264": _Codec("libx264", "yuv420p", (".mp4", ".mov", ".mkv"), {"crf": "18", "preset": "veryfast"}, even_size=True),
+    "h264": _Codec("libx264", "yuv420p", (".mp4", ".mov", ".mkv"), {"crf": "18", "preset": "veryfast"}, pad_to=(2, 2)),
     # vendor apl0 makes Final Cut and other Apple tools accept the file as their own ProRes.
-    "prores": _Codec("prores_ks", "yuv444p10le", (".mov", ".mkv"), {"profile": "4444", "vendor": "apl0"}),
+    "prores": _Codec(
+        "prores_ks", "yuv444p10le", (".mov", ".mkv"), {"profile": "4444", "vendor": "apl0"}, pad_to=(16, 1)
+    ),
     # bgr0 holds 8-bit RGB as is, so the round trip is bit-exact; this FFmpeg build refuses FFV1 in .mov.
     "ffv1": _Codec("ffv1", "bgr0", (".mkv",), yuv=False),
 }
@@ -105,11 +109,18 @@ def _check_codec(codec: str, url: str) -> _Codec:
     return spec
 
 
-def _pad_to_even(frame: np.ndarray) -> np.ndarray:
-    """Replicate the last column/row so width and height are even (4:2:0 chroma covers 2x2 pixel blocks)."""
+def _padded_size(width: int, height: int, pad_to: tuple[int, int]) -> tuple[int, int]:
+    """Width and height rounded up to the codec's multiples."""
+    return -(-width // pad_to[0]) * pad_to[0], -(-height // pad_to[1]) * pad_to[1]
+
+
+def _pad(frame: np.ndarray, pad_to: tuple[int, int]) -> np.ndarray:
+    """Replicate the last columns/rows up to the codec's size multiples."""
     height, width = frame.shape[:2]
-    pad = ((0, height % 2), (0, width % 2), (0, 0))
-    return np.pad(frame, pad, mode="edge") if height % 2 or width % 2 else frame
+    padded_width, padded_height = _padded_size(width, height, pad_to)
+    if (padded_width, padded_height) == (width, height):
+        return frame
+    return np.pad(frame, ((0, padded_height - height), (0, padded_width - width), (0, 0)), mode="edge")
 
 
 class VideoWriter:
@@ -160,8 +171,7 @@ class VideoWriter:
             msg = f"video {self.url!r}: frame {index} is {width}x{height}, but frame 0 was {first_w}x{first_h}"
             raise VideoError(msg)
 
-        if self._spec.even_size:
-            frame = _pad_to_even(frame)
+        frame = _pad(frame, self._spec.pad_to)
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         if self._spec.yuv:
             # swscale's default matrix is BT.601, but players read untagged HD as BT.709: convert and tag alike.
@@ -200,8 +210,7 @@ class VideoWriter:
         try:
             self._container = av.open(self._tmp, "w", format=_FORMATS[ext], container_options=container_options)
             stream = self._container.add_stream(self._spec.encoder, rate=self.rate, options=dict(self._spec.options))
-            stream.width = width + (width % 2 if self._spec.even_size else 0)
-            stream.height = height + (height % 2 if self._spec.even_size else 0)
+            stream.width, stream.height = _padded_size(width, height, self._spec.pad_to)
             stream.pix_fmt = self._spec.pix_fmt
             if self._spec.yuv:
                 cc = stream.codec_context
