@@ -12,7 +12,7 @@ from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
 from pipeline.frames import read_frame
-from pipeline.video import CODECS
+from pipeline.video import CODECS, VideoWriter
 
 
 def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
@@ -20,6 +20,8 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
     if options.codec not in CODECS:
         msg = f"unknown video codec {options.codec!r}; choose one of {sorted(CODECS)}"
         raise ValueError(msg)
+    if shot.video is not None:
+        VideoWriter(shot.video, options.fps, options.codec, options.storage_options)  # checks codec and container
     read_checkpoint_info(weights)  # raises CheckpointError (a ValueError) for a bad weights file
     try:
         read_frame(shot.reference, options.storage_options, max_pixels=options.max_pixels)

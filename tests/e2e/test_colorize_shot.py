@@ -85,7 +85,7 @@ def test_a_corrupt_frame_is_reported_and_the_others_are_colored(tmp_path):
     ("case", "needle"),
     [("missing reference", "does not exist"), ("reference not an image", "not a usable image"),
      ("frames missing", "frames"), ("no images", "no image"), ("weights pickle", "pickle"),
-     ("unwritable output", "cannot be created")],
+     ("unwritable output", "cannot be created"), ("video container", ".avi")],
 )  # fmt: skip
 def test_bad_input_is_a_usage_error_naming_the_file(tmp_path, case, needle):
     frames, reference, weights = str(SAMPLE / "frames"), str(SAMPLE / "key.png"), []
@@ -104,6 +104,8 @@ def test_bad_input_is_a_usage_error_naming_the_file(tmp_path, case, needle):
         torch.save({"x": torch.zeros(1)}, tmp_path / "w.pt")
         weights = ["--weights", str(tmp_path / "w.pt")]
     out = tmp_path / "out"
+    if case == "video container":
+        weights = ["--video", str(tmp_path / "shot.avi")]
     if case == "unwritable output":
         (tmp_path / "a-file").write_text("x")
         out = tmp_path / "a-file" / "out"
@@ -112,3 +114,15 @@ def test_bad_input_is_a_usage_error_naming_the_file(tmp_path, case, needle):
     assert needle in result.output.lower()
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_a_video_of_line_art_is_colored_frame_by_frame(tmp_path):
+    from pipeline.video import encode_video
+
+    frames = [np.asarray(Image.open(SAMPLE / "frames" / f"frame{i}.png").convert("RGB")) for i in range(1, 6)]
+    encode_video(frames, str(tmp_path / "lines.mkv"), codec="ffv1")
+    result = invoke(str(tmp_path / "lines.mkv"), "-r", str(SAMPLE / "key.png"), "-o", str(tmp_path / "out"),
+                    "--video", str(tmp_path / "out.mov"), "--codec", "prores", "--resolution", "128")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [f"frame_{i:05d}.png" for i in range(1, 6)]
+    assert count_frames(str(tmp_path / "out.mov")) == 5
