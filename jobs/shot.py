@@ -25,11 +25,8 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
     read_checkpoint_info(weights)  # raises CheckpointError (a ValueError) for a bad weights file
     try:
         read_frame(shot.reference, options.storage_options, max_pixels=options.max_pixels)
-    except FileNotFoundError as error:
-        msg = f"reference {shot.reference!r} does not exist"
-        raise ValueError(msg) from error
-    except ValueError as error:
-        msg = f"reference {shot.reference!r} is not a usable image: {error}"
+    except ValueError as error:  # FrameError says what is wrong: missing, empty, truncated, not an image, too large
+        msg = f"reference {shot.reference!r} cannot be used: {error}"
         raise ValueError(msg) from error
     if not is_video(shot.frames) and shot.output.rstrip("/") == shot.frames.rstrip("/"):
         msg = f"output folder {shot.output!r} is the frames folder; choose another so inputs are never overwritten"

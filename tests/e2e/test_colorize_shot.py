@@ -83,7 +83,7 @@ def test_a_corrupt_frame_is_reported_and_the_others_are_colored(tmp_path):
 
 @pytest.mark.parametrize(
     ("case", "needle"),
-    [("missing reference", "does not exist"), ("reference not an image", "not a usable image"),
+    [("missing reference", "does not exist"), ("reference not an image", "cannot be used"),
      ("frames missing", "frames"), ("no images", "no image"), ("weights pickle", "pickle"),
      ("unwritable output", "cannot be created"), ("video container", ".avi")],
 )  # fmt: skip
