@@ -66,7 +66,6 @@ class ShotOptions:
         fps: video frame rate.
         codec: video codec: h264, prores or ffv1.
         max_pixels: refuse frames larger than this many pixels.
-        png_compression: zlib level of the PNGs, 0-9 (3: twice as fast to write as 6, files about 12% larger).
         storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
     """
 
@@ -76,7 +75,6 @@ class ShotOptions:
     fps: float = 24.0
     codec: str = "h264"
     max_pixels: int = DEFAULT_MAX_PIXELS
-    png_compression: int = 3
     storage_options: dict = field(default_factory=dict)
 
 
@@ -255,7 +253,7 @@ class ShotColorizer:
         existing_names = {path.rsplit("/", 1)[-1] for path in existing}
         video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
                             storage_options=options.storage_options) if shot.video else None  # fmt: skip
-        writer = FrameWriter(options.storage_options, compress_level=options.png_compression)
+        writer = FrameWriter(options.storage_options)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
         batch: list[PendingFrame] = []
         try:
