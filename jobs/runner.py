@@ -11,6 +11,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from ray.exceptions import RayActorError, RayTaskError
 from pipeline.colorize import Shot, ShotOptions, ShotResult
 
 log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.5  # seconds between progress events a worker streams to the driver
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,20 @@ class ShotWorker:
                 events.put(("result", ShotResult(shot=shot.name, output=shot.output, error=repr(error))))
 
         threading.Thread(target=work, name=f"shot-{shot.name}", daemon=True).start()
+        last_sent = 0.0
         while True:
             kind, value = events.get()
-            yield kind, value
-            if kind == "result":
-                return
+            if kind == "progress":
+                # Each yield is a Ray object: send progress at most a few times a second, not once per frame.
+                if time.monotonic() - last_sent < PROGRESS_INTERVAL:
+                    continue
+                last_sent = time.monotonic()
+                yield kind, value
+                continue
+            result = value
+            yield "progress", result.frames
+            yield kind, result
+            return
 
 
 def worker_resources() -> tuple[int, dict[str, float]]:
