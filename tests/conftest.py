@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -42,3 +44,25 @@ def s3_server() -> Iterator[dict]:
             yield {"endpoint_url": endpoint_url, "storage_options": storage_options, "bucket": bucket}
         finally:
             server.stop()
+
+
+EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without interpreter teardown, keeping pytest's exit status.
+
+    About one full run in eight segfaulted after the summary was printed (all tests passed, exit 139), during
+    interpreter finalization with native threads still alive (Ray's core worker, fsspec's event loop behind s3fs,
+    torch's thread pools); the cause is not pinned down yet. Every test and the summary are done by now.
+    """
+    status = config.stash.get(EXIT_STATUS, None)
+    if status is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
