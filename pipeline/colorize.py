@@ -260,7 +260,8 @@ class ShotColorizer:
             for read in reads:
                 pending = self.pending_frame(read, shot, options, existing_names, result)
                 batch.append(pending)
-                if sum(p.line is not None for p in batch) >= options.batch_size:
+                # Counting every frame, not only those for the model, bounds memory on a resumed shot with a video.
+                if len(batch) >= options.batch_size:
                     self.flush(batch, tokens, options, emitter)
                     batch = []
             self.flush(batch, tokens, options, emitter)
