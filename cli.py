@@ -198,7 +198,8 @@ def shot(frames: str, reference: str, output: str, video: str | None, fps: float
 
 def colorize_shot() -> None:
     """Entry point of the `colorize-shot` console script: the same command as `inkpaint shot`."""
-    main(["shot", *sys.argv[1:]], prog_name="colorize-shot")
+    setup_logging(verbose=False)
+    shot.main(args=sys.argv[1:], prog_name="colorize-shot")
 
 
 if __name__ == "__main__":
