@@ -37,14 +37,19 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
 
 
 def check_output_writable(url: str, storage_options: dict) -> None:
-    """Create the output folder now, so an unwritable one is a usage error before any work starts."""
+    """Create a local output folder now, so an unwritable one is a usage error before any work starts.
+
+    Object stores have no folders, and s3fs's makedirs would create a missing bucket: they are left alone here.
+    """
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    if "file" not in fs.protocol:
+        return
     try:
         fs.makedirs(root, exist_ok=True)
     except OSError as error:
         msg = f"output folder {url!r} cannot be created: {error}"
         raise ValueError(msg) from error
-    if "file" in fs.protocol and not os.access(root, os.W_OK):
+    if not os.access(root, os.W_OK):
         msg = f"output folder {url!r} is not writable"
         raise ValueError(msg)
 

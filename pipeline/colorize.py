@@ -162,6 +162,16 @@ class ShotResult:
         return "\n".join(lines)
 
 
+def existing_outputs(url: str, storage_options: dict) -> set[str]:
+    """File names already in an output folder; none when it does not exist yet (object stores have no folders)."""
+    fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    fs.invalidate_cache(root)
+    try:
+        return {path.rsplit("/", 1)[-1] for path in fs.ls(root, detail=False)}
+    except FileNotFoundError:
+        return set()
+
+
 def count_shot_frames(shot: Shot, options: ShotOptions) -> int:
     """How many frames a shot has (a video is decoded to count: container frame counts are unreliable)."""
     if is_video(shot.frames):
@@ -247,10 +257,7 @@ class ShotColorizer:
             result.seconds = time.monotonic() - started
             return result
         result.frames = total
-        fs, out_root = fsspec.core.url_to_fs(shot.output, **options.storage_options)
-        fs.makedirs(out_root, exist_ok=True)
-        existing = set(fs.ls(out_root, detail=False)) if options.resume else set()
-        existing_names = {path.rsplit("/", 1)[-1] for path in existing}
+        existing_names = existing_outputs(shot.output, options.storage_options) if options.resume else set()
         video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
                             storage_options=options.storage_options) if shot.video else None  # fmt: skip
         writer = FrameWriter(options.storage_options)

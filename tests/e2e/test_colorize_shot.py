@@ -126,3 +126,23 @@ def test_a_video_of_line_art_is_colored_frame_by_frame(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [f"frame_{i:05d}.png" for i in range(1, 6)]
     assert count_frames(str(tmp_path / "out.mov")) == 5
+
+
+def test_frames_and_output_in_a_bucket(s3_server, monkeypatch, tmp_path):
+    """s3:// in and out through Ray workers; the endpoint and keys come from the environment, as on a cluster."""
+    import s3fs
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server["endpoint_url"])
+    fs = s3fs.S3FileSystem(**s3_server["storage_options"])
+    root = f"{s3_server['bucket']}/e2e-shot"
+    for index in (1, 2, 3, 10):
+        fs.put_file(str(SAMPLE / "frames" / f"frame{index}.png"), f"{root}/frames/frame{index}.png")
+    fs.put_file(str(SAMPLE / "key.png"), f"{root}/key.png")
+    result = invoke(f"s3://{root}/frames", "-r", f"s3://{root}/key.png", "-o", f"s3://{root}/out",
+                    "--video", f"s3://{root}/out.mp4", "--resolution", "128")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fs.invalidate_cache()
+    names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{root}/out"))
+    assert names == ["frame1.png", "frame10.png", "frame2.png", "frame3.png", "inkpaint-frames.parquet"]
+    fs.get_file(f"{root}/out.mp4", str(tmp_path / "out.mp4"))
+    assert count_frames(str(tmp_path / "out.mp4")) == 4
