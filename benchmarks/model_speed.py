@@ -3,7 +3,8 @@
     python benchmarks/model_speed.py --runs 7
 
 What is timed is what a shot costs per frame: `Colorizer.colorize` with the reference encoded once beforehand (as
-the pipeline does, once per shot), in eval mode under `torch.inference_mode`. The presets are timed run by run in
+the pipeline does, once per shot), in eval mode with channels-last weights (as the pipeline loads them) under
+`torch.inference_mode`. The presets are timed run by run in
 turn (alternating which goes first), so that machine noise hits both alike; each number is the median of --runs
 after --warmup untimed runs. Weights are freshly initialised: speed does not depend on their values. Parameter counts
 and FLOPs per frame (torch.utils.flop_counter: convolutions and matrix products, a multiply-add counted as 2) are
@@ -195,7 +196,7 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    models = {name: build_colorizer(name).eval() for name in args.presets}
+    models = {name: build_colorizer(name).for_inference() for name in args.presets}
     print("\n".join(header_lines()), end="\n\n", flush=True)
     with torch.inference_mode():
         print("\n".join(model_table(models, args.flops_sizes)), end="\n\n", flush=True)

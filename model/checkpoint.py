@@ -221,4 +221,4 @@ def load_colorizer(
     tensors = load_safetensors_bytes(data)
     state = {k: v.to(expected[k].dtype) for k, v in tensors.items()}
     model.load_state_dict(state, strict=True)
-    return model.to(device).eval(), info
+    return model.for_inference(device), info

@@ -89,6 +89,20 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
+def warm_start(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy every tensor of `state` whose name and shape fit `model`; return the names left at initialisation.
+
+    A checkpoint of a related shape (another color_stride, a wider bottleneck) then starts most of the network.
+    """
+    own = model.state_dict()
+    fitting = {name: value for name, value in state.items() if name in own and own[name].shape == value.shape}
+    if not fitting:
+        msg = "the initial weights share no tensor with this network; train it from scratch instead"
+        raise ValueError(msg)
+    model.load_state_dict(fitting, strict=False)
+    return sorted(name for name in own if name not in fitting)
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA when present, else the CPU."""
     if name == "auto":
@@ -165,13 +179,18 @@ class Trainer:
         self.resume()
 
     def initial_colorizer(self) -> Colorizer:
+        """The preset's network, warm-started from `init_weights` where its tensors fit."""
         self.base_step = 0
+        model = build_colorizer(self.config.preset)
         if self.config.init_weights:
-            model, info = load_colorizer(self.config.init_weights, expected_preset=self.config.preset)
-            log.info("fine-tuning from %s (step %d)", self.config.init_weights, info.step)
+            source, info = load_colorizer(self.config.init_weights)
+            fresh = warm_start(model, source.state_dict())
+            log.info(
+                "fine-tuning from %s (step %d); %s", self.config.init_weights, info.step,
+                f"new tensors: {', '.join(fresh)}" if fresh else "every tensor loaded",
+            )  # fmt: skip
             self.base_step = info.step
-            return model
-        return build_colorizer(self.config.preset)
+        return model
 
     def load_train_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = load_training_pairs(self.config, "train", self.config.limit)

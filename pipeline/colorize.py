@@ -1,14 +1,17 @@
 """One shot's coloring: frames + keyframe in, colored PNG frames (and a video) out.
 
-`ShotColorizer` holds a loaded colorizer. For a shot it encodes the keyframe once, reads frames ahead on threads,
-runs the model in batches, composites the artist's lines over the colors at full resolution, writes each PNG
-atomically behind on threads and feeds the video encoder in frame order. A frame that cannot be read or written is
+`ShotColorizer` holds a loaded colorizer. For a shot it encodes the keyframe once, reads the line art ahead on
+threads (as 8-bit gray), runs the model in batches, and hands the colors to a finishing thread that composites the
+artist's lines over them at full resolution, writes each PNG atomically behind on threads and feeds the video
+encoder in frame order: the model never waits for full-resolution work. A frame that cannot be read or written is
 recorded with its reason; the others go on. No Ray and no Click here: jobs/ runs this inside an actor.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,8 +30,16 @@ from pipeline.frames import (
     list_frames,
     output_name,
     read_frame,
+    rgb_to_gray,
 )
-from pipeline.lineart import FrameGeometry, composite_lines, fit_frame, to_model_line, to_model_reference
+from pipeline.lineart import (
+    FrameGeometry,
+    colors_to_rgb,
+    composite_lines,
+    fit_frame,
+    to_model_line,
+    to_model_reference,
+)
 from pipeline.video import VideoWriter, decode_video
 
 log = logging.getLogger(__name__)
@@ -46,6 +57,8 @@ class Shot:
         reference: URL of the colored keyframe.
         output: folder URL receiving one PNG per frame.
         video: URL of the video to write, or None.
+        frame_urls: the frames to color, in order, when the shot is part of a longer sequence in `frames`;
+            empty: every frame of `frames`.
     """
 
     name: str
@@ -53,6 +66,7 @@ class Shot:
     reference: str
     output: str
     video: str | None = None
+    frame_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +109,7 @@ class FrameRecord:
         output: the output PNG's URL ("" when none was written).
         status: "written", "resumed" (already there) or "failed".
         bytes: size of the PNG written by this run.
-        seconds: this frame's share of its batch's model and composite time.
+        seconds: this frame's share of its batch's model time.
         reason: why it failed.
     """
 
@@ -174,9 +188,18 @@ def existing_outputs(url: str, storage_options: dict) -> set[str]:
 
 def count_shot_frames(shot: Shot, options: ShotOptions) -> int:
     """How many frames a shot has (a video is decoded to count: container frame counts are unreliable)."""
+    if shot.frame_urls:
+        return len(shot.frame_urls)
     if is_video(shot.frames):
         return sum(1 for _ in decode_video(shot.frames, options.storage_options))
     return len(list_frames(shot.frames, options.storage_options))
+
+
+def video_line_art(url: str, total: int, storage_options: dict) -> Iterator[FrameRead]:
+    """The frames of a line-art video as gray frames named frame_00001.png ... (zero-padded to fit `total`)."""
+    width = max(5, len(str(total)))
+    for index, rgb in enumerate(decode_video(url, storage_options)):
+        yield FrameRead(index, f"frame_{index + 1:0{width}d}.png", rgb_to_gray(rgb), None)
 
 
 def is_video(url: str) -> bool:
@@ -194,8 +217,9 @@ class PendingFrame:
     index: int
     name: str
     source: str
-    line: np.ndarray | None = None
-    colored: np.ndarray | None = None
+    line: np.ndarray | None = None  # (H, W) uint8 line art, for a frame to color
+    colors: np.ndarray | None = None  # (h, w, 3) uint8 model colors at the working resolution
+    colored: np.ndarray | None = None  # (H, W, 3) uint8 finished frame
     failure: str | None = None
     seconds: float = 0.0
 
@@ -210,7 +234,7 @@ class ShotColorizer:
     """
 
     def __init__(self, model: Colorizer, device: torch.device, info: CheckpointInfo | None = None) -> None:
-        self.model = model.to(device).eval()
+        self.model = model.for_inference(device)
         self.device = device
         self.info = info
 
@@ -229,8 +253,9 @@ class ShotColorizer:
         return self.model.encode_reference(reference)
 
     @torch.inference_mode()
-    def colorize_frames(self, frames: list[np.ndarray], tokens: torch.Tensor, resolution: int) -> list[np.ndarray]:
-        """Color line-art frames (H, W, 3) uint8 with reference tokens; frames of one size share a model call."""
+    def predict_colors(self, frames: list[np.ndarray], tokens: torch.Tensor, resolution: int) -> list[np.ndarray]:
+        """The model's colors (h, w, 3) uint8 at the working resolution for line-art frames (H, W) uint8; frames of
+        one size share a model call. `composite_lines` makes each a finished frame."""
         stride = self.model.config.stride
         geometries = [fit_frame(*frame.shape[:2], resolution, stride) for frame in frames]
         results: list[np.ndarray | None] = [None] * len(frames)
@@ -241,8 +266,13 @@ class ShotColorizer:
             batch = torch.stack([to_model_line(frames[i], geometry) for i in indices]).to(self.device)
             colors = self.model.colorize(batch, tokens).image.cpu()
             for row, index in enumerate(indices):
-                results[index] = composite_lines(colors[row], frames[index], geometry)
+                results[index] = colors_to_rgb(colors[row], geometry)
         return results  # type: ignore[return-value]
+
+    def colorize_frames(self, frames: list[np.ndarray], tokens: torch.Tensor, resolution: int) -> list[np.ndarray]:
+        """Finished frames (H, W, 3) uint8 for line-art frames (H, W) uint8: model colors under the frames' lines."""
+        colors = self.predict_colors(frames, tokens, resolution)
+        return [composite_lines(color, frame) for color, frame in zip(colors, frames, strict=True)]
 
     def run(self, shot: Shot, options: ShotOptions, progress: Callable[[int], None] | None = None) -> ShotResult:
         """Color every frame of a shot; never raises for bad input, which is reported in the result."""
@@ -261,7 +291,7 @@ class ShotColorizer:
         video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
                             storage_options=options.storage_options) if shot.video else None  # fmt: skip
         writer = FrameWriter(options.storage_options)
-        emitter = FrameEmitter(shot, options, writer, video, result, progress)
+        finisher = FrameFinisher(FrameEmitter(shot, options, writer, video, result, progress), options.batch_size)
         batch: list[PendingFrame] = []
         try:
             for read in reads:
@@ -269,16 +299,18 @@ class ShotColorizer:
                 batch.append(pending)
                 # Counting every frame, not only those for the model, bounds memory on a resumed shot with a video.
                 if len(batch) >= options.batch_size:
-                    self.flush(batch, tokens, options, emitter)
+                    self.flush(batch, tokens, options, finisher)
                     batch = []
-            self.flush(batch, tokens, options, emitter)
+            self.flush(batch, tokens, options, finisher)
+            finisher.close()
         except BaseException:
+            finisher.abort()
             if video is not None:
                 video.abort()
             writer.close()
             raise
         writer.close()
-        emitter.settle_writes()
+        finisher.emitter.settle_writes()
         if video is not None:
             try:
                 video.close()
@@ -294,12 +326,9 @@ class ShotColorizer:
             if total == 0:
                 msg = f"video {shot.frames!r} has no frames"
                 raise ValueError(msg)
-            frames = decode_video(shot.frames, options.storage_options)
-            width = max(5, len(str(total)))
-            reads = (FrameRead(i, f"frame_{i + 1:0{width}d}.png", frame, None) for i, frame in enumerate(frames))
-            return reads, total
-        urls = list_frames(shot.frames, options.storage_options)
-        reader = FrameReader(urls, options.storage_options, max_pixels=options.max_pixels)
+            return video_line_art(shot.frames, total, options.storage_options), total
+        urls = list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
+        reader = FrameReader(urls, options.storage_options, max_pixels=options.max_pixels, gray=True)
         return iter(reader), len(urls)
 
     def pending_frame(
@@ -324,18 +353,72 @@ class ShotColorizer:
         return pending
 
     def flush(
-        self, batch: list[PendingFrame], tokens: torch.Tensor, options: ShotOptions, emitter: FrameEmitter
+        self, batch: list[PendingFrame], tokens: torch.Tensor, options: ShotOptions, finisher: FrameFinisher
     ) -> None:
-        """Color the batch's frames that need it, then hand every frame to the emitter in order."""
+        """Run the model on the batch's frames that need it, then hand every frame to the finisher in order."""
         todo = [p for p in batch if p.line is not None]
         if todo:
             started = time.monotonic()
-            colored = self.colorize_frames([p.line for p in todo], tokens, options.resolution)
+            colors = self.predict_colors([p.line for p in todo], tokens, options.resolution)
             share = (time.monotonic() - started) / len(todo)
-            for pending, image in zip(todo, colored, strict=True):
-                pending.colored, pending.seconds = image, share
+            for pending, color in zip(todo, colors, strict=True):
+                pending.colors, pending.seconds = color, share
         for pending in batch:
-            emitter.emit(pending)
+            finisher.put(pending)
+
+
+class FrameFinisher:
+    """Composites each frame's lines over its colors and hands it to the emitter, in order, on a thread of its own.
+
+    The model's thread only queues frames (at most `depth` waiting), so full-resolution work (composite, PNG
+    submission, video encoding) runs beside the next batch instead of between batches. An error on the finishing
+    thread is raised in the caller at its next put() or at close().
+
+    Args:
+        emitter: receives the finished frames in order.
+        depth: frames that may wait for the finishing thread before put() blocks (bounds memory).
+    """
+
+    def __init__(self, emitter: FrameEmitter, depth: int) -> None:
+        self.emitter = emitter
+        self.queue: queue.Queue[PendingFrame | None] = queue.Queue(maxsize=max(1, depth))
+        self.error: BaseException | None = None
+        self.aborted = False
+        self.thread = threading.Thread(target=self._work, name="frame-finisher", daemon=True)
+        self.thread.start()
+
+    def put(self, pending: PendingFrame) -> None:
+        self._raise_error()
+        self.queue.put(pending)
+
+    def close(self) -> None:
+        """Finish every queued frame; raises the finishing thread's error, if it had one."""
+        self.queue.put(None)
+        self.thread.join()
+        self._raise_error()
+
+    def abort(self) -> None:
+        """Drop the queued frames and stop (the caller is failing)."""
+        self.aborted = True
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _work(self) -> None:
+        while (pending := self.queue.get()) is not None:
+            if self.error is not None or self.aborted:
+                continue  # keep draining, so a blocked put() returns
+            try:
+                if pending.colors is not None:
+                    pending.colored = composite_lines(pending.colors, pending.line)
+                    pending.colors = None
+                self.emitter.emit(pending)
+            except BaseException as error:  # re-raised in the caller's thread
+                self.error = error
 
 
 class FrameEmitter:

@@ -14,8 +14,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageChops
 
-from pipeline.frames import rgb_to_luminance
-
 
 @dataclass(frozen=True)
 class FrameGeometry:
@@ -65,10 +63,16 @@ def resize_and_pad(image: torch.Tensor, geometry: FrameGeometry, fill: float) ->
     return F.pad(image, (0, pad_w, 0, pad_h), value=fill)
 
 
-def to_model_line(rgb: np.ndarray, geometry: FrameGeometry) -> torch.Tensor:
-    """A frame of line art (H, W, 3) uint8 -> model input (1, padded_h, padded_w) in [0, 1], paper white = 1."""
-    luminance = torch.from_numpy(rgb_to_luminance(rgb))[None]  # (1, H, W)
-    return resize_and_pad(luminance, geometry, fill=1.0)
+def to_model_line(gray: np.ndarray, geometry: FrameGeometry) -> torch.Tensor:
+    """A frame of line art (H, W) uint8 luma -> model input (1, padded_h, padded_w) in [0, 1], paper white = 1.
+
+    Downscaled by box averaging (area) in 8-bit, where Pillow is several times faster than float work.
+    """
+    image = Image.fromarray(gray, "L")
+    if image.size != (geometry.scaled_width, geometry.scaled_height):
+        image = image.resize((geometry.scaled_width, geometry.scaled_height), Image.Resampling.BOX)
+    line = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255)[None]
+    return resize_and_pad(line, geometry, fill=1.0)
 
 
 def to_model_reference(rgb: np.ndarray, geometry: FrameGeometry) -> torch.Tensor:
@@ -77,15 +81,20 @@ def to_model_reference(rgb: np.ndarray, geometry: FrameGeometry) -> torch.Tensor
     return resize_and_pad(image, geometry, fill=1.0) * 2 - 1
 
 
-def composite_lines(colors: torch.Tensor, line_rgb: np.ndarray, geometry: FrameGeometry) -> np.ndarray:
-    """Model colors (3, padded_h, padded_w) in [-1, 1] -> the frame at its own size with its own lines, uint8 RGB.
-
-    The colors are cropped to the frame, scaled bilinearly to the frame's size and multiplied by the original line
-    art, which is never resampled. Done in 8-bit (Pillow's resize, integer multiply): this runs once per frame at
-    full resolution, beside the model, and float32 work there cost as much as a third of the model's time.
-    """
+def colors_to_rgb(colors: torch.Tensor, geometry: FrameGeometry) -> np.ndarray:
+    """Model colors (3, padded_h, padded_w) in [-1, 1] -> (scaled_h, scaled_w, 3) uint8, the padding cut off."""
     small = colors[:, : geometry.scaled_height, : geometry.scaled_width].float().add(1).mul(127.5)
-    small_rgb = small.round().clamp(0, 255).byte().permute(1, 2, 0).numpy()  # (h, w, 3)
-    full = Image.fromarray(small_rgb).resize((geometry.width, geometry.height), Image.Resampling.BILINEAR)
-    lines = Image.fromarray(line_rgb).convert("L").convert("RGB")  # the frame's own luminance, its own resolution
-    return np.asarray(ImageChops.multiply(full, lines))  # a * b / 255 per channel
+    return small.round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+
+
+def composite_lines(colors: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Colors (h, w, 3) uint8 at the working resolution + the frame's line art (H, W) uint8 -> (H, W, 3) uint8.
+
+    The colors are scaled bilinearly to the frame's size and multiplied by the original line art, which is never
+    resampled. Done in 8-bit (Pillow's resize, integer multiply): this runs once per frame at full resolution,
+    beside the model, and float32 work there cost as much as a third of the model's time.
+    """
+    height, width = lines.shape
+    full = Image.fromarray(colors, "RGB").resize((width, height), Image.Resampling.BILINEAR)
+    ink = Image.fromarray(lines, "L").convert("RGB")
+    return np.asarray(ImageChops.multiply(full, ink))  # a * b / 255 per channel

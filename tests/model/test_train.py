@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from cli import main
 from model.augment import AugmentConfig, make_training_batch
 from model.checkpoint import load_colorizer, read_checkpoint_info
-from model.colorizer import build_colorizer
+from model.colorizer import Colorizer, ColorizerConfig, build_colorizer
 from model.data import load_openmoji_pairs
 from model.losses import GeneratorLoss
-from model.train import TrainConfig, Trainer
+from model.train import TrainConfig, Trainer, warm_start
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,16 @@ def test_eval_on_a_folder_of_triples(tmp_path):
     scores = {line[:24].strip(): float(line.split()[-2]) for line in result.output.splitlines()[2:]}
     # The shipped weights color the held-out sample better than leaving it uncolored.
     assert scores["inkpaint"] > scores["lines on white"] + 1.0
+
+
+def test_warm_start_copies_the_tensors_that_fit_and_names_the_rest():
+    torch.manual_seed(0)
+    narrow = ColorizerConfig(encoder_channels=(4, 4, 8, 8, 8, 8, 16, 16, 16, 16), bottleneck_channels=16, res_blocks=1)
+    source = Colorizer(narrow)
+    target = Colorizer(ColorizerConfig(**{**narrow.to_dict(), "bottleneck_channels": 24, "color_stride": 2}))
+    fresh = warm_start(target, source.state_dict())
+    assert fresh and all(name.startswith(("bottleneck.", "decoder.stages.0.")) for name in fresh)
+    encoder_weight = "line_encoder.layers.3.conv.weight"
+    assert torch.equal(target.state_dict()[encoder_weight], source.state_dict()[encoder_weight])
+    with pytest.raises(ValueError, match="share no tensor"):
+        warm_start(target, {"elsewhere.weight": torch.zeros(1)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pipeline import frames as frames_module
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import FrameFinisher, PendingFrame, Shot, ShotColorizer, ShotOptions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 
@@ -96,3 +97,45 @@ def test_missing_reference_is_a_failed_shot_not_an_exception(colorizer, tmp_path
     shot = Shot("s", str(SAMPLE / "frames"), str(tmp_path / "missing.png"), str(tmp_path / "out"))
     result = colorizer.run(shot, ShotOptions())
     assert result.status == "failed" and "missing.png" in result.error
+
+
+class _Emitter:
+    """Records emitted frames; raises on one of them."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.emitted: list[int] = []
+        self.threads: set[str] = set()
+        self.fail_at = fail_at
+
+    def emit(self, pending: PendingFrame) -> None:
+        self.threads.add(threading.current_thread().name)
+        if pending.index == self.fail_at:
+            raise OSError(f"disk full at frame {pending.index}")
+        self.emitted.append(pending.index)
+        assert pending.colored is None or pending.colored.shape == (6, 8, 3)
+
+
+def _pending(index: int) -> PendingFrame:
+    lines = np.full((6, 8), 255, np.uint8)
+    lines[:, 3] = 0  # a vertical line
+    return PendingFrame(index, f"f{index}.png", f"f{index}", line=lines, colors=np.full((3, 4, 3), 200, np.uint8))
+
+
+def test_finisher_composites_beside_the_caller_and_keeps_the_order():
+    emitter = _Emitter()
+    finisher = FrameFinisher(emitter, depth=2)
+    frames = [_pending(i) for i in range(10)]
+    for pending in frames:
+        finisher.put(pending)
+    finisher.close()
+    assert emitter.emitted == list(range(10))
+    assert emitter.threads == {"frame-finisher"}
+    assert frames[0].colored[:, 3].max() == 0 and frames[0].colored[:, 0].min() == 200  # the line over the colors
+
+
+def test_finisher_error_reaches_the_caller_without_hanging():
+    finisher = FrameFinisher(_Emitter(fail_at=2), depth=1)
+    with pytest.raises(OSError, match="disk full at frame 2"):
+        for index in range(50):  # far more than the queue holds: a dead finisher must not block put()
+            finisher.put(_pending(index))
+        finisher.close()

@@ -21,7 +21,6 @@ from pipeline.frames import (
     natural_key,
     output_name,
     read_frame,
-    read_line_art,
     write_png,
 )
 
@@ -191,13 +190,18 @@ def test_jpeg_named_png_reads(tmp_path: Path) -> None:
     assert np.abs(out.astype(int) - [30, 120, 200]).max() <= 3
 
 
-def test_read_line_art(tmp_path: Path) -> None:
+def test_line_art_reads_as_gray(tmp_path: Path) -> None:
     img = Image.fromarray(np.array([[0, 255], [128, 255]], np.uint8), "L")
-    art = read_line_art(save(img, tmp_path / "art.png"))
-    assert art.dtype == np.float32 and art.shape == (2, 2)
-    assert art[0, 0] == 0.0 and art[0, 1] == pytest.approx(1.0) and art[1, 0] == pytest.approx(128 / 255, abs=1e-3)
-    rgb = read_line_art(save(Image.new("RGB", (2, 1), (255, 0, 0)), tmp_path / "red.png"))
-    assert rgb[0, 0] == pytest.approx(0.299, abs=1e-3)
+    art = read_frame(save(img, tmp_path / "art.png"), gray=True)
+    assert art.dtype == np.uint8 and art.tolist() == [[0, 255], [128, 255]]
+    red = read_frame(save(Image.new("RGB", (2, 1), (255, 0, 0)), tmp_path / "red.png"), gray=True)
+    assert red.tolist() == [[76, 76]]  # Rec. 601: 0.299 * 255
+    ink = np.zeros((1, 2, 4), np.uint8)
+    ink[0, 1, 3] = 255  # a transparent pixel, then an opaque black one
+    transparent = read_frame(save(Image.fromarray(ink, "RGBA"), tmp_path / "ink.png"), gray=True)
+    assert transparent.tolist() == [[255, 0]]  # transparency is paper white
+    wide = Image.fromarray(np.array([[0, 65535]], np.uint16))
+    assert read_frame(save(wide, tmp_path / "wide.png"), gray=True).tolist() == [[0, 255]]
 
 
 # --- reading: refusals ---------------------------------------------------------------------------------------------
@@ -378,18 +382,19 @@ def test_frame_reader_in_order_with_errors(tmp_path: Path) -> None:
             assert r.error is None and r.array.shape == (3, 4, 3) and (r.array == r.index * 10).all()
 
 
-def test_frame_reader_bounded_look_ahead(tmp_path: Path) -> None:
+def test_frame_reader_bounded_look_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     urls = _shot(tmp_path, 12)
     started: list[int] = []
     lock = threading.Lock()
 
-    def read(url: str) -> np.ndarray:
+    def read(url: str, *args: object, **kwargs: object) -> np.ndarray:
         with lock:
             started.append(int(Path(url).stem[1:]))
-        return read_frame(url)
+        return read_frame(url, *args, **kwargs)
 
+    monkeypatch.setattr(frames, "read_frame", read)
     prefetch = 2
-    for consumed, result in enumerate(FrameReader(urls, prefetch=prefetch, read=read)):
+    for consumed, result in enumerate(FrameReader(urls, prefetch=prefetch)):
         time.sleep(0.01)  # a slow consumer: readers would race ahead if nothing bounded them
         with lock:
             assert len(started) <= consumed + 1 + prefetch
