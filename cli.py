@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 import click
@@ -194,6 +196,167 @@ def shot(frames: str, reference: str, output: str, video: str | None, fps: float
     click.echo(result.summary())
     if result.status != "ok":
         sys.exit(1)
+
+
+@main.command()
+@click.argument("spec_url", metavar="SPEC")
+def validate(spec_url: str) -> None:
+    """Check a job spec (YAML or JSON) without running it: every problem, with its field."""
+    from jobs.spec import load_spec
+
+    try:
+        spec = load_spec(spec_url)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    shots = f"{len(spec.shots)} shots" + (f" and a sequence ({spec.sequence.frames})" if spec.sequence else "")
+    click.echo(f"spec {spec_url} is valid: episode {spec.episode}, {shots}, {len(spec.keyframes)} keyframes")
+
+
+@main.command()
+@click.argument("spec_url", metavar="SPEC")
+@click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (shots, frames, keyframes and why) and stop.")
+@click.option("--resume/--no-resume", default=True, help="Skip shots already complete for the same inputs.")
+def run(spec_url: str, address: str | None, dry_run: bool, resume: bool) -> None:
+    """Color an episode described by a job spec (YAML or JSON); exits 1 naming the shots that failed."""
+    from jobs.episode import run_episode
+    from jobs.plan import plan_episode
+    from jobs.spec import load_spec
+
+    try:
+        plan = plan_episode(load_spec(spec_url))
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(plan.describe())
+    if dry_run:
+        return
+    episode = run_episode(plan, address=address, resume=resume)
+    click.echo(episode.summary())
+    if episode.failed:
+        click.echo(f"failed shots: {', '.join(r.shot for r in episode.failed)}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("queue", metavar="QUEUE_URL")
+@click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
+def nightly(queue: str, address: str | None) -> None:
+    """Run every spec in the queue folder that is not complete yet, under the queue's lock; write a report.
+
+    Exits 0 when everything succeeded (or another nightly run holds the lock: nothing is done twice), 1 when a
+    spec was invalid or a shot failed.
+    """
+    from jobs.nightly import LockHeld, run_nightly
+
+    try:
+        rows, summary = run_nightly(queue, address=address)
+    except LockHeld as held:
+        click.echo(f"nothing to do: {held}")
+        return
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(summary)
+    if any(row["status"] in ("failed", "invalid") for row in rows):
+        sys.exit(1)
+
+
+# Cluster runs as Ray Jobs. RAY_API_SERVER_ADDRESS is Ray's own name for the job API address (`ray job submit`
+# reads it and `ray start` prints it); RAY_ADDRESS above is the GCS address a driver joins, a different port.
+JOBS_ADDRESS_ENVVAR = "RAY_API_SERVER_ADDRESS"
+
+jobs_address_option = click.option(
+    "--address",
+    required=True,
+    envvar=JOBS_ADDRESS_ENVVAR,
+    show_envvar=True,
+    metavar="URL",
+    help="The Ray head's job API (its dashboard), e.g. http://HEAD:8265.",
+)
+
+
+@contextmanager
+def cluster_errors() -> Iterator[None]:
+    """An unknown id, a bad or unreachable address and a refused token are usage errors (exit 2)."""
+    try:
+        yield
+    except (ValueError, ConnectionError, PermissionError) as error:
+        raise click.UsageError(str(error)) from error
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@main.command(name="submit")
+@click.argument("spec", metavar="SPEC")
+@click.argument("run_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RUN_OPTIONS...]")
+@jobs_address_option
+@click.option(
+    "--id",
+    "submission_id",
+    default=None,
+    help="Submission id, the idempotency key: an id the cluster already has is not run again. "
+    "Default: inkpaint-<spec name>-<UTC time>-<random>.",
+)
+def submit_command(spec: str, run_args: tuple[str, ...], address: str, submission_id: str | None) -> None:
+    """Run `inkpaint run SPEC` on a Ray cluster as a Ray Job, uploading this project folder (without .git,
+    outputs, tests and training logs; with the shipped weights).
+
+    SPEC is a file inside this project folder or a URL the cluster can read. Options after `--` go to
+    `inkpaint run`, e.g. `inkpaint submit episode.yaml --id ep12 -- --no-resume`. Prints the id and whether it was
+    newly submitted; exits 0 in both cases. A cluster with token authentication needs RAY_AUTH_MODE=token and its
+    token (RAY_AUTH_TOKEN or ~/.ray/auth_token) here too.
+    """
+    from jobs.submit import submit_run
+
+    with cluster_errors():
+        outcome = submit_run(spec, address, submission_id, list(run_args))
+    click.echo(outcome.summary())
+    click.echo(f"follow it with: inkpaint status {outcome.submission_id} / inkpaint logs {outcome.submission_id}")
+
+
+@main.command(name="status")
+@click.argument("submission_id", metavar="ID")
+@jobs_address_option
+@click.option("--wait", is_flag=True, help="Wait until the job has ended, then exit with its outcome.")
+def status_command(submission_id: str, address: str, wait: bool) -> None:
+    """Print a submitted job's status, exit code, times and message.
+
+    Exits 0 whenever the status could be read, whatever the job's state; with --wait, 0 only if the job SUCCEEDED
+    and 1 if it FAILED or was STOPPED. An unknown ID or address exits 2.
+    """
+    from jobs.submit import job_status, wait_for_job
+
+    with cluster_errors():
+        report = wait_for_job(address, submission_id) if wait else job_status(address, submission_id)
+    click.echo(report.summary())
+    if wait and report.status != "SUCCEEDED":
+        sys.exit(1)
+
+
+@main.command(name="logs")
+@click.argument("submission_id", metavar="ID")
+@jobs_address_option
+def logs_command(submission_id: str, address: str) -> None:
+    """Print everything a submitted job has printed so far."""
+    from jobs.submit import job_logs
+
+    with cluster_errors():
+        text = job_logs(address, submission_id)
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+@main.command(name="stop")
+@click.argument("submission_id", metavar="ID")
+@jobs_address_option
+def stop_command(submission_id: str, address: str) -> None:
+    """Stop a submitted job (SIGTERM, then SIGKILL); exits 0 also when it had already ended."""
+    from jobs.submit import job_status, stop_job
+
+    with cluster_errors():
+        if stop_job(address, submission_id):
+            click.echo(f"stopping {submission_id}")
+            return
+        report = job_status(address, submission_id)
+    click.echo(f"{submission_id} is not running ({report.status}); nothing to stop")
 
 
 def colorize_shot() -> None:

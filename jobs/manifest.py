@@ -1,9 +1,16 @@
-"""Results tables: pyarrow tables written as Parquet to any fsspec URL."""
+"""Results tables: pyarrow tables written as Parquet to any fsspec URL.
+
+- per shot, ``<shot output>/inkpaint-frames.parquet``: one row per frame (input, output, status, bytes, seconds);
+- per episode, ``<output>/inkpaint-results/<shot>.parquet``: one row per shot, written as each shot finishes, so
+  the folder reads as one table of the episode at any time (even after a killed run).
+"""
 
 from __future__ import annotations
 
 import io
+import time
 
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -24,6 +31,67 @@ FRAME_SCHEMA = pa.schema(
 )
 
 
+RESULTS_FOLDER = "inkpaint-results"
+RESULT_SCHEMA = pa.schema(
+    [
+        ("shot", pa.string()),
+        ("status", pa.string()),
+        ("frames", pa.int64()),
+        ("written", pa.int64()),
+        ("resumed", pa.int64()),
+        ("failed", pa.int64()),
+        ("seconds", pa.float64()),
+        ("worker", pa.string()),
+        ("gpu", pa.string()),
+        ("error", pa.string()),
+        ("keyframe", pa.string()),
+        ("output", pa.string()),
+        ("video", pa.string()),
+        ("input_hash", pa.string()),
+        ("finished_at", pa.string()),
+    ]
+)
+
+
+def result_row(result: ShotResult, keyframe: str, input_hash: str) -> dict:
+    """One shot's row of the episode's results table."""
+    return {
+        "shot": result.shot, "status": result.status, "frames": result.frames, "written": result.written,
+        "resumed": result.resumed, "failed": len(result.failures), "seconds": result.seconds,
+        "worker": result.worker, "gpu": result.gpu, "error": result.error or "", "keyframe": keyframe,
+        "output": result.output, "video": result.video or "", "input_hash": input_hash,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }  # fmt: skip
+
+
+def write_result(output: str, row: dict, storage_options: dict | None = None) -> None:
+    """Record one finished shot in the episode's results folder (replacing an earlier run's row for it)."""
+    table = pa.Table.from_pylist([row], schema=RESULT_SCHEMA)
+    write_table(table, f"{output.rstrip('/')}/{RESULTS_FOLDER}/{row['shot']}.parquet", storage_options)
+
+
+def read_results(output: str, storage_options: dict | None = None) -> dict[str, dict]:
+    """The episode's recorded results by shot name; empty when none were written yet."""
+    fs, root = fsspec.core.url_to_fs(f"{output.rstrip('/')}/{RESULTS_FOLDER}", **(storage_options or {}))
+    fs.invalidate_cache(root)
+    try:
+        paths = [p for p in fs.ls(root, detail=False) if p.endswith(".parquet")]
+    except FileNotFoundError:
+        return {}
+    rows: dict[str, dict] = {}
+    for path in sorted(paths):
+        with fs.open(path, "rb") as handle:
+            for row in pq.read_table(handle).to_pylist():
+                rows[row["shot"]] = row
+    return rows
+
+
+def results_table(output: str, storage_options: dict | None = None) -> pa.Table:
+    """The episode's results as one table, shots in name order."""
+    rows = read_results(output, storage_options)
+    return pa.Table.from_pylist([rows[name] for name in sorted(rows)], schema=RESULT_SCHEMA)
+
+
 def frame_table(results: list[ShotResult]) -> pa.Table:
     """One row per frame of every shot: input, output, status, size, seconds and the reason of a failure."""
     rows = [{"shot": result.shot, **vars(record)} for result in results for record in result.records]
@@ -39,7 +107,5 @@ def write_table(table: pa.Table, url: str, storage_options: dict | None = None) 
 
 def read_table(url: str, storage_options: dict | None = None) -> pa.Table:
     """Read a Parquet table from any fsspec URL."""
-    import fsspec
-
     with fsspec.open(url, "rb", **(storage_options or {})) as handle:
         return pq.read_table(handle)

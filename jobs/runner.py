@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import ray
 from ray import ObjectRefGenerator
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
 from pipeline.colorize import Shot, ShotOptions, ShotResult
 
@@ -132,9 +132,14 @@ Progress = Callable[[str, int], None]
 
 
 def run_shots(
-    shots: list[Shot], options: ShotOptions, settings: RunSettings, progress: Progress | None = None
+    shots: list[Shot],
+    options: ShotOptions,
+    settings: RunSettings,
+    progress: Progress | None = None,
+    on_result: Callable[[ShotResult], None] | None = None,
 ) -> list[ShotResult]:
-    """Color shots on the workers, longest queue first-come; returns one ShotResult per shot, in input order.
+    """Color shots on the workers, handed out in the given order as workers become free; one ShotResult per shot,
+    in input order. `on_result` sees each shot's final result as soon as it is known (to record it at once).
 
     A shot whose worker dies is retried on the restarted worker up to `settings.retries` times.
     """
@@ -147,33 +152,69 @@ def run_shots(
         attempts = dict.fromkeys((s.name for s in shots), 0)
         waiting = list(shots)
         running: dict[ObjectRefGenerator, tuple[Shot, object]] = {}  # generator -> (shot, worker)
+        restarting: dict[ray.ObjectRef, object] = {}  # readiness probe -> a worker Ray is restarting
         idle = list(workers)
-        while waiting or running:
+        alive = len(workers)
+
+        def finish(shot: Shot, result: ShotResult) -> None:
+            results[shot.name] = result
+            if on_result is not None:
+                on_result(result)
+
+        while running or (waiting and alive):
             while waiting and idle:
                 shot, worker = waiting.pop(0), idle.pop(0)
                 attempts[shot.name] += 1
                 running[worker.colorize.remote(shot, options)] = (shot, worker)
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
-            for generator in ready:
-                shot, worker = running[generator]
-                finished = drain(generator, shot, results, progress)
-                if finished is None:
-                    continue
-                del running[generator]
-                idle.append(worker)
-                if finished == "died":
-                    if attempts[shot.name] <= settings.retries:
-                        log.warning("worker died during shot %s; retrying (attempt %d)", shot.name,
-                                    attempts[shot.name] + 1)  # fmt: skip
-                        waiting.insert(0, shot)
+            ready, _ = ray.wait([*running, *restarting], num_returns=1, timeout=1.0)
+            for ref in ready:
+                if ref in restarting:
+                    worker = restarting.pop(ref)
+                    state = probe(ref)
+                    if state == "ready":
+                        idle.append(worker)
+                    elif state == "restarting":
+                        time.sleep(0.5)
+                        restarting[worker.describe.remote()] = worker
                     else:
-                        results[shot.name] = ShotResult(
-                            shot=shot.name, output=shot.output,
-                            error=f"worker died {attempts[shot.name]} times while coloring this shot",
-                        )  # fmt: skip
+                        alive -= 1
+                    continue
+                shot, worker = running.pop(ref)
+                finished = drain(ref, shot, results, progress)
+                if finished is None:
+                    running[ref] = (shot, worker)
+                    continue
+                if finished == "done":
+                    idle.append(worker)
+                    finish(shot, results[shot.name])
+                    continue
+                # The worker died: Ray restarts it (reloading the weights); it takes work again once it answers.
+                restarting[worker.describe.remote()] = worker
+                if attempts[shot.name] <= settings.retries:
+                    log.warning("worker died during shot %s; retrying (attempt %d)", shot.name,
+                                attempts[shot.name] + 1)  # fmt: skip
+                    waiting.insert(0, shot)
+                else:
+                    error = f"worker died {attempts[shot.name]} times while coloring this shot"
+                    finish(shot, ShotResult(shot=shot.name, output=shot.output, video=shot.video, error=error))
+        for shot in waiting:  # every worker is gone for good
+            error = "no worker left: every worker died more often than it may be restarted"
+            finish(shot, ShotResult(shot=shot.name, output=shot.output, video=shot.video, error=error))
         for worker in workers:
             ray.kill(worker)
         return [results[s.name] for s in shots]
+
+
+def probe(ref: ray.ObjectRef) -> str:
+    """A restarted worker's readiness: "ready", "restarting" (ask again soon) or "gone" (out of restarts)."""
+    try:
+        ray.get(ref)
+        return "ready"
+    except ActorUnavailableError:
+        return "restarting"
+    except RayActorError as error:
+        log.warning("a worker is gone for good: %s", error)
+        return "gone"
 
 
 def drain(

@@ -1,0 +1,107 @@
+"""The episode job behind `inkpaint run`: plan, skip finished shots, color the rest on Ray, record each result.
+
+Each shot's result is written to the episode's results folder as soon as the shot ends, so a run killed midway
+leaves an exact record; rerun with resume (the default), it colors only the shots whose recorded result is missing,
+failed, or was made from other inputs, weights or options (the plan's input hash), or whose outputs are gone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import fsspec
+
+from jobs.manifest import FRAME_TABLE_NAME, frame_table, read_results, result_row, write_result, write_table
+from jobs.plan import EpisodePlan, ShotPlan
+from jobs.progress import ProgressReporter
+from jobs.runner import RunSettings, run_shots
+from pipeline.colorize import ShotResult, join_url
+from pipeline.frames import output_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EpisodeResult:
+    """What an episode run did.
+
+    Args:
+        results: the shots colored by this run.
+        skipped: shots already complete for the same inputs (resume).
+    """
+
+    results: list[ShotResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ShotResult]:
+        return [r for r in self.results if r.status != "ok"]
+
+    def summary(self) -> str:
+        frames = sum(r.written for r in self.results)
+        seconds = max((r.seconds for r in self.results), default=0.0)
+        lines = [
+            f"{len(self.results)} shots colored ({frames} frames), {len(self.skipped)} already complete, "
+            f"{len(self.failed)} failed"
+        ]
+        lines += [f"  {r.shot}: {r.status}: {r.error or f'{len(r.failures)} frames failed'}" for r in self.failed]
+        if self.results:
+            lines.append(f"longest shot took {seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def shot_is_complete(shot: ShotPlan, recorded: dict | None, storage_options: dict) -> bool:
+    """A recorded ok result for the same input hash, with every output PNG (and the video) still there."""
+    if recorded is None or recorded["status"] != "ok" or recorded["input_hash"] != shot.input_hash:
+        return False
+    fs, root = fsspec.core.url_to_fs(shot.output, **storage_options)
+    fs.invalidate_cache(root)
+    try:
+        present = {path.rstrip("/").rpartition("/")[2] for path in fs.ls(root, detail=False)}
+    except FileNotFoundError:
+        return False
+    if shot.frame_urls:
+        expected = {output_name(url) for url in shot.frame_urls}
+        if not expected <= present:
+            return False
+    elif sum(name.endswith(".png") for name in present) < shot.frame_count:
+        return False
+    return shot.video is None or fsspec.core.url_to_fs(shot.video, **storage_options)[0].exists(shot.video)
+
+
+def run_episode(plan: EpisodePlan, address: str | None = None, resume: bool = True) -> EpisodeResult:
+    """Color every shot of the plan that is not complete yet, longest first, through Ray."""
+    options = plan.spec.shot_options(resume=resume)
+    storage = options.storage_options
+    recorded = read_results(plan.spec.output, storage) if resume else {}
+    episode = EpisodeResult()
+    todo: list[ShotPlan] = []
+    for shot in plan.shots:
+        if resume and shot_is_complete(shot, recorded.get(shot.name), storage):
+            episode.skipped.append(shot.name)
+        else:
+            todo.append(shot)
+    if episode.skipped:
+        log.info("skipping %d complete shots: %s", len(episode.skipped), ", ".join(episode.skipped))
+    if not todo:
+        return episode
+    todo.sort(key=lambda s: -s.frame_count)  # longest first: the last shot to start is a short one
+    by_name = {shot.name: shot for shot in todo}
+
+    def record(result: ShotResult) -> None:
+        reporter.shot_done(result.shot)
+        shot = by_name[result.shot]
+        if result.error is None:
+            write_table(frame_table([result]), join_url(shot.output, FRAME_TABLE_NAME), storage)
+        write_result(plan.spec.output, result_row(result, shot.keyframe, shot.input_hash), storage)
+
+    reporter = ProgressReporter(sum(s.frame_count for s in todo), shots=len(todo))
+    try:
+        episode.results = run_shots(
+            [shot.shot() for shot in todo], options, RunSettings(weights=plan.weights, address=address),
+            progress=reporter.update, on_result=record,
+        )  # fmt: skip
+    finally:
+        reporter.close()
+    return episode

@@ -1,0 +1,229 @@
+"""Nightly batches: every spec in a queue folder, run until complete, under a lock, with a report.
+
+A studio drops job specs (YAML or JSON) into a queue folder (local or a bucket) and schedules
+`inkpaint nightly QUEUE` (cron, a systemd timer). Each night's run takes the queue's lock, runs each spec with
+resume, so shots finished on an earlier night are skipped and a spec already complete costs only its planning,
+and writes a report under ``QUEUE/reports/``. A second run started while the first still holds the lock exits
+cleanly without doing anything; the holder refreshes the lock while it works, so the lock of a run that died goes
+stale and the next run takes it over.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import fsspec
+import pyarrow as pa
+
+from jobs.episode import run_episode
+from jobs.manifest import write_table
+from jobs.plan import plan_episode
+from jobs.spec import load_spec
+from pipeline.frames import natural_key, write_bytes_atomic
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = ".inkpaint-nightly.lock"
+REPORTS_FOLDER = "reports"
+SPEC_EXTENSIONS = (".yaml", ".yml", ".json")
+REPORT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("spec", pa.string()),
+        ("status", pa.string()),
+        ("shots", pa.int64()),
+        ("shots_colored", pa.int64()),
+        ("shots_skipped", pa.int64()),
+        ("shots_failed", pa.int64()),
+        ("frames", pa.int64()),
+        ("seconds", pa.float64()),
+        ("error", pa.string()),
+    ]
+)
+
+
+class LockHeld(RuntimeError):
+    """Another nightly run holds the queue's lock."""
+
+
+@dataclass
+class QueueLock:
+    """A lock file in the queue folder, refreshed by its holder every `heartbeat` seconds.
+
+    Args:
+        queue: the queue folder URL.
+        stale_after: seconds after the holder's last refresh when the lock counts as abandoned.
+        heartbeat: seconds between refreshes.
+        storage_options: fsspec options.
+    """
+
+    queue: str
+    stale_after: float = 600.0
+    heartbeat: float = 60.0
+    storage_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.url = f"{self.queue.rstrip('/')}/{LOCK_NAME}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.fs, self.path = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def read(self) -> dict | None:
+        """The lock's content, or None when there is none."""
+        self.fs.invalidate_cache(self.path)
+        try:
+            return json.loads(self.fs.cat_file(self.path))
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {"owner": "unreadable", "refreshed": 0.0}
+
+    def _content(self, started: float) -> bytes:
+        return json.dumps({"owner": self.owner, "started": started, "refreshed": time.time()}).encode()
+
+    def acquire(self) -> None:
+        """Take the lock, or raise LockHeld naming the holder; an abandoned lock is taken over."""
+        held = self.read()
+        if held is not None and time.time() - float(held.get("refreshed", 0)) < self.stale_after:
+            since = datetime.datetime.fromtimestamp(float(held.get("started", 0)), datetime.UTC)
+            msg = f"queue {self.queue!r} is locked by {held.get('owner')} since {since:%Y-%m-%d %H:%M} UTC"
+            raise LockHeld(msg)
+        if held is not None:
+            log.warning("taking over the abandoned lock of %s", held.get("owner"))
+        self.started = time.time()
+        if held is None and "file" in self.fs.protocol:
+            self._create_exclusive()
+        else:
+            write_bytes_atomic(self._content(self.started), self.url, self.storage_options)
+        # Object stores have no create-if-absent here: two runs racing both write; the later write wins, and the
+        # earlier writer sees someone else's name when it reads back, and steps aside.
+        time.sleep(0.2)
+        held = self.read()
+        if held is None or held.get("owner") != self.owner:
+            msg = f"queue {self.queue!r} was locked by {held and held.get('owner')} at the same moment"
+            raise LockHeld(msg)
+        self._thread = threading.Thread(target=self._refresh, name="nightly-lock", daemon=True)
+        self._thread.start()
+
+    def _create_exclusive(self) -> None:
+        """Create the local lock file only if it does not exist (O_EXCL), so two local runs cannot both win."""
+        try:
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError as error:
+            msg = f"queue {self.queue!r} was locked by another run at the same moment"
+            raise LockHeld(msg) from error
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(self._content(self.started))
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                write_bytes_atomic(self._content(self.started), self.url, self.storage_options)
+            except OSError as error:  # a storage hiccup: try again at the next beat
+                log.warning("could not refresh the nightly lock %s: %s", self.url, error)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        held = self.read()
+        if held is not None and held.get("owner") == self.owner:
+            self.fs.rm(self.path)
+
+    def __enter__(self) -> QueueLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def queued_specs(queue: str, storage_options: dict | None = None) -> list[str]:
+    """The spec files of a queue folder, in natural order."""
+    fs, root = fsspec.core.url_to_fs(queue, **(storage_options or {}))
+    try:
+        entries = fs.ls(root, detail=True)
+    except FileNotFoundError as error:
+        msg = f"queue folder {queue!r} does not exist"
+        raise ValueError(msg) from error
+    names = [
+        e["name"].rstrip("/").rpartition("/")[2] for e in entries
+        if e.get("type") == "file" and e["name"].lower().endswith(SPEC_EXTENSIONS)
+    ]  # fmt: skip
+    return [f"{queue.rstrip('/')}/{name}" for name in sorted(names, key=natural_key)]
+
+
+def run_id(spec_url: str, day: datetime.date) -> str:
+    """The stable id of one spec's run on one night: its file stem and the date."""
+    stem = spec_url.rstrip("/").rpartition("/")[2].rsplit(".", 1)[0]
+    return f"{stem}-{day:%Y%m%d}"
+
+
+def run_spec(spec_url: str, day: datetime.date, address: str | None) -> dict:
+    """Run one spec with resume; its report row (never raises for a bad spec or a failed shot)."""
+    row = {"id": run_id(spec_url, day), "spec": spec_url, "status": "complete", "shots": 0, "shots_colored": 0,
+           "shots_skipped": 0, "shots_failed": 0, "frames": 0, "seconds": 0.0, "error": ""}  # fmt: skip
+    started = time.monotonic()
+    try:
+        plan = plan_episode(load_spec(spec_url))
+    except (ValueError, OSError) as error:
+        row.update(status="invalid", error=str(error))
+        return row
+    episode = run_episode(plan, address=address, resume=True)
+    row.update(
+        shots=len(plan.shots), shots_colored=len(episode.results) - len(episode.failed),
+        shots_skipped=len(episode.skipped), shots_failed=len(episode.failed),
+        frames=sum(r.written for r in episode.results), seconds=time.monotonic() - started,
+    )  # fmt: skip
+    if episode.failed:
+        row.update(status="failed", error="; ".join(f"{r.shot}: {r.error or 'frames failed'}" for r in episode.failed))
+    elif episode.results:
+        row["status"] = "ran"
+    return row
+
+
+def summarize(rows: list[dict], day: datetime.date) -> str:
+    """The report a person reads in the morning."""
+    frames = sum(r["frames"] for r in rows)
+    hours = sum(r["seconds"] for r in rows) / 3600
+    failed = [r for r in rows if r["status"] in ("failed", "invalid")]
+    lines = [
+        f"inkpaint nightly {day:%Y-%m-%d}: {len(rows)} specs, {sum(r['shots_colored'] for r in rows)} shots colored, "
+        f"{sum(r['shots_skipped'] for r in rows)} already done, {sum(r['shots_failed'] for r in rows)} failed, "
+        f"{frames} frames, {hours:.2f} hours"
+    ]
+    lines += [f"  {r['id']}: {r['status']}" + (f": {r['error']}" if r["error"] else "") for r in rows]
+    lines.append("FAILED: " + ", ".join(r["id"] for r in failed) if failed else "everything succeeded")
+    return "\n".join(lines)
+
+
+def run_nightly(
+    queue: str, address: str | None = None, day: datetime.date | None = None, storage_options: dict | None = None
+) -> tuple[list[dict], str]:
+    """Run every spec of the queue under its lock and write the report; (report rows, summary).
+
+    Raises LockHeld when another run holds the queue, ValueError when the queue folder does not exist.
+    """
+    day = day or datetime.datetime.now(datetime.UTC).date()
+    storage_options = storage_options or {}
+    specs = queued_specs(queue, storage_options)
+    with QueueLock(queue, storage_options=storage_options):
+        rows = []
+        for spec_url in specs:
+            log.info("nightly: %s", run_id(spec_url, day))
+            rows.append(run_spec(spec_url, day, address))
+        summary = summarize(rows, day)
+        reports = f"{queue.rstrip('/')}/{REPORTS_FOLDER}"
+        write_table(pa.Table.from_pylist(rows, schema=REPORT_SCHEMA), f"{reports}/nightly-{day:%Y%m%d}.parquet",
+                    storage_options)  # fmt: skip
+        write_bytes_atomic((summary + "\n").encode(), f"{reports}/nightly-{day:%Y%m%d}.txt", storage_options)
+    return rows, summary

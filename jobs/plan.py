@@ -1,0 +1,229 @@
+"""An episode's plan: the spec turned into shots, each with its frames, its keyframe (and why) and an input hash.
+
+Planning lists every frame folder, cuts a long sequence into shots (the spec's cuts, or detected from the line
+art), assigns each shot its keyframe (pipeline.shots) and fingerprints each shot's inputs, weights and options so
+that a rerun can tell finished shots from changed ones. It reads only listings, thumbnails and a few frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import fsspec
+import pyarrow as pa
+
+from jobs.spec import JobSpec
+from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
+from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
+from pipeline.frames import list_frames
+from pipeline.shots import (
+    Keyframe,
+    ShotFrames,
+    Similarity,
+    assign_keyframes,
+    detect_cuts,
+    line_art_similarity,
+    read_thumbnails,
+    split_sequence,
+)
+
+VIDEO_EXTENSIONS = {"h264": ".mp4", "prores": ".mov", "ffv1": ".mkv"}
+
+
+@dataclass(frozen=True)
+class ShotPlan:
+    """One shot as it will run.
+
+    Args:
+        name: the shot's name.
+        frames: its frames folder (for a cut shot, the sequence's folder) or video file.
+        frame_urls: its frames in order (empty for a video file).
+        frame_count: how many frames it has.
+        keyframe: the assigned keyframe's name.
+        reference: the keyframe's colored image.
+        reason: why that keyframe.
+        position: index of the keyframe's own frame in the shot, when it has one there.
+        output: folder receiving the shot's PNGs.
+        video: the shot's video file, or None.
+        input_hash: fingerprint of frames, keyframe, weights and options: equal hashes color equal frames.
+    """
+
+    name: str
+    frames: str
+    frame_urls: tuple[str, ...]
+    frame_count: int
+    keyframe: str
+    reference: str
+    reason: str
+    position: int | None
+    output: str
+    video: str | None
+    input_hash: str
+
+    def shot(self) -> Shot:
+        return Shot(self.name, self.frames, self.reference, self.output, self.video, frame_urls=self.frame_urls)
+
+
+@dataclass(frozen=True)
+class EpisodePlan:
+    """Every shot of an episode as it will run, and how the plan was made.
+
+    Args:
+        spec: the job spec.
+        shots: the shots in spec order (explicit shots first, then the sequence's).
+        cuts: frame indices starting each shot of the sequence after its first.
+        cuts_from: "spec", "detected", or "" without a sequence.
+        weights: the weights file every worker loads.
+    """
+
+    spec: JobSpec
+    shots: tuple[ShotPlan, ...]
+    cuts: tuple[int, ...]
+    cuts_from: str
+    weights: str
+
+    @property
+    def frame_count(self) -> int:
+        return sum(shot.frame_count for shot in self.shots)
+
+    def table(self) -> pa.Table:
+        """The plan as a table: one row per shot."""
+        rows = [
+            {"shot": s.name, "frames": s.frame_count, "source": s.frames, "keyframe": s.keyframe, "reason": s.reason,
+             "keyframe_position": s.position, "output": s.output, "video": s.video, "input_hash": s.input_hash}
+            for s in self.shots
+        ]  # fmt: skip
+        return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
+
+    def describe(self) -> str:
+        """The plan for a person (the --dry-run output)."""
+        lines = [
+            f"episode {self.spec.episode}: {len(self.shots)} shots, {self.frame_count} frames -> {self.spec.output}",
+            f"weights {self.weights}; working resolution {self.spec.resolution}; "
+            + (f"video {self.spec.video.codec} at {self.spec.video.fps:g} fps" if self.spec.video else "no video"),
+        ]
+        if self.cuts_from:
+            lines.append(f"sequence {self.spec.sequence.frames}: cuts at frames {list(self.cuts)} ({self.cuts_from})")
+        width = max(len(s.name) for s in self.shots)
+        for s in self.shots:
+            at = f" at frame {s.position}" if s.position is not None else ""
+            lines.append(f"  {s.name:<{width}} {s.frame_count:>6} frames  keyframe {s.keyframe}{at}: {s.reason}")
+        return "\n".join(lines)
+
+
+PLAN_SCHEMA = pa.schema(
+    [
+        ("shot", pa.string()),
+        ("frames", pa.int64()),
+        ("source", pa.string()),
+        ("keyframe", pa.string()),
+        ("reason", pa.string()),
+        ("keyframe_position", pa.int64()),
+        ("output", pa.string()),
+        ("video", pa.string()),
+        ("input_hash", pa.string()),
+    ]
+)
+
+
+def plan_episode(spec: JobSpec) -> EpisodePlan:
+    """Turn a spec into a plan; raises ValueError naming the input for folders or files that cannot be used."""
+    weights = spec.weights or str(DEFAULT_WEIGHTS)
+    weights_hash = read_checkpoint_info(weights).sha256
+    options = spec.shot_options()
+    # A video shot has no frame files: its file stands for its frames (it can be tied to a keyframe by name).
+    shots = [ShotFrames(s.name, _list_shot(s.frames, options) or (s.frames,)) for s in spec.shots]
+    sources = {s.name: s.frames for s in spec.shots}
+    cuts: tuple[int, ...] = ()
+    cuts_from = ""
+    if spec.sequence is not None:
+        urls = list_frames(spec.sequence.frames, options.storage_options)
+        if spec.sequence.cuts is not None:
+            cuts, cuts_from = tuple(c for c in spec.sequence.cuts if c < len(urls)), "spec"
+        else:
+            cuts = tuple(detect_cuts(read_thumbnails(urls, options.storage_options)))
+            cuts_from = "detected"
+        for shot in split_sequence(urls, cuts, spec.sequence.name_prefix):
+            shots.append(shot)
+            sources[shot.name] = spec.sequence.frames
+
+    keyframes = [Keyframe(k.name, k.image, k.line, tuple(k.shots), k.frame) for k in spec.keyframes]
+    similarity = lazy_similarity(weights, options.storage_options)
+    assignments = {a.shot: a for a in assign_keyframes(shots, keyframes, similarity)}
+    references = {k.name: k.image for k in spec.keyframes}
+
+    fingerprint_options = _fingerprint_options(spec, weights_hash)
+    plans = []
+    for shot in shots:
+        assignment = assignments[shot.name]
+        source = sources[shot.name]
+        video = join_url(spec.output, shot.name + VIDEO_EXTENSIONS[spec.video.codec]) if spec.video else None
+        reference = references[assignment.keyframe]
+        frame_urls = () if is_video(source) else shot.frames
+        count = len(frame_urls) or count_shot_frames(Shot(shot.name, source, reference, ""), options)
+        plans.append(
+            ShotPlan(
+                name=shot.name, frames=source, frame_urls=frame_urls, frame_count=count,
+                keyframe=assignment.keyframe, reference=reference, reason=assignment.reason,
+                position=assignment.position, output=join_url(spec.output, shot.name), video=video,
+                input_hash=shot_hash(source, frame_urls, reference, fingerprint_options, options.storage_options),
+            )
+        )  # fmt: skip
+    return EpisodePlan(spec=spec, shots=tuple(plans), cuts=cuts, cuts_from=cuts_from, weights=weights)
+
+
+def _list_shot(frames: str, options: ShotOptions) -> tuple[str, ...]:
+    """A shot folder's frames in order; a video file's frames are not listed (empty)."""
+    return () if is_video(frames) else tuple(list_frames(frames, options.storage_options))
+
+
+def lazy_similarity(weights: str, storage_options: dict) -> Similarity:
+    """Line-art similarity from the colorizer's own line-art encoder, loaded (on the CPU) only if a shot needs it."""
+    loaded: list[Similarity] = []
+
+    def similarity(shot: ShotFrames, keyframe: Keyframe) -> float:
+        if not loaded:
+            loaded.append(line_art_similarity(load_colorizer(weights)[0], storage_options))
+        return loaded[0](shot, keyframe)
+
+    return similarity
+
+
+def _fingerprint_options(spec: JobSpec, weights_hash: str) -> dict:
+    """What besides the frames and the keyframe changes a shot's output."""
+    video = spec.video
+    return {
+        "weights": weights_hash,
+        "resolution": spec.resolution,
+        "video": None if video is None else {"codec": video.codec, "fps": video.fps},
+        "format": 1,
+    }
+
+
+def file_fingerprints(urls: list[str], storage_options: dict) -> list[str]:
+    """Per file: its URL with size and modification stamp (mtime, or an object store's ETag), listed per folder."""
+    by_folder: dict[str, list[str]] = {}
+    for url in urls:
+        by_folder.setdefault(url.rpartition("/")[0], []).append(url)
+    stamps = []
+    for folder, members in by_folder.items():
+        fs, root = fsspec.core.url_to_fs(folder, **storage_options)
+        listing = {os.path.basename(e["name"].rstrip("/")): e for e in fs.ls(root, detail=True)}
+        for url in members:
+            entry = listing.get(url.rpartition("/")[2], {})
+            stamp = entry.get("ETag") or entry.get("etag") or entry.get("mtime") or entry.get("LastModified") or ""
+            stamps.append(f"{url}|{entry.get('size', '')}|{stamp}")
+    return stamps
+
+
+def shot_hash(source: str, frame_urls: tuple[str, ...], reference: str, options: dict, storage_options: dict) -> str:
+    """A hex fingerprint of everything a shot's output depends on."""
+    inputs = list(frame_urls) if frame_urls else [source]
+    digest = hashlib.sha256()
+    payload = {"frames": file_fingerprints(inputs, storage_options),
+               "reference": file_fingerprints([reference], storage_options), "options": options}  # fmt: skip
+    digest.update(json.dumps(payload, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]

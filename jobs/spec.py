@@ -1,0 +1,317 @@
+"""Job specs: what an episode run colors, written by a person as YAML or JSON and validated on load.
+
+A spec names the episode, its shots (folders of line-art frames, or one long sequence cut into shots), its colored
+keyframes, where the results go and how to color them. Loading checks the file's structure (pydantic dataclasses:
+unknown keys, wrong types and missing fields are refused) and then its meaning (duplicate names, unknown shots, an
+output inside an input); every problem is reported at once, each with the file, the field's path and what was
+expected. Relative paths in a spec are relative to the spec's own folder.
+
+    episode: ep101
+    output: s3://studio/ep101/colored
+    shots:
+      - {name: sh010, frames: lines/sh010}
+    sequence: {frames: lines/act2, cuts: [48, 96]}   # optional; without cuts they are detected
+    keyframes:
+      - {name: hero, image: keys/hero.png, shots: [sh010]}
+      - {name: street, image: keys/street.png, frame: act2_0050.png}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, field, replace
+from pathlib import PurePosixPath
+from typing import Any
+
+import fsspec
+import yaml
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
+
+from pipeline.colorize import ShotOptions
+from pipeline.video import CODECS
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+SECRET_WORDS = ("key", "secret", "token", "password", "credential")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run; the message lists every problem found, one per line."""
+
+
+@dataclass(frozen=True, config=_STRICT)
+class VideoSpec:
+    """The video written for each shot.
+
+    Args:
+        codec: h264, prores or ffv1.
+        fps: frames per second.
+    """
+
+    codec: str = "h264"
+    fps: float = 24.0
+
+
+@dataclass(frozen=True, config=_STRICT)
+class ShotSpec:
+    """One shot: a folder (or video file) of line-art frames.
+
+    Args:
+        name: the shot's name; its output folder and video are named after it.
+        frames: folder URL of the shot's line-art frames, or a video file of line art.
+    """
+
+    name: str
+    frames: str
+
+
+@dataclass(frozen=True, config=_STRICT)
+class SequenceSpec:
+    """One long line-art sequence holding several shots back to back, cut into shots by the planner.
+
+    Args:
+        frames: folder URL of the frames, in natural order.
+        cuts: indices of the frames that start a new shot (0-based); None detects them from the line art.
+        name_prefix: shots are named prefix001, prefix002, ...
+    """
+
+    frames: str
+    cuts: tuple[int, ...] | None = None
+    name_prefix: str = "shot"
+
+
+@dataclass(frozen=True, config=_STRICT)
+class KeyframeSpec:
+    """A colored keyframe, optionally tied to shots or to one frame.
+
+    Args:
+        name: the keyframe's name in the plan.
+        image: URL of the colored keyframe.
+        line: URL of the keyframe's line art (else extracted from the colored image when it is needed).
+        shots: the shots this keyframe colors, whatever their line art looks like.
+        frame: the file name of the frame this keyframe was painted on: it colors the shot holding that frame.
+    """
+
+    name: str
+    image: str
+    line: str | None = None
+    shots: tuple[str, ...] = ()
+    frame: str | None = None
+
+
+@dataclass(frozen=True, config=_STRICT)
+class JobSpec:
+    """An episode to color.
+
+    Args:
+        episode: the episode's name.
+        output: folder URL receiving a folder of PNGs and a video per shot, and the results tables.
+        keyframes: the colored keyframes.
+        shots: the shots given one by one.
+        sequence: a long sequence cut into shots.
+        video: the per-shot video settings; null for PNG frames only.
+        weights: colorizer weights (None: the shipped default).
+        resolution: the model's working resolution (long side).
+        batch_size: frames per model call.
+        storage_options: fsspec options for every URL (endpoint, region...); credentials are better left to the
+            environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS), which s3fs and gcsfs read themselves.
+    """
+
+    episode: str
+    output: str
+    keyframes: tuple[KeyframeSpec, ...]
+    shots: tuple[ShotSpec, ...] = ()
+    sequence: SequenceSpec | None = None
+    video: VideoSpec | None = field(default_factory=VideoSpec)
+    weights: str | None = None
+    resolution: int = 256
+    batch_size: int = 4
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def shot_options(self, resume: bool = True) -> ShotOptions:
+        """The per-shot processing options this spec asks for."""
+        video = self.video or VideoSpec()
+        return ShotOptions(
+            resolution=self.resolution, batch_size=self.batch_size, resume=resume, fps=video.fps,
+            codec=video.codec, storage_options=dict(self.storage_options),
+        )  # fmt: skip
+
+    def to_dict(self, redact: bool = True) -> dict[str, Any]:
+        """The spec as plain data; with `redact`, storage options that look like credentials are masked."""
+        data = asdict(self)
+        if redact:
+            data["storage_options"] = redact_secrets(data["storage_options"])
+        return data
+
+
+_SPEC_ADAPTER = TypeAdapter(JobSpec)
+_SECTIONS = {"shots": ShotSpec, "keyframes": KeyframeSpec, "sequence": SequenceSpec, "video": VideoSpec}
+
+
+def redact_secrets(options: dict[str, Any]) -> dict[str, Any]:
+    """A copy of fsspec options with values of credential-like keys (key, secret, token...) masked, at any depth."""
+    masked: dict[str, Any] = {}
+    for name, value in options.items():
+        if isinstance(value, dict):
+            masked[name] = redact_secrets(value)
+        elif any(word in name.lower() for word in SECRET_WORDS):
+            masked[name] = "***"
+        else:
+            masked[name] = value
+    return masked
+
+
+def describe_problem(problem: Any) -> str:
+    """A pydantic error as a person reads it: unknown fields list the known ones, wrong values show the value."""
+    location = problem["loc"]
+    if problem["type"] == "unexpected_keyword_argument":
+        section = _SECTIONS.get(str(location[0]), JobSpec) if len(location) > 1 else JobSpec
+        known = ", ".join(section.__dataclass_fields__)
+        return f"unknown field; {section.__name__} fields are: {known}"
+    if problem["type"] == "missing":
+        return "missing field"
+    return f"{problem['msg']} (got {problem['input']!r:.60})"
+
+
+def field_path(location: tuple[str | int, ...]) -> str:
+    """('shots', 2, 'frames') -> 'shots[2].frames'."""
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def read_spec_data(url: str, storage_options: dict | None = None) -> Any:
+    """The parsed YAML or JSON of a spec file (JSON is YAML, but its own parser gives better messages)."""
+    try:
+        with fsspec.open(url, "rt", encoding="utf-8", **(storage_options or {})) as handle:
+            text = handle.read()
+    except FileNotFoundError as error:
+        msg = f"spec {url!r} does not exist"
+        raise SpecError(msg) from error
+    except (OSError, UnicodeDecodeError) as error:
+        msg = f"spec {url!r} cannot be read: {error}"
+        raise SpecError(msg) from error
+    try:
+        return json.loads(text) if url.lower().endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        msg = f"spec {url!r} is not valid {'JSON' if url.lower().endswith('.json') else 'YAML'}: {error}"
+        raise SpecError(msg) from error
+
+
+def load_spec(url: str, storage_options: dict | None = None) -> JobSpec:
+    """Read, check and resolve a spec file; raises SpecError listing every problem with its field path."""
+    data = read_spec_data(url, storage_options)
+    if not isinstance(data, dict):
+        msg = f"spec {url!r}: expected a mapping of fields (episode, output, shots, keyframes ...), got {data!r:.80}"
+        raise SpecError(msg)
+    try:
+        # JSON mode: strict types (no '256' for 256) while nested mappings still build the dataclasses.
+        spec = _SPEC_ADAPTER.validate_json(json.dumps(data, default=str))
+    except ValidationError as error:
+        lines = [f"spec {url!r} has {error.error_count()} problem(s):"]
+        lines += [f"  {field_path(problem['loc'])}: {describe_problem(problem)}" for problem in error.errors()]
+        raise SpecError("\n".join(lines)) from error
+    spec = resolve_paths(spec, spec_folder(url))
+    problems = check_spec(spec)
+    if problems:
+        raise SpecError("\n".join([f"spec {url!r} has {len(problems)} problem(s):", *(f"  {p}" for p in problems)]))
+    return spec
+
+
+def spec_folder(url: str) -> str:
+    """The folder relative paths in a spec are resolved against."""
+    fs, path = fsspec.core.url_to_fs(url)
+    folder = str(PurePosixPath(path).parent)
+    return folder if "file" in fs.protocol else fs.unstrip_protocol(folder)
+
+
+def resolve(url: str, folder: str) -> str:
+    """A spec URL made absolute: URLs with a protocol and absolute paths stay, others join the spec's folder."""
+    if "://" in url or url.startswith("/"):
+        return url
+    return f"{folder.rstrip('/')}/{url}"
+
+
+def resolve_paths(spec: JobSpec, folder: str) -> JobSpec:
+    """The spec with every input and output URL resolved against the spec's folder."""
+
+    def keyframe(k: KeyframeSpec) -> KeyframeSpec:
+        return replace(k, image=resolve(k.image, folder), line=resolve(k.line, folder) if k.line else None)
+
+    sequence = replace(spec.sequence, frames=resolve(spec.sequence.frames, folder)) if spec.sequence else None
+    return replace(
+        spec,
+        output=resolve(spec.output, folder),
+        shots=tuple(replace(s, frames=resolve(s.frames, folder)) for s in spec.shots),
+        sequence=sequence,
+        keyframes=tuple(keyframe(k) for k in spec.keyframes),
+        weights=resolve(spec.weights, folder) if spec.weights else None,
+    )
+
+
+def inside(url: str, folder: str) -> bool:
+    """Whether `url` is `folder` or lies under it (compared as normalised strings)."""
+    url, folder = url.rstrip("/"), folder.rstrip("/")
+    return url == folder or url.startswith(folder + "/")
+
+
+def check_spec(spec: JobSpec) -> list[str]:
+    """Problems of meaning that types cannot catch, each as 'field.path: what is wrong'."""
+    problems: list[str] = []
+    if not spec.episode.strip():
+        problems.append("episode: must not be empty")
+    if not spec.shots and spec.sequence is None:
+        problems.append("shots: give at least one shot, or a sequence to cut into shots")
+    if not spec.keyframes:
+        problems.append("keyframes: give at least one colored keyframe")
+    if not 16 <= spec.resolution <= 4096:
+        problems.append(f"resolution: must be between 16 and 4096 pixels, got {spec.resolution}")
+    if spec.batch_size < 1:
+        problems.append(f"batch_size: must be at least 1, got {spec.batch_size}")
+    if spec.video is not None:
+        if spec.video.codec not in CODECS:
+            problems.append(f"video.codec: unknown codec {spec.video.codec!r}; choose one of {sorted(CODECS)}")
+        if spec.video.fps <= 0:
+            problems.append(f"video.fps: must be positive, got {spec.video.fps}")
+
+    seen: dict[str, str] = {}
+    for index, shot in enumerate(spec.shots):
+        where = f"shots[{index}]"
+        if not shot.name or "/" in shot.name or shot.name.startswith("."):
+            problems.append(f"{where}.name: {shot.name!r} cannot name a folder (empty, '/' or a leading '.')")
+        elif shot.name in seen:
+            problems.append(f"{where}.name: {shot.name!r} is also the name of {seen[shot.name]}")
+        seen.setdefault(shot.name, where)
+    if spec.sequence is not None:
+        cuts = spec.sequence.cuts or ()
+        if any(c <= 0 for c in cuts) or list(cuts) != sorted(set(cuts)):
+            problems.append(f"sequence.cuts: must be increasing frame indices above 0, got {list(cuts)}")
+        prefix_clash = [name for name in seen if name.startswith(spec.sequence.name_prefix)]
+        if prefix_clash:
+            problems.append(
+                f"sequence.name_prefix: {spec.sequence.name_prefix!r} would name shots like {prefix_clash[0]!r}, "
+                "which is already a shot's name; choose another prefix"
+            )
+
+    keyframe_names: dict[str, int] = {}
+    for index, keyframe in enumerate(spec.keyframes):
+        where = f"keyframes[{index}]"
+        if keyframe.name in keyframe_names:
+            problems.append(f"{where}.name: {keyframe.name!r} is also keyframes[{keyframe_names[keyframe.name]}]")
+        keyframe_names.setdefault(keyframe.name, index)
+        for position, shot_name in enumerate(keyframe.shots):
+            if shot_name not in seen and not (spec.sequence and shot_name.startswith(spec.sequence.name_prefix)):
+                problems.append(f"{where}.shots[{position}]: no shot is named {shot_name!r}")
+
+    frame_inputs = [(f"shots[{i}].frames", s.frames) for i, s in enumerate(spec.shots)]
+    frame_inputs += [("sequence.frames", spec.sequence.frames)] if spec.sequence else []
+    for where, url in frame_inputs:
+        if inside(spec.output, url):
+            problems.append(f"output: {spec.output!r} is inside the input {where} = {url!r}; outputs never go there")
+    keyframe_inputs = [(f"keyframes[{i}].{kind}", url) for i, k in enumerate(spec.keyframes)
+                       for kind, url in (("image", k.image), ("line", k.line)) if url]  # fmt: skip
+    for where, url in frame_inputs + keyframe_inputs:
+        if inside(url, spec.output):
+            problems.append(f"{where}: {url!r} is inside the output folder {spec.output!r}, which the run writes")
+    return problems
