@@ -217,7 +217,8 @@ def validate(spec_url: str) -> None:
 @click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (shots, frames, keyframes and why) and stop.")
 @click.option("--resume/--no-resume", default=True, help="Skip shots already complete for the same inputs.")
-def run(spec_url: str, address: str | None, dry_run: bool, resume: bool) -> None:
+@click.option("--cpu-workers", type=click.IntRange(1), default=1, help="Workers sharing the CPUs when there is no GPU.")
+def run(spec_url: str, address: str | None, dry_run: bool, resume: bool, cpu_workers: int) -> None:
     """Color an episode described by a job spec (YAML or JSON); exits 1 naming the shots that failed."""
     from jobs.episode import run_episode
     from jobs.plan import plan_episode
@@ -230,7 +231,7 @@ def run(spec_url: str, address: str | None, dry_run: bool, resume: bool) -> None
     click.echo(plan.describe())
     if dry_run:
         return
-    episode = run_episode(plan, address=address, resume=resume)
+    episode = run_episode(plan, address=address, resume=resume, cpu_workers=cpu_workers)
     click.echo(episode.summary())
     if episode.failed:
         click.echo(f"failed shots: {', '.join(r.shot for r in episode.failed)}", err=True)

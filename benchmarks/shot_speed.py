@@ -4,9 +4,13 @@
 
 Frames are the bundled sample's line art scaled to --size and repeated to --frames. For each working resolution it
 measures, in one run on one machine:
-- model alone: Colorizer.colorize on frames already prepared as tensors, same batch size;
-- pipeline in-process: ShotColorizer.run (read PNG, prepare, model, composite, write PNG);
-- pipeline through Ray: the shot's own seconds inside the actor, and the wall time including Ray's start.
+- wall time including Ray's start: one cold colorize-shot-like run (Ray started and stopped around it);
+- then --rounds rounds, Ray kept up, of three runs side by side, and their medians:
+  model alone: Colorizer.colorize on frames already prepared as tensors, same batch size;
+  pipeline in-process: ShotColorizer.run (read PNG, prepare, model, composite, write PNG);
+  pipeline through Ray: the shot's own seconds inside the actor (frames written / seconds).
+  Ray/model is the median of the rounds' own ratios, each listed: this 2-core VM's speed moves by 10-20% minute to
+  minute, so only ratios taken side by side are worth comparing.
 Peak resident memory is measured in a fresh process per shot length (in-process pipeline).
 No pass/fail: it prints a table.
 """
@@ -17,6 +21,7 @@ import argparse
 import datetime
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +35,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobs.runner import RunSettings, run_shots  # noqa: E402
+from jobs.runner import RunSettings, ray_session, run_shots  # noqa: E402
 from model.checkpoint import DEFAULT_WEIGHTS  # noqa: E402
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions  # noqa: E402
 from pipeline.lineart import fit_frame, to_model_line  # noqa: E402
@@ -94,26 +99,37 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--memory-frames", type=int, nargs="+", default=[60, 600])
     parser.add_argument("--memory-resolution", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of model alone, in-process and via Ray")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     torch.set_num_threads(os.cpu_count() or 1)
 
     work = Path(tempfile.mkdtemp(prefix="inkpaint-bench-"))
     frames_dir = make_shot(work / "frames", args.frames, (width, height))
-    frame = np.asarray(Image.open(frames_dir / "f1.png").convert("RGB"))
+    frame = np.asarray(Image.open(frames_dir / "f1.png").convert("L"))  # line art is read as 8-bit gray
     colorizer = ShotColorizer.from_weights()
     rows = []
     for resolution in args.resolutions:
         options = ShotOptions(resolution=resolution, batch_size=args.batch_size, resume=False)
-        model_fps = model_alone_fps(colorizer, frame, resolution, args.batch_size, args.frames)
-        shot = Shot("bench", str(frames_dir), str(SAMPLE / "key.png"), str(work / f"out-{resolution}"))
-        local = colorizer.run(shot, options)
+        # Once cold, Ray started and stopped around the shot, as one colorize-shot call does.
         started = time.perf_counter()
-        ray_shot = Shot("bench", str(frames_dir), str(SAMPLE / "key.png"), str(work / f"ray-{resolution}"))
-        [through_ray] = run_shots([ray_shot], options, RunSettings(str(DEFAULT_WEIGHTS)))
+        cold_shot = Shot("bench", str(frames_dir), str(SAMPLE / "key.png"), str(work / f"cold-{resolution}"))
+        run_shots([cold_shot], options, RunSettings(str(DEFAULT_WEIGHTS)))
         wall = time.perf_counter() - started
-        rows.append((resolution, model_fps, local.frames_per_second, through_ray.frames_per_second,
-                     args.frames / wall))  # fmt: skip
+        # Then --rounds rounds of the three side by side with Ray kept up: the machine's noise falls on all three.
+        rounds: list[tuple[float, float, float]] = []
+        with ray_session(None):
+            for round_index in range(args.rounds):
+                model_fps = model_alone_fps(colorizer, frame, resolution, args.batch_size, args.frames)
+                out = work / f"r{round_index}-{resolution}"
+                local = colorizer.run(Shot("bench", str(frames_dir), str(SAMPLE / "key.png"), str(out / "local")),
+                                      options)  # fmt: skip
+                ray_shot = Shot("bench", str(frames_dir), str(SAMPLE / "key.png"), str(out / "ray"))
+                [through_ray] = run_shots([ray_shot], options, RunSettings(str(DEFAULT_WEIGHTS)))
+                rounds.append((model_fps, local.frames_per_second, through_ray.frames_per_second))
+        model_fps, local_fps, ray_fps = (statistics.median(values) for values in zip(*rounds, strict=True))
+        ratios = sorted(ray / model for model, _, ray in rounds)
+        rows.append((resolution, model_fps, local_fps, ray_fps, statistics.median(ratios), ratios, args.frames / wall))
 
     memory = []
     for count in args.memory_frames:
@@ -125,14 +141,15 @@ def main() -> None:
         f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
     print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; weights {DEFAULT_WEIGHTS.name}")
-    print(f"shot: {args.frames} frames of {width}x{height}, batch {args.batch_size}")
+    print(f"shot: {args.frames} frames of {width}x{height}, batch {args.batch_size}; medians of {args.rounds} rounds")
     print()
     print(f"{'resolution':>10} {'model alone':>12} {'pipeline':>10} {'via Ray':>9} {'Ray/model':>10} "
-          f"{'wall incl. Ray start':>21}")  # fmt: skip
-    print(f"{'':>10} {'frames/s':>12} {'frames/s':>10} {'frames/s':>9} {'':>10} {'frames/s':>21}")
-    for resolution, model_fps, local_fps, ray_fps, wall_fps in rows:
-        print(f"{resolution:>10} {model_fps:>12.2f} {local_fps:>10.2f} {ray_fps:>9.2f} {ray_fps / model_fps:>10.0%} "
-              f"{wall_fps:>21.2f}")  # fmt: skip
+          f"{'per round':>18} {'wall incl. Ray start':>21}")  # fmt: skip
+    print(f"{'':>10} {'frames/s':>12} {'frames/s':>10} {'frames/s':>9} {'median':>10} {'':>18} {'frames/s':>21}")
+    for resolution, model_fps, local_fps, ray_fps, ratio, ratios, wall_fps in rows:
+        per_round = " ".join(f"{r:.0%}" for r in ratios)
+        print(f"{resolution:>10} {model_fps:>12.2f} {local_fps:>10.2f} {ray_fps:>9.2f} {ratio:>10.0%} "
+              f"{per_round:>18} {wall_fps:>21.2f}")  # fmt: skip
     print()
     print(f"{'shot length':>12} {'peak RSS (MB)':>14}   (in-process, {args.memory_resolution} working resolution)")
     for count, mb in memory:

@@ -70,8 +70,11 @@ def shot_is_complete(shot: ShotPlan, recorded: dict | None, storage_options: dic
     return shot.video is None or fsspec.core.url_to_fs(shot.video, **storage_options)[0].exists(shot.video)
 
 
-def run_episode(plan: EpisodePlan, address: str | None = None, resume: bool = True) -> EpisodeResult:
-    """Color every shot of the plan that is not complete yet, longest first, through Ray."""
+def run_episode(
+    plan: EpisodePlan, address: str | None = None, resume: bool = True, cpu_workers: int = 1
+) -> EpisodeResult:
+    """Color every shot of the plan that is not complete yet, longest first, through Ray (one worker per GPU, or
+    `cpu_workers` workers sharing the CPUs of a cluster without GPUs)."""
     options = plan.spec.shot_options(resume=resume)
     storage = options.storage_options
     recorded = read_results(plan.spec.output, storage) if resume else {}
@@ -99,7 +102,7 @@ def run_episode(plan: EpisodePlan, address: str | None = None, resume: bool = Tr
     reporter = ProgressReporter(sum(s.frame_count for s in todo), shots=len(todo))
     try:
         episode.results = run_shots(
-            [shot.shot() for shot in todo], options, RunSettings(weights=plan.weights, address=address),
+            [shot.shot() for shot in todo], options, RunSettings(plan.weights, address, cpu_workers=cpu_workers),
             progress=reporter.update, on_result=record,
         )  # fmt: skip
     finally:

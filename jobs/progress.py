@@ -59,4 +59,8 @@ class ProgressReporter:
             self.bar.set_postfix_str(f"shots {len(self.shots_done)}/{self.total_shots}")
 
     def close(self) -> None:
+        """Close the bar, or print the last plain line (the final shot may end after the last frame's line)."""
+        if self.bar.disable and self.total_shots:
+            print(f"progress: {len(self.shots_done)}/{self.total_shots} shots, {self.done}/{self.total} frames done",
+                  file=self.stream, flush=True)  # fmt: skip
         self.bar.close()

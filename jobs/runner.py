@@ -35,13 +35,15 @@ class RunSettings:
         weights: colorizer weights (path or URL) every worker loads.
         address: a Ray cluster's address, or None to start a local Ray for the run.
         retries: how many times a shot is retried after its worker died.
-        cpu_threads: torch threads of a CPU worker (None: all cores of its node).
+        cpu_threads: torch threads of a CPU worker (None: its node's cores shared among the CPU workers).
+        cpu_workers: CPU workers to start when the cluster has no GPU.
     """
 
     weights: str
     address: str | None = None
     retries: int = 2
     cpu_threads: int | None = None
+    cpu_workers: int = 1
 
 
 @contextmanager
@@ -71,7 +73,7 @@ class ShotWorker:
         cpu_threads: torch threads when running on the CPU.
     """
 
-    def __init__(self, weights: str, cpu_threads: int | None = None) -> None:
+    def __init__(self, weights: str, cpu_threads: int = 1) -> None:
         import torch
 
         from pipeline.colorize import ShotColorizer
@@ -79,7 +81,7 @@ class ShotWorker:
         self.gpu_ids = [str(g) for g in ray.get_gpu_ids()]
         use_cuda = bool(self.gpu_ids) and torch.cuda.is_available()
         if not use_cuda:
-            torch.set_num_threads(cpu_threads or os.cpu_count() or 1)
+            torch.set_num_threads(cpu_threads)
         self.colorizer = ShotColorizer.from_weights(weights, "cuda" if use_cuda else "cpu")
         self.node = ray.get_runtime_context().get_node_id()
 
@@ -115,17 +117,18 @@ class ShotWorker:
             return
 
 
-def worker_resources() -> tuple[int, dict[str, float]]:
+def worker_resources(cpu_workers: int = 1) -> tuple[int, dict[str, float]]:
     """How many workers to start and what each asks for, decided from the cluster as it is now.
 
-    An actor that asks for a GPU the cluster lacks waits forever, so GPUs are only requested when present. A CPU
-    worker leaves CPU headroom for Ray's own tasks.
+    An actor that asks for a GPU the cluster lacks waits forever, so GPUs are only requested when present. CPU
+    workers together leave half the CPUs (in Ray's accounting) as headroom for Ray's own tasks.
     """
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     if gpus > 0:
         return gpus, {"num_gpus": 1, "num_cpus": 1}
-    return 1, {"num_gpus": 0, "num_cpus": min(1.0, max(resources.get("CPU", 1) / 2, 0.25))}
+    share = resources.get("CPU", 1) / 2 / cpu_workers
+    return cpu_workers, {"num_gpus": 0, "num_cpus": min(1.0, max(share, 0.25))}
 
 
 Progress = Callable[[str, int], None]
@@ -144,10 +147,11 @@ def run_shots(
     A shot whose worker dies is retried on the restarted worker up to `settings.retries` times.
     """
     with ray_session(settings.address):
-        count, resources = worker_resources()
+        count, resources = worker_resources(settings.cpu_workers)
         count = max(1, min(count, len(shots)))
+        threads = settings.cpu_threads or max(1, (os.cpu_count() or 1) // settings.cpu_workers)
         actor_class = ray.remote(ShotWorker).options(max_restarts=settings.retries + 1, **resources)
-        workers = [actor_class.remote(settings.weights, settings.cpu_threads) for _ in range(count)]
+        workers = [actor_class.remote(settings.weights, threads) for _ in range(count)]
         results: dict[str, ShotResult] = {}
         attempts = dict.fromkeys((s.name for s in shots), 0)
         waiting = list(shots)

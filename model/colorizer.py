@@ -12,9 +12,6 @@ Where this code departs from the paper's published code, and why:
 - The bottleneck may run at a narrower width than the tokens (``bottleneck_channels``): it holds 85% of the paper's
   parameters and most of its time, and the `lite` preset, our default, narrows it.
 - The decoder takes one Conv-BN-LeakyReLU per skip (two per resolution), widths mirroring the encoder.
-- The decoder may stop short of full resolution (``color_stride``) and upsample its colors bilinearly: the colors of
-  a cel are smooth, and the artist's own lines are laid over them afterwards at full resolution, so the costliest
-  convolutions (the finest decoder stage) buy little. The `lite` preset colors at half resolution.
 """
 
 from __future__ import annotations
@@ -40,8 +37,6 @@ class ColorizerConfig:
         cbam_reduction: CBAM channel-MLP reduction.
         bottleneck_channels: width of the residual bottleneck; None keeps the token width, as the paper.
         res_blocks: residual blocks in the bottleneck.
-        color_stride: the decoder predicts colors at 1/color_stride of the input size and upsamples them
-            bilinearly, skipping the encoder features finer than that; 1 (the paper) decodes at full resolution.
         line_channels: channels of the line-art input.
         reference_channels: channels of the reference input.
     """
@@ -51,7 +46,6 @@ class ColorizerConfig:
     cbam_reduction: int = 16
     bottleneck_channels: int | None = None
     res_blocks: int = 4
-    color_stride: int = 1
     line_channels: int = 1
     reference_channels: int = 3
 
@@ -59,11 +53,6 @@ class ColorizerConfig:
     def stride(self) -> int:
         """Total downsampling of the encoder: frame sides must be multiples of it."""
         return 2 ** len(self.downsample_layers)
-
-    def __post_init__(self) -> None:
-        if self.color_stride not in {2**k for k in range(len(self.downsample_layers) + 1)}:
-            msg = f"color_stride must be a power of 2 up to {self.stride}, not {self.color_stride}"
-            raise ValueError(msg)
 
     @property
     def token_channels(self) -> int:
@@ -90,7 +79,6 @@ PRESETS: dict[str, ColorizerConfig] = {
         encoder_channels=(16, 16, 32, 32, 64, 64, 96, 96, 128, 128),
         bottleneck_channels=192,
         res_blocks=3,
-        color_stride=2,
     ),
 }
 DEFAULT_PRESET = "lite"
@@ -171,14 +159,10 @@ class Decoder(nn.Module):
         in_channels: channels of the bottleneck output.
         skips: feature info of the skips, deepest first.
         out_channels: image channels produced (through a 1x1 conv and tanh).
-        final_upsample: bilinear factor from the finest skip's grid to the output size.
     """
 
-    def __init__(
-        self, in_channels: int, skips: list[FeatureInfo], out_channels: int = 3, final_upsample: int = 1
-    ) -> None:
+    def __init__(self, in_channels: int, skips: list[FeatureInfo], out_channels: int = 3) -> None:
         super().__init__()
-        self.final_upsample = final_upsample
         self.stages = nn.ModuleList()
         self.upsample: list[bool] = []
         stride, previous = skips[0].stride, in_channels
@@ -193,10 +177,7 @@ class Decoder(nn.Module):
             if upsample:
                 x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             x = stage(torch.cat([x, skip], dim=1))
-        x = self.head(x)
-        if self.final_upsample > 1:  # after the 1x1 head, which commutes with it: 3 channels to upsample, not 16
-            x = F.interpolate(x, scale_factor=self.final_upsample, mode="bilinear", align_corners=False)
-        return torch.tanh(x)
+        return torch.tanh(self.head(x))
 
 
 @dataclass
@@ -226,11 +207,8 @@ class Colorizer(nn.Module):
         self.cross_attention = StopGradientAttention(tokens)
         self.self_attention = StopGradientAttention(tokens)
         self.bottleneck = Bottleneck(tokens, config.bottleneck_channels or tokens, config.res_blocks)
-        self.skip_count = sum(1 for info in self.line_encoder.feature_info[:-1] if info.stride >= config.color_stride)
-        skips = self.line_encoder.feature_info[-2::-1][: self.skip_count]  # f9 .. the finest at color_stride
-        self.decoder = Decoder(
-            self.bottleneck.out_channels, skips, config.reference_channels, final_upsample=config.color_stride
-        )
+        skips = self.line_encoder.feature_info[-2::-1]  # f9 .. f1
+        self.decoder = Decoder(self.bottleneck.out_channels, skips, out_channels=config.reference_channels)
 
     def for_inference(self, device: str | torch.device = "cpu") -> Colorizer:
         """Move to `device` in eval mode with the weights channels-last, the layout the convolutions run fastest
@@ -266,7 +244,7 @@ class Colorizer(nn.Module):
         z, self_map = self.self_attention(z, z, return_attention=True)
         h, w = H // self.config.stride, W // self.config.stride
         grid = z.transpose(1, 2).reshape(B, -1, h, w)  # (B, C, h, w)
-        image = self.decoder(self.bottleneck(grid), features[-2::-1][: self.skip_count])
+        image = self.decoder(self.bottleneck(grid), features[-2::-1])
         attention = {"cross": cross, "self": self_map} if return_attention else {}
         return ColorizerOutput(image=image, attention=attention)
 

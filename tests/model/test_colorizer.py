@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import torch
 
@@ -37,23 +35,6 @@ def test_paper_preset_has_the_papers_size():
     assert config.token_channels == 992
     parameters = sum(p.numel() for p in Colorizer(config).parameters())
     assert 80e6 < parameters < 88e6  # the paper reports 84M
-
-
-def test_color_stride_decodes_coarser_and_upsamples_to_the_input_size():
-    full = Colorizer(TINY).eval()
-    half = Colorizer(replace(TINY, color_stride=2)).eval()
-    assert len(half.decoder.stages) == len(full.decoder.stages) - 1  # the full-resolution stage is gone
-    heads = []
-    half.decoder.head.register_forward_hook(lambda module, args, output: heads.append(output))
-    line, reference = torch.rand(1, 1, 48, 64), torch.rand(1, 3, 32, 32) * 2 - 1
-    with torch.inference_mode():
-        out = half(line, reference)
-    assert out.shape == (1, 3, 48, 64)
-    assert heads[0].shape == (1, 3, 24, 32)  # colors predicted at half resolution ...
-    upsampled = torch.tanh(torch.nn.functional.interpolate(heads[0], scale_factor=2, mode="bilinear"))
-    assert torch.allclose(out, upsampled, atol=1e-6)  # ... and upsampled bilinearly
-    with pytest.raises(ValueError, match="color_stride must be a power of 2 up to 16, not 3"):
-        replace(TINY, color_stride=3)
 
 
 def test_sizes_not_multiple_of_stride_are_refused():

@@ -119,7 +119,7 @@ def test_warm_start_copies_the_tensors_that_fit_and_names_the_rest():
     torch.manual_seed(0)
     narrow = ColorizerConfig(encoder_channels=(4, 4, 8, 8, 8, 8, 16, 16, 16, 16), bottleneck_channels=16, res_blocks=1)
     source = Colorizer(narrow)
-    target = Colorizer(ColorizerConfig(**{**narrow.to_dict(), "bottleneck_channels": 24, "color_stride": 2}))
+    target = Colorizer(ColorizerConfig(**{**narrow.to_dict(), "bottleneck_channels": 24}))
     fresh = warm_start(target, source.state_dict())
     assert fresh and all(name.startswith(("bottleneck.", "decoder.stages.0.")) for name in fresh)
     encoder_weight = "line_encoder.layers.3.conv.weight"
