@@ -27,6 +27,7 @@ FRAME_SCHEMA = pa.schema(
         ("bytes", pa.int64()),
         ("seconds", pa.float64()),
         ("reason", pa.string()),
+        ("index", pa.int64()),
     ]
 )
 
@@ -94,7 +95,8 @@ def results_table(output: str, storage_options: dict | None = None) -> pa.Table:
 
 def frame_table(results: list[ShotResult]) -> pa.Table:
     """One row per frame of every shot: input, output, status, size, seconds and the reason of a failure."""
-    rows = [{"shot": result.shot, **vars(record)} for result in results for record in result.records]
+    rows = [{"shot": result.shot, **vars(record)} for result in results
+            for record in sorted(result.records, key=lambda record: record.index)]  # fmt: skip
     return pa.Table.from_pylist(rows, schema=FRAME_SCHEMA)
 
 

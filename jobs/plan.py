@@ -64,7 +64,8 @@ class ShotPlan:
     input_hash: str
 
     def shot(self) -> Shot:
-        return Shot(self.name, self.frames, self.reference, self.output, self.video, frame_urls=self.frame_urls)
+        return Shot(self.name, self.frames, self.reference, self.output, self.video, frame_urls=self.frame_urls,
+                    keyframe_position=self.position)  # fmt: skip
 
 
 @dataclass(frozen=True)

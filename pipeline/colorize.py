@@ -59,6 +59,9 @@ class Shot:
         video: URL of the video to write, or None.
         frame_urls: the frames to color, in order, when the shot is part of a longer sequence in `frames`;
             empty: every frame of `frames`.
+        keyframe_position: index of the frame the keyframe was painted on, when it is one of this shot's: the
+            frames are then colored outward from it (it, its neighbours, theirs ...), nearest first. Ignored for a
+            video file, which is decoded in order.
     """
 
     name: str
@@ -67,6 +70,7 @@ class Shot:
     output: str
     video: str | None = None
     frame_urls: tuple[str, ...] = ()
+    keyframe_position: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class FrameRecord:
         bytes: size of the PNG written by this run.
         seconds: this frame's share of its batch's model time.
         reason: why it failed.
+        index: the frame's position in the shot (frames may be colored in another order).
     """
 
     frame: str
@@ -119,6 +124,7 @@ class FrameRecord:
     bytes: int = 0
     seconds: float = 0.0
     reason: str = ""
+    index: int = 0
 
 
 @dataclass
@@ -193,6 +199,34 @@ def count_shot_frames(shot: Shot, options: ShotOptions) -> int:
     if is_video(shot.frames):
         return sum(1 for _ in decode_video(shot.frames, options.storage_options))
     return len(list_frames(shot.frames, options.storage_options))
+
+
+def outward_order(count: int, start: int) -> list[int]:
+    """Frame indices from `start` outward, nearest first, after before before: 3 of 6 -> 3, 4, 2, 5, 1, 0."""
+    start = min(max(start, 0), count - 1) if count else 0
+    order = [start]
+    for step in range(1, count):
+        order += [i for i in (start + step, start - step) if 0 <= i < count]
+    return order
+
+
+def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[FrameRecord]) -> None:
+    """Write the shot's video from its output PNGs in frame order; a frame without one holds the previous frame."""
+    video = VideoWriter(shot.video, fps=options.fps, codec=options.codec, storage_options=options.storage_options)
+    last: np.ndarray | None = None
+    try:
+        for record in records:
+            if record.output:
+                last = read_frame(record.output, options.storage_options, max_pixels=options.max_pixels)
+            if last is None:
+                continue
+            if video.size is not None and (last.shape[1], last.shape[0]) != tuple(video.size):
+                last = resize_rgb(last, video.size)
+            video.write(last)
+    except BaseException:
+        video.abort()
+        raise
+    video.close()
 
 
 def video_line_art(url: str, total: int, storage_options: dict) -> Iterator[FrameRead]:
@@ -288,14 +322,18 @@ class ShotColorizer:
             return result
         result.frames = total
         existing_names = existing_outputs(shot.output, options.storage_options) if options.resume else set()
+        # Frames colored outward from the keyframe reach the video encoder out of order: it is fed from the PNGs.
+        stream_video = shot.video is not None and not self.colors_outward(shot)
         video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
-                            storage_options=options.storage_options) if shot.video else None  # fmt: skip
+                            storage_options=options.storage_options) if stream_video else None  # fmt: skip
         writer = FrameWriter(options.storage_options)
         finisher = FrameFinisher(FrameEmitter(shot, options, writer, video, result, progress), options.batch_size)
+        order = outward_order(total, shot.keyframe_position or 0) if self.colors_outward(shot) else None
         batch: list[PendingFrame] = []
         try:
             for read in reads:
                 pending = self.pending_frame(read, shot, options, existing_names, result)
+                pending.index = order[read.index] if order else read.index  # its place in the shot
                 batch.append(pending)
                 # Counting every frame, not only those for the model, bounds memory on a resumed shot with a video.
                 if len(batch) >= options.batch_size:
@@ -311,13 +349,21 @@ class ShotColorizer:
             raise
         writer.close()
         finisher.emitter.settle_writes()
-        if video is not None:
-            try:
+        try:
+            if video is not None:
                 video.close()
-            except (ValueError, OSError) as error:
-                result.failures.append(FrameFailure(shot.video, f"could not write the video: {error}"))
+            elif shot.video is not None:
+                result.records.sort(key=lambda record: record.index)
+                encode_video_from_outputs(shot, options, result.records)
+        except (ValueError, OSError) as error:
+            result.failures.append(FrameFailure(shot.video, f"could not write the video: {error}"))
         result.seconds = time.monotonic() - started
         return result
+
+    @staticmethod
+    def colors_outward(shot: Shot) -> bool:
+        """Whether the shot's frames are colored outward from its keyframe rather than first to last."""
+        return bool(shot.keyframe_position) and not is_video(shot.frames)
 
     def frame_source(self, shot: Shot, options: ShotOptions) -> tuple[Iterator[FrameRead], int]:
         """The shot's frames in order, read ahead on threads, and how many there are."""
@@ -328,6 +374,8 @@ class ShotColorizer:
                 raise ValueError(msg)
             return video_line_art(shot.frames, total, options.storage_options), total
         urls = list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
+        if self.colors_outward(shot):
+            urls = [urls[i] for i in outward_order(len(urls), shot.keyframe_position or 0)]
         reader = FrameReader(urls, options.storage_options, max_pixels=options.max_pixels, gray=True)
         return iter(reader), len(urls)
 
@@ -442,13 +490,15 @@ class FrameEmitter:
         output = join_url(self.shot.output, pending.name) if pending.name else ""
         if pending.failure is not None:
             self.result.failures.append(FrameFailure(pending.source, pending.failure))
-            self.result.records.append(FrameRecord(pending.source, "", "failed", reason=pending.failure))
+            self.result.records.append(FrameRecord(pending.source, "", "failed", reason=pending.failure,
+                                                   index=pending.index))  # fmt: skip
         elif pending.line is not None:
             self.writer.submit(pending.colored, output)
             self.result.written += 1
-            self.result.records.append(FrameRecord(pending.source, output, "written", seconds=pending.seconds))
+            self.result.records.append(FrameRecord(pending.source, output, "written", seconds=pending.seconds,
+                                                   index=pending.index))  # fmt: skip
         else:
-            self.result.records.append(FrameRecord(pending.source, output, "resumed"))
+            self.result.records.append(FrameRecord(pending.source, output, "resumed", index=pending.index))
         if self.video is not None:
             self.write_video_frame(pending.colored)
         self.done += 1

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from pipeline import frames as frames_module
-from pipeline.colorize import FrameFinisher, PendingFrame, Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import FrameFinisher, PendingFrame, Shot, ShotColorizer, ShotOptions, outward_order
+from pipeline.video import decode_video
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 
@@ -139,3 +140,33 @@ def test_finisher_error_reaches_the_caller_without_hanging():
         for index in range(50):  # far more than the queue holds: a dead finisher must not block put()
             finisher.put(_pending(index))
         finisher.close()
+
+
+def test_outward_order_goes_nearest_first():
+    assert outward_order(6, 3) == [3, 4, 2, 5, 1, 0]
+    assert outward_order(4, 0) == [0, 1, 2, 3]
+    assert outward_order(3, 2) == [2, 1, 0]
+    assert outward_order(1, 0) == [0]
+
+
+def test_frames_are_colored_outward_from_the_keyframe_and_the_video_stays_in_order(colorizer, tmp_path, monkeypatch):
+    read_order: list[str] = []
+    original = frames_module.read_frame
+
+    def logged(url, *args, **kwargs):
+        read_order.append(Path(url).name)
+        return original(url, *args, **kwargs)
+
+    monkeypatch.setattr(frames_module, "read_frame", logged)
+    video = tmp_path / "shot.mkv"
+    shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path / "out"), str(video),
+                keyframe_position=4)  # fmt: skip
+    result = colorizer.run(shot, ShotOptions(codec="ffv1", batch_size=2))
+    assert result.status == "ok", result.summary()
+    line_reads = [name for name in read_order if name.startswith("frame")]
+    assert line_reads[:5] == ["frame5.png", "frame6.png", "frame4.png", "frame7.png", "frame3.png"]
+    assert [record.index for record in result.records] == list(range(12))  # recorded in frame order
+    decoded = list(decode_video(str(video)))
+    assert len(decoded) == 12
+    for index, frame in enumerate(decoded):  # FFV1 is lossless: the video's frames are the PNGs, in frame order
+        assert np.array_equal(frame, np.asarray(Image.open(tmp_path / "out" / f"frame{index + 1}.png"))), index
