@@ -44,8 +44,9 @@ from jobs.spec import load_spec  # noqa: E402
 from model.data import list_openmoji  # noqa: E402
 from model.shots import Motion, render_openmoji_shot  # noqa: E402
 from pipeline.colorize import ShotColorizer  # noqa: E402
-from pipeline.frames import _encode_png, read_frame, write_bytes_atomic  # noqa: E402
+from pipeline.frames import read_frame, write_bytes_atomic  # noqa: E402
 from pipeline.lineart import composite_lines, fit_frame, to_model_line  # noqa: E402
+from pipeline.png import encode_png  # noqa: E402
 from pipeline.video import VideoWriter  # noqa: E402
 
 
@@ -98,8 +99,8 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
     small = colorizer.predict_colors(gray[:1], tokens, resolution)[0]
     stages["composite"] = per_frame_ms(lambda g: composite_lines(small, g), gray)
     finished = [composite_lines(small, g) for g in gray]
-    encoded = [_encode_png(f, "x.png", 6) for f in finished]
-    stages["encode"] = per_frame_ms(lambda f: _encode_png(f, "x.png", 6), finished)
+    encoded = [encode_png(f) for f in finished]
+    stages["encode"] = per_frame_ms(lambda f: encode_png(f), finished)
     out.mkdir(parents=True, exist_ok=True)
     stages["storage write"] = per_frame_ms(lambda d: write_bytes_atomic(d, str(out / "f.png")), encoded)
     video = VideoWriter(str(out / "v.mp4"), fps=24, codec="h264")

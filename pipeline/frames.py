@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import uuid
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +24,7 @@ from fsspec.implementations.local import LocalFileSystem
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from model.data import natural_key  # one natural order for training folders and frames
+from pipeline.png import encode_png
 
 log = logging.getLogger(__name__)
 
@@ -233,19 +233,6 @@ def image_to_gray(img: Image.Image) -> np.ndarray:
     return rgb_to_gray(image_to_rgb(img))
 
 
-def _encode_png(array: np.ndarray, url: str, compress_level: int) -> bytes:
-    """uint8 (H, W) or (H, W, 3) -> PNG bytes; other shapes and dtypes are a caller's bug."""
-    if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
-        msg = f"cannot write {url!r}: expected uint8 (H, W) or (H, W, 3), got {array.dtype} {array.shape}"
-        raise ValueError(msg)
-    buf = io.BytesIO()
-    # Run-length zlib: colored cel frames are long runs of flat color; on them Z_RLE wrote 800x600 frames in 10 ms
-    # instead of 22 ms (zlib's default strategy, level 6), at the same size.
-    image = Image.fromarray(np.ascontiguousarray(array))
-    image.save(buf, format="PNG", compress_level=compress_level, compress_type=zlib.Z_RLE)
-    return buf.getvalue()
-
-
 def _temporary_sibling(path: str) -> str:
     """A hidden, unique name next to path, so the final rename stays within one folder (and one device)."""
     parent, _, name = path.rpartition("/")
@@ -296,13 +283,17 @@ def put_file_atomic(local_path: str, url: str, storage_options: dict | None = No
     _commit(fs, path, lambda target: fs.put_file(local_path, target))
 
 
-def write_png(array: np.ndarray, url: str, storage_options: dict | None = None, *, compress_level: int = 6) -> int:
+def write_png(array: np.ndarray, url: str, storage_options: dict | None = None) -> int:
     """Encode a uint8 (H, W, 3) or (H, W) array as PNG and write it atomically to url; returns the file's size.
 
     The PNG is encoded in memory first, then written under a temporary sibling name and renamed (or, on object
     stores, uploaded in one request), so an interrupted write never leaves a truncated file under the final name.
     """
-    data = _encode_png(array, url, compress_level)
+    try:
+        data = encode_png(array)
+    except ValueError as error:  # a caller's bug, reported with the file it was meant for
+        msg = f"cannot write {url!r}: {error}"
+        raise ValueError(msg) from error
     write_bytes_atomic(data, url, storage_options)
     return len(data)
 
@@ -404,7 +395,6 @@ class FrameWriter:
         storage_options: fsspec options for the URLs.
         workers: threads encoding and writing at once (zlib releases the GIL).
         max_pending: the most writes queued or running before submit() waits.
-        compress_level: PNG zlib level, 0-9; lower is faster and larger.
     """
 
     def __init__(
@@ -413,13 +403,11 @@ class FrameWriter:
         *,
         workers: int = 2,
         max_pending: int = 8,
-        compress_level: int = 6,
     ) -> None:
         if workers < 1 or max_pending < 1:
             msg = f"FrameWriter needs workers >= 1 and max_pending >= 1, got {workers=}, {max_pending=}"
             raise ValueError(msg)
         self.storage_options = storage_options
-        self.compress_level = compress_level
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame-writer")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._submitted: list[tuple[str, Future[int]]] = []
@@ -434,7 +422,7 @@ class FrameWriter:
             raise RuntimeError(msg)
         self._slots.acquire()
         try:
-            future = self._pool.submit(write_png, array, url, self.storage_options, compress_level=self.compress_level)
+            future = self._pool.submit(write_png, array, url, self.storage_options)
         except BaseException:
             self._slots.release()
             raise
