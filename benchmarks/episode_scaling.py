@@ -14,7 +14,8 @@ storage write (atomic write), video (H.264 encode). Each is the median per frame
 
 The prediction for --gpus GPU workers: the model's rate is --gpu-model-fps, an ASSUMPTION (no GPU was measured by
 this script); the CPU steps are the ones measured here. A worker runs its steps on thread groups (2 readers, the
-model's thread, 1 finishing thread, 2 writers): with enough cores the slowest group sets its rate ("as built"); the
+model's thread, 2 compositors, 1 finishing thread for the video, 2 writers): with enough cores the slowest group sets
+its rate ("as built"); the
 last line says what spreading every CPU step over --cores-per-gpu cores would give. Shots spread over the workers.
 """
 
@@ -153,12 +154,13 @@ def main() -> None:
     for name, ms in stages.items():
         print(f"{name:>14} {ms:>9.2f} {ms / total:>6.0%}")
     # A worker's steps run on thread groups of their own (pipeline/colorize.py): 2 reader threads (read, decode),
-    # the model's thread (prepare, model), 1 finishing thread (composite, video) and 2 writer threads (PNG encode,
-    # write). With enough cores, the slowest group sets the worker's rate.
+    # the model's thread (prepare, model), 2 composite threads, 1 finishing thread (video, in order) and 2 writer
+    # threads (PNG encode, write). With enough cores, the slowest group sets the worker's rate.
     groups = {
         "readers (2 threads)": 2 * 1000 / (stages["storage read"] + stages["decode"]),
         "model thread (GPU, assumed)": 1000 / (stages["prepare"] + 1000 / args.gpu_model_fps),
-        "finishing thread": 1000 / (stages["composite"] + stages["video"]),
+        "composite (2 threads)": 2 * 1000 / stages["composite"],
+        "finishing thread (video)": 1000 / stages["video"],
         "writers (2 threads)": 2 * 1000 / (stages["encode"] + stages["storage write"]),
     }
     cpu_ms = total - stages["model"]

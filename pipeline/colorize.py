@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import fsspec
@@ -416,20 +417,24 @@ class ShotColorizer:
 
 
 class FrameFinisher:
-    """Composites each frame's lines over its colors and hands it to the emitter, in order, on a thread of its own.
+    """Composites each frame's lines over its colors on a small thread pool and hands the frames to the emitter, in
+    order, on a thread of its own.
 
     The model's thread only queues frames (at most `depth` waiting), so full-resolution work (composite, PNG
-    submission, video encoding) runs beside the next batch instead of between batches. An error on the finishing
-    thread is raised in the caller at its next put() or at close().
+    submission, video encoding) runs beside the next batch instead of between batches, and composites of later
+    frames run while the video encodes an earlier one. An error on a finishing thread is raised in the caller at its
+    next put() or at close().
 
     Args:
         emitter: receives the finished frames in order.
         depth: frames that may wait for the finishing thread before put() blocks (bounds memory).
+        composite_workers: threads compositing at once (Pillow releases the GIL while it resizes and multiplies).
     """
 
-    def __init__(self, emitter: FrameEmitter, depth: int) -> None:
+    def __init__(self, emitter: FrameEmitter, depth: int, composite_workers: int = 2) -> None:
         self.emitter = emitter
-        self.queue: queue.Queue[PendingFrame | None] = queue.Queue(maxsize=max(1, depth))
+        self.queue: queue.Queue[tuple[PendingFrame, Future[np.ndarray] | None] | None] = queue.Queue(max(1, depth))
+        self.pool = ThreadPoolExecutor(max_workers=composite_workers, thread_name_prefix="frame-composite")
         self.error: BaseException | None = None
         self.aborted = False
         self.thread = threading.Thread(target=self._work, name="frame-finisher", daemon=True)
@@ -437,12 +442,16 @@ class FrameFinisher:
 
     def put(self, pending: PendingFrame) -> None:
         self._raise_error()
-        self.queue.put(pending)
+        composite = None
+        if pending.colors is not None:
+            composite = self.pool.submit(composite_lines, pending.colors, pending.line)
+        self.queue.put((pending, composite))
 
     def close(self) -> None:
         """Finish every queued frame; raises the finishing thread's error, if it had one."""
         self.queue.put(None)
         self.thread.join()
+        self.pool.shutdown()
         self._raise_error()
 
     def abort(self) -> None:
@@ -451,19 +460,20 @@ class FrameFinisher:
         if self.thread.is_alive():
             self.queue.put(None)
             self.thread.join()
+        self.pool.shutdown(cancel_futures=True)
 
     def _raise_error(self) -> None:
         if self.error is not None:
             raise self.error
 
     def _work(self) -> None:
-        while (pending := self.queue.get()) is not None:
+        while (item := self.queue.get()) is not None:
             if self.error is not None or self.aborted:
                 continue  # keep draining, so a blocked put() returns
+            pending, composite = item
             try:
-                if pending.colors is not None:
-                    pending.colored = composite_lines(pending.colors, pending.line)
-                    pending.colors = None
+                if composite is not None:
+                    pending.colored, pending.colors = composite.result(), None
                 self.emitter.emit(pending)
             except BaseException as error:  # re-raised in the caller's thread
                 self.error = error
