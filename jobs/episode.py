@@ -1,5 +1,7 @@
 """The episode job behind `inkpaint run`: plan, skip finished shots, color the rest on Ray, record each result.
 
+The plan is written first, as ``<output>/inkpaint-plan.parquet`` (one row per shot: frames, keyframe and why).
+
 Each shot's result is written to the episode's results folder as soon as the shot ends, so a run killed midway
 leaves an exact record; rerun with resume (the default), it colors only the shots whose recorded result is missing,
 failed, or was made from other inputs, weights or options (the plan's input hash), or whose outputs are gone.
@@ -20,6 +22,8 @@ from pipeline.colorize import ShotResult, join_url
 from pipeline.frames import output_name
 
 log = logging.getLogger(__name__)
+
+PLAN_TABLE_NAME = "inkpaint-plan.parquet"
 
 
 @dataclass
@@ -77,6 +81,7 @@ def run_episode(
     `cpu_workers` workers sharing the CPUs of a cluster without GPUs)."""
     options = plan.spec.shot_options(resume=resume)
     storage = options.storage_options
+    write_table(plan.table(), join_url(plan.spec.output, PLAN_TABLE_NAME), storage)
     recorded = read_results(plan.spec.output, storage) if resume else {}
     episode = EpisodeResult()
     todo: list[ShotPlan] = []

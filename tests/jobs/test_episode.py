@@ -188,3 +188,47 @@ def test_an_episode_in_a_bucket(episode_inputs, s3_server, monkeypatch, tmp_path
     table = results_table(f"s3://{root}/colored")
     assert table.column("status").to_pylist() == ["ok", "ok"]
     assert "testing" not in json.dumps(table.to_pylist())  # no credential in the results
+
+
+def test_a_long_sequence_is_cut_into_shots_and_keyframes_follow_their_frames(episode_inputs, tmp_path):
+    sequence = tmp_path / "act1"
+    sequence.mkdir()
+    number = 0
+    for shot in SHOTS:  # the three shots back to back in one folder, numbered through
+        for frame in sorted((episode_inputs / "lines" / shot).iterdir()):
+            number += 1
+            (sequence / f"act1_{number:04d}.png").write_bytes(frame.read_bytes())
+    keyframes = [{"name": "fox", "image": "keys/fox.png"}, {"name": "car", "image": "keys/car.png",
+                                                            "frame": "act1_0009.png"}]  # fmt: skip
+    spec = write_episode_spec(episode_inputs, tmp_path / "out", tmp_path / "seq.yaml", shots=[], keyframes=keyframes,
+                              sequence={"frames": str(sequence)})  # fmt: skip
+    plan = plan_episode(load_spec(str(spec)))
+    assert plan.cuts == (6, 13) and plan.cuts_from == "detected"
+    assert [(s.name, s.frame_count, s.keyframe, s.position) for s in plan.shots] == [
+        ("shot001", 6, "fox", None), ("shot002", 7, "car", 2), ("shot003", 5, "fox", None)
+    ]  # fmt: skip
+    assert "cuts at frames [6, 13] (detected)" in plan.describe()
+    overridden = write_episode_spec(episode_inputs, tmp_path / "out", tmp_path / "cuts.yaml", shots=[],
+                                    keyframes=keyframes, sequence={"frames": str(sequence), "cuts": [9]})  # fmt: skip
+    plan = plan_episode(load_spec(str(overridden)))
+    assert plan.cuts_from == "spec" and [s.frame_count for s in plan.shots] == [9, 9]
+
+
+def test_a_shot_with_a_bad_frame_fails_the_run_and_is_named(episode_inputs, tmp_path):
+    lines = tmp_path / "lines"
+    for shot in ("sh010", "sh020"):
+        (lines / shot).mkdir(parents=True)
+        for frame in (episode_inputs / "lines" / shot).iterdir():
+            (lines / shot / frame.name).write_bytes(frame.read_bytes())
+    (lines / "sh020" / "sh020_0004.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    shots = [{"name": s, "frames": str(lines / s)} for s in ("sh010", "sh020")]
+    keyframes = [{"name": "fox", "image": "keys/fox.png"}]
+    output = tmp_path / "out"
+    spec = write_episode_spec(episode_inputs, output, tmp_path / "bad.yaml", shots=shots, keyframes=keyframes)
+    result = CliRunner().invoke(main, ["run", str(spec)])
+    assert result.exit_code == 1
+    assert "failed shots: sh020" in result.output
+    table = results_table(str(output))
+    assert table.column("status").to_pylist() == ["ok", "partial"] and table.column("failed").to_pylist() == [0, 1]
+    assert len(list((output / "sh020").glob("*.png"))) == 6  # the other frames of the shot are colored
+    assert (output / "inkpaint-plan.parquet").exists()
