@@ -19,6 +19,7 @@ expected. Relative paths in a spec are relative to the spec's own folder.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, field, replace
 from pathlib import PurePosixPath
 from typing import Any
@@ -230,7 +231,8 @@ def resolve(url: str, folder: str) -> str:
     """A spec URL made absolute: URLs with a protocol and absolute paths stay, others join the spec's folder."""
     if "://" in url or url.startswith("/"):
         return url
-    return f"{folder.rstrip('/')}/{url}"
+    joined = f"{folder.rstrip('/')}/{url}"
+    return joined if "://" in joined else os.path.normpath(joined)
 
 
 def resolve_paths(spec: JobSpec, folder: str) -> JobSpec:
