@@ -199,6 +199,7 @@ def _fingerprint_options(spec: JobSpec, weights_hash: str) -> dict:
     return {
         "weights": weights_hash,
         "resolution": spec.resolution,
+        "fill": spec.fill,
         "video": None if video is None else {"codec": video.codec, "fps": video.fps},
         "format": 1,
     }

@@ -30,6 +30,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from pipeline.colorize import ShotOptions
+from pipeline.lineart import FILLS
 from pipeline.video import CODECS
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -113,6 +114,7 @@ class JobSpec:
         video: the per-shot video settings; null for PNG frames only.
         weights: colorizer weights (None: the shipped default).
         resolution: the model's working resolution (long side).
+        fill: "soft" (the model's colors) or "flat" (one color per closed paint region).
         batch_size: frames per model call.
         storage_options: fsspec options for every URL (endpoint, region...); credentials are better left to the
             environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS), which s3fs and gcsfs read themselves.
@@ -126,6 +128,7 @@ class JobSpec:
     video: VideoSpec | None = field(default_factory=VideoSpec)
     weights: str | None = None
     resolution: int = 256
+    fill: str = "soft"
     batch_size: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
 
@@ -134,7 +137,7 @@ class JobSpec:
         video = self.video or VideoSpec()
         return ShotOptions(
             resolution=self.resolution, batch_size=self.batch_size, resume=resume, fps=video.fps,
-            codec=video.codec, storage_options=dict(self.storage_options),
+            codec=video.codec, fill=self.fill, storage_options=dict(self.storage_options),
         )  # fmt: skip
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
@@ -269,6 +272,8 @@ def check_spec(spec: JobSpec) -> list[str]:
         problems.append("keyframes: give at least one colored keyframe")
     if not 16 <= spec.resolution <= 4096:
         problems.append(f"resolution: must be between 16 and 4096 pixels, got {spec.resolution}")
+    if spec.fill not in FILLS:
+        problems.append(f"fill: unknown fill {spec.fill!r}; choose one of {', '.join(FILLS)}")
     if spec.batch_size < 1:
         problems.append(f"batch_size: must be at least 1, got {spec.batch_size}")
     if spec.video is not None:

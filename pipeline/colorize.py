@@ -84,6 +84,7 @@ class ShotOptions:
         resume: skip frames whose output PNG already exists.
         fps: video frame rate.
         codec: video codec: h264, prores or ffv1.
+        fill: "soft" (the model's colors as predicted) or "flat" (one color per closed paint region).
         max_pixels: refuse frames larger than this many pixels.
         storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
     """
@@ -93,6 +94,7 @@ class ShotOptions:
     resume: bool = True
     fps: float = 24.0
     codec: str = "h264"
+    fill: str = "soft"
     max_pixels: int = DEFAULT_MAX_PIXELS
     storage_options: dict = field(default_factory=dict)
 
@@ -304,10 +306,12 @@ class ShotColorizer:
                 results[index] = colors_to_rgb(colors[row], geometry)
         return results  # type: ignore[return-value]
 
-    def colorize_frames(self, frames: list[np.ndarray], tokens: torch.Tensor, resolution: int) -> list[np.ndarray]:
+    def colorize_frames(
+        self, frames: list[np.ndarray], tokens: torch.Tensor, resolution: int, fill: str = "soft"
+    ) -> list[np.ndarray]:
         """Finished frames (H, W, 3) uint8 for line-art frames (H, W) uint8: model colors under the frames' lines."""
         colors = self.predict_colors(frames, tokens, resolution)
-        return [composite_lines(color, frame) for color, frame in zip(colors, frames, strict=True)]
+        return [composite_lines(color, frame, fill) for color, frame in zip(colors, frames, strict=True)]
 
     def run(self, shot: Shot, options: ShotOptions, progress: Callable[[int], None] | None = None) -> ShotResult:
         """Color every frame of a shot; never raises for bad input, which is reported in the result."""
@@ -328,7 +332,8 @@ class ShotColorizer:
         video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
                             storage_options=options.storage_options) if stream_video else None  # fmt: skip
         writer = FrameWriter(options.storage_options)
-        finisher = FrameFinisher(FrameEmitter(shot, options, writer, video, result, progress), options.batch_size)
+        emitter = FrameEmitter(shot, options, writer, video, result, progress)
+        finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill)
         order = outward_order(total, shot.keyframe_position or 0) if self.colors_outward(shot) else None
         batch: list[PendingFrame] = []
         try:
@@ -429,10 +434,12 @@ class FrameFinisher:
         emitter: receives the finished frames in order.
         depth: frames that may wait for the finishing thread before put() blocks (bounds memory).
         composite_workers: threads compositing at once (Pillow releases the GIL while it resizes and multiplies).
+        fill: "soft" or "flat", see `composite_lines`.
     """
 
-    def __init__(self, emitter: FrameEmitter, depth: int, composite_workers: int = 2) -> None:
+    def __init__(self, emitter: FrameEmitter, depth: int, composite_workers: int = 2, fill: str = "soft") -> None:
         self.emitter = emitter
+        self.fill = fill
         self.queue: queue.Queue[tuple[PendingFrame, Future[np.ndarray] | None] | None] = queue.Queue(max(1, depth))
         self.pool = ThreadPoolExecutor(max_workers=composite_workers, thread_name_prefix="frame-composite")
         self.error: BaseException | None = None
@@ -444,7 +451,7 @@ class FrameFinisher:
         self._raise_error()
         composite = None
         if pending.colors is not None:
-            composite = self.pool.submit(composite_lines, pending.colors, pending.line)
+            composite = self.pool.submit(composite_lines, pending.colors, pending.line, self.fill)
         self.queue.put((pending, composite))
 
     def close(self) -> None:

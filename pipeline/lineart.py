@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageChops
 
+from pipeline.regions import flat_colors
+
 
 @dataclass(frozen=True)
 class FrameGeometry:
@@ -87,14 +89,24 @@ def colors_to_rgb(colors: torch.Tensor, geometry: FrameGeometry) -> np.ndarray:
     return small.round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
 
-def composite_lines(colors: np.ndarray, lines: np.ndarray) -> np.ndarray:
+FILLS = ("soft", "flat")
+
+
+def composite_lines(colors: np.ndarray, lines: np.ndarray, fill: str = "soft") -> np.ndarray:
     """Colors (h, w, 3) uint8 at the working resolution + the frame's line art (H, W) uint8 -> (H, W, 3) uint8.
 
     The colors are scaled bilinearly to the frame's size and multiplied by the original line art, which is never
     resampled. Done in 8-bit (Pillow's resize, integer multiply): this runs once per frame at full resolution,
-    beside the model, and float32 work there cost as much as a third of the model's time.
+    beside the model, and float32 work there cost as much as a third of the model's time. With `fill` "flat",
+    every closed paint region between the lines first takes one color, a vote of the model's colors inside it
+    (pipeline/regions.py); "soft" keeps the colors as the model predicted them.
     """
     height, width = lines.shape
     full = Image.fromarray(colors, "RGB").resize((width, height), Image.Resampling.BILINEAR)
+    if fill == "flat":
+        full = Image.fromarray(flat_colors(np.asarray(full), lines), "RGB")
+    elif fill != "soft":
+        msg = f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}"
+        raise ValueError(msg)
     ink = Image.fromarray(lines, "L").convert("RGB")
     return np.asarray(ImageChops.multiply(full, ink))  # a * b / 255 per channel

@@ -11,6 +11,7 @@ from PIL import Image
 
 from pipeline import frames as frames_module
 from pipeline.colorize import FrameFinisher, PendingFrame, Shot, ShotColorizer, ShotOptions, outward_order
+from pipeline.regions import segment_regions
 from pipeline.video import decode_video
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
@@ -170,3 +171,21 @@ def test_frames_are_colored_outward_from_the_keyframe_and_the_video_stays_in_ord
     assert len(decoded) == 12
     for index, frame in enumerate(decoded):  # FFV1 is lossless: the video's frames are the PNGs, in frame order
         assert np.array_equal(frame, np.asarray(Image.open(tmp_path / "out" / f"frame{index + 1}.png"))), index
+
+
+def test_flat_fill_gives_each_closed_region_one_color(colorizer, tmp_path):
+    soft = run(colorizer, SAMPLE / "frames", tmp_path / "soft", resolution=128)
+    flat = run(colorizer, SAMPLE / "frames", tmp_path / "flat", resolution=128, fill="flat")
+    assert soft.status == flat.status == "ok"
+    lines = np.asarray(Image.open(SAMPLE / "frames" / "frame5.png").convert("L"))
+    labels = segment_regions(lines)
+    paper = lines == 255  # away from the lines' anti-aliased edges, which the multiply darkens
+    colors = {"soft": 0, "flat": 0}
+    for fill in colors:
+        image = np.asarray(Image.open(tmp_path / fill / "frame5.png")).reshape(-1, 3)
+        for region in np.unique(labels[paper]):
+            inside = image[((labels == region) & paper).ravel()]
+            if len(inside) >= 16:
+                colors[fill] = max(colors[fill], len(np.unique(inside, axis=0)))
+    assert colors["flat"] == 1  # every region of pure paper is one color
+    assert colors["soft"] > 1  # which the model alone does not give

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from pipeline.regions import flat_colors, flat_fill, lab_to_rgb, rgb_to_lab, segment_regions
+
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+
+
+def split_line(gap_px: int, height: int = 40, width: int = 40) -> np.ndarray:
+    """Paper split top to bottom by a 2-px vertical line with a hole of `gap_px` rows in the middle."""
+    lines = np.full((height, width), 255, dtype=np.uint8)
+    lines[:, 19:21] = 0
+    top = height // 2 - gap_px // 2
+    lines[top : top + gap_px, 19:21] = 255
+    return lines
+
+
+def flood_fill_reference(paper: np.ndarray) -> np.ndarray:
+    """Plain BFS 4-connected labelling, to check the vectorised one against."""
+    height, width = paper.shape
+    labels = np.zeros(paper.shape, dtype=np.int32)
+    count = 0
+    for i in range(height):
+        for j in range(width):
+            if not paper[i, j] or labels[i, j]:
+                continue
+            count += 1
+            labels[i, j] = count
+            queue = deque([(i, j)])
+            while queue:
+                y, x = queue.popleft()
+                for ny, nx in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+                    if 0 <= ny < height and 0 <= nx < width and paper[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = count
+                        queue.append((ny, nx))
+    return labels
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when two labellings group the pixels identically (label numbers may differ)."""
+    pairs = set(zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
+    return len(pairs) == len(np.unique(a)) == len(np.unique(b))
+
+
+def region_count(labels: np.ndarray) -> int:
+    return len(np.unique(labels[labels > 0]))
+
+
+def test_two_pixel_gap_is_closed_by_default() -> None:
+    lines = split_line(2)
+    labels = segment_regions(lines)
+    assert region_count(labels) == 2
+    assert labels[:, :19].max() == labels[:, :19].min() != labels[:, 21:].min()
+
+
+def test_six_pixel_gap_is_left_open() -> None:
+    assert region_count(segment_regions(split_line(6))) == 1
+
+
+def test_gap_one_closes_nothing() -> None:
+    assert region_count(segment_regions(split_line(2), gap=1)) == 1
+
+
+@pytest.mark.parametrize("gap_px", [2, 6])
+def test_labels_cover_paper_and_never_ink(gap_px: int) -> None:
+    lines = split_line(gap_px)
+    labels = segment_regions(lines)
+    assert labels.dtype == np.int32
+    assert (labels[lines >= 160] > 0).all()
+    assert (labels[lines < 160] == 0).all()
+
+
+def test_thin_enclosed_strip_swallowed_by_closing_is_its_own_region() -> None:
+    lines = np.full((30, 40), 255, dtype=np.uint8)
+    lines[10] = 0
+    lines[13] = 0  # rows 11-12: a 2-px strip the 3x3 closing fills completely
+    labels = segment_regions(lines)
+    strip = labels[11:13]
+    assert (strip > 0).all()
+    assert len(np.unique(strip)) == 1
+    assert strip[0, 0] not in (labels[5, 5], labels[20, 5])
+    assert region_count(labels) == 3
+
+
+def test_labelling_matches_flood_fill_on_noise() -> None:
+    rng = np.random.default_rng(1)
+    lines = np.where(rng.random((70, 90)) < 0.45, 0, 255).astype(np.uint8)
+    labels = segment_regions(lines, gap=1)
+    reference = flood_fill_reference(lines >= 160)
+    assert labels.max() == reference.max() > 50
+    assert same_partition(labels, reference)
+
+
+def test_known_lab_values() -> None:
+    rgb = np.array([[255, 255, 255], RED, BLUE, [0, 0, 0]], dtype=np.uint8)
+    expected = np.array([[100, 0, 0], [53.24, 80.09, 67.20], [32.30, 79.19, -107.86], [0, 0, 0]])
+    np.testing.assert_allclose(rgb_to_lab(rgb), expected, atol=0.02)
+    np.testing.assert_array_equal(lab_to_rgb(rgb_to_lab(rgb)), rgb)
+
+
+def boxed(height: int = 40, width: int = 40) -> np.ndarray:
+    """A frame with a 2-px border of ink: one region inside."""
+    lines = np.full((height, width), 255, dtype=np.uint8)
+    lines[:2], lines[-2:], lines[:, :2], lines[:, -2:] = 0, 0, 0, 0
+    return lines
+
+
+def test_half_red_half_blue_region_takes_the_majority() -> None:
+    lines = boxed()
+    colors = np.zeros((40, 40, 3), dtype=np.uint8)
+    colors[:22] = RED  # rows 2..21 of the region's 36 are red: 20 of 36
+    colors[22:] = BLUE
+    out = flat_fill(colors, segment_regions(lines))
+    inside = out[2:-2, 2:-2].reshape(-1, 3)
+    assert (inside == RED).all()
+
+
+def test_region_color_is_the_median_in_lab() -> None:
+    rng = np.random.default_rng(2)
+    lines = boxed(41, 41)  # 37 x 37 = 1369 pixels inside: an odd count, so the median is one sample
+    palette = np.array([[200, 40, 30], [30, 160, 90], [220, 200, 60], [90, 60, 200], [240, 240, 240]], np.uint8)
+    colors = palette[rng.integers(0, len(palette), (41, 41))]
+    labels = segment_regions(lines)
+    out = flat_fill(colors, labels)
+    inside = labels > 0
+    expected = np.median(rgb_to_lab(colors[inside]), axis=0)
+    # Per-channel medians of a palette mix are not one of the palette colors nor their mean.
+    assert not any(np.allclose(expected, rgb_to_lab(c), atol=1) for c in palette)
+    got = np.unique(out[inside], axis=0)
+    assert len(got) == 1
+    np.testing.assert_allclose(rgb_to_lab(got[0]), expected, atol=1.5)
+
+
+def test_line_pixels_and_tiny_regions_keep_their_colors() -> None:
+    rng = np.random.default_rng(3)
+    lines = boxed()
+    lines[10:15, 10:15] = 0
+    lines[11:14, 11:14] = 255  # a 3x3 enclosed region: 9 pixels, under min_region
+    colors = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    labels = segment_regions(lines, gap=1)
+    out = flat_fill(colors, labels, min_region=16)
+    np.testing.assert_array_equal(out[labels == 0], colors[labels == 0])
+    np.testing.assert_array_equal(out[11:14, 11:14], colors[11:14, 11:14])
+    big = labels == labels[30, 30]
+    assert len(np.unique(out[big], axis=0)) == 1
+    assert out is not colors
+
+
+def test_flat_colors_is_segment_then_fill() -> None:
+    rng = np.random.default_rng(4)
+    lines = split_line(2)
+    colors = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(flat_colors(colors, lines), flat_fill(colors, segment_regions(lines)))
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        segment_regions(np.zeros((4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="scale the colors"):
+        flat_fill(np.zeros((4, 4, 3), np.uint8), np.zeros((8, 8), np.int32))
+
+
+def test_full_hd_frame_is_fast_enough() -> None:
+    rng = np.random.default_rng(5)
+    img = Image.new("L", (1920, 1080), 255)
+    draw = ImageDraw.Draw(img)
+    for x in np.linspace(0, 1919, 26):
+        draw.line([(x, 0), (x, 1079)], fill=0, width=3)
+    for y in np.linspace(0, 1079, 21):
+        draw.line([(0, y), (1919, y)], fill=0, width=3)
+    for _ in range(40):
+        x, y, r = rng.integers(0, 1920), rng.integers(0, 1080), rng.integers(10, 60)
+        draw.ellipse([x - r, y - r, x + r, y + r], outline=0, width=2)
+    lines = np.asarray(img)
+    colors = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    start = time.perf_counter()
+    labels = segment_regions(lines)
+    out = flat_fill(colors, labels)
+    elapsed = time.perf_counter() - start
+    print(f"1920x1080, {labels.max()} regions: {elapsed:.2f} s")
+    assert labels.max() >= 500
+    assert out.shape == colors.shape
+    assert elapsed < 10  # a loose bound: timing targets belong in benchmarks
