@@ -219,13 +219,10 @@ def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[Fr
     last: np.ndarray | None = None
     try:
         for record in records:
+            frame = None
             if record.output:
-                last = read_frame(record.output, options.storage_options, max_pixels=options.max_pixels)
-            if last is None:
-                continue
-            if video.size is not None and (last.shape[1], last.shape[0]) != tuple(video.size):
-                last = resize_rgb(last, video.size)
-            video.write(last)
+                frame = read_frame(record.output, options.storage_options, max_pixels=options.max_pixels)
+            last = write_holding(video, frame, last)
     except BaseException:
         video.abort()
         raise
@@ -537,16 +534,19 @@ class FrameEmitter:
                 record.bytes = self.writer.sizes.get(record.output, 0)
 
     def write_video_frame(self, frame: np.ndarray | None) -> None:
-        """Keep the video's timing: a missing frame repeats the previous one (white before the first)."""
-        if frame is None:
-            frame = self.last
-        if frame is None:
-            return
-        size = self.video.size
-        if size is not None and (frame.shape[1], frame.shape[0]) != tuple(size):
-            frame = resize_rgb(frame, size)
-        self.video.write(frame)
-        self.last = frame
+        self.last = write_holding(self.video, frame, self.last)
+
+
+def write_holding(video: VideoWriter, frame: np.ndarray | None, last: np.ndarray | None) -> np.ndarray | None:
+    """Write a frame to the video, scaled to its size; a missing frame (None) repeats `last`, so the video keeps
+    its timing (nothing is written before the first frame). Returns the frame written, the next `last`."""
+    frame = last if frame is None else frame
+    if frame is None:
+        return None
+    if video.size is not None and (frame.shape[1], frame.shape[0]) != tuple(video.size):
+        frame = resize_rgb(frame, video.size)
+    video.write(frame)
+    return frame
 
 
 def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
