@@ -39,6 +39,7 @@ from jobs.submit import (
     spec_for_cluster,
     stop_job,
     submit_entrypoint,
+    submit_run,
     wait_for_job,
 )
 
@@ -344,3 +345,15 @@ def test_cli_user_mistakes_exit_2_naming_the_value(head):
     assert result.exit_code == 2 and "/nonexistent/ep12.yaml" in result.output
     result = runner.invoke(main, ["status", "t-ok"], env={"RAY_API_SERVER_ADDRESS": None})
     assert result.exit_code == 2 and "--address" in result.output
+
+
+def test_a_submitted_episode_is_colored_on_the_cluster(head):
+    """The bundled sample episode, submitted as a Ray Job: the driver on the head plans it and colors it there."""
+    spec = str(PROJECT_ROOT / "samples" / "episode.yaml")
+    outcome = submit_run(spec, head, submission_id="t-sample-episode")
+    assert outcome.created
+    report = wait_for_job(head, "t-sample-episode", timeout=300)
+    logs = job_logs(head, "t-sample-episode")
+    assert report.status == "SUCCEEDED" and report.exit_code == 0, logs
+    assert "episode sample: 1 shots, 12 frames" in logs  # the plan, printed by `inkpaint run` on the cluster
+    assert "1 shots colored (12 frames), 0 already complete, 0 failed" in logs
