@@ -184,17 +184,24 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     default="soft",
     help="soft: the model's colors; flat: one color per closed paint region, like a painted cel.",
 )
+@click.option(
+    "--palette-lock", is_flag=True, help="With --fill flat: regions take only the keyframe's own flat colors."
+)
 @click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
 @click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
 def shot(frames: str, reference: str, output: str, video: str | None, fps: float, codec: str, weights: str,
-         resolution: int, batch_size: int, fill: str, resume: bool, address: str | None) -> None:  # fmt: skip
+         resolution: int, batch_size: int, fill: str, palette_lock: bool, resume: bool,
+         address: str | None) -> None:  # fmt: skip
     """Color one shot: FRAMES (a folder of line art or a video) like the keyframe given with --reference."""
     from jobs.shot import colorize_one_shot
     from pipeline.colorize import Shot, ShotOptions
 
     name = frames.rstrip("/").rsplit("/", 1)[-1] or "shot"
     spec = Shot(name=name, frames=frames, reference=reference, output=output, video=video)
-    options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec, fill=fill)
+    if palette_lock and fill != "flat":
+        raise click.UsageError("--palette-lock locks the colors of flat regions: add --fill flat")
+    options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec,
+                          fill=fill, palette_lock=palette_lock)  # fmt: skip
     try:
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:

@@ -115,6 +115,7 @@ class JobSpec:
         weights: colorizer weights (None: the shipped default).
         resolution: the model's working resolution (long side).
         fill: "soft" (the model's colors) or "flat" (one color per closed paint region).
+        palette_lock: with flat fill, regions take only the keyframe's own flat colors.
         batch_size: frames per model call.
         storage_options: fsspec options for every URL (endpoint, region...); credentials are better left to the
             environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS), which s3fs and gcsfs read themselves.
@@ -129,6 +130,7 @@ class JobSpec:
     weights: str | None = None
     resolution: int = 256
     fill: str = "soft"
+    palette_lock: bool = False
     batch_size: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
 
@@ -137,7 +139,8 @@ class JobSpec:
         video = self.video or VideoSpec()
         return ShotOptions(
             resolution=self.resolution, batch_size=self.batch_size, resume=resume, fps=video.fps,
-            codec=video.codec, fill=self.fill, storage_options=dict(self.storage_options),
+            codec=video.codec, fill=self.fill, palette_lock=self.palette_lock,
+            storage_options=dict(self.storage_options),
         )  # fmt: skip
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
@@ -274,6 +277,8 @@ def check_spec(spec: JobSpec) -> list[str]:
         problems.append(f"resolution: must be between 16 and 4096 pixels, got {spec.resolution}")
     if spec.fill not in FILLS:
         problems.append(f"fill: unknown fill {spec.fill!r}; choose one of {', '.join(FILLS)}")
+    if spec.palette_lock and spec.fill != "flat":
+        problems.append("palette_lock: locks the colors of flat regions; set fill: flat as well")
     if spec.batch_size < 1:
         problems.append(f"batch_size: must be at least 1, got {spec.batch_size}")
     if spec.video is not None:

@@ -41,6 +41,7 @@ from pipeline.lineart import (
     to_model_line,
     to_model_reference,
 )
+from pipeline.regions import keyframe_palette
 from pipeline.video import VideoWriter, decode_video
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class ShotOptions:
         fps: video frame rate.
         codec: video codec: h264, prores or ffv1.
         fill: "soft" (the model's colors as predicted) or "flat" (one color per closed paint region).
+        palette_lock: with flat fill, every region takes the nearest of the keyframe's own flat colors.
         max_pixels: refuse frames larger than this many pixels.
         storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
     """
@@ -95,6 +97,7 @@ class ShotOptions:
     fps: float = 24.0
     codec: str = "h264"
     fill: str = "soft"
+    palette_lock: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     storage_options: dict = field(default_factory=dict)
 
@@ -330,7 +333,8 @@ class ShotColorizer:
                             storage_options=options.storage_options) if stream_video else None  # fmt: skip
         writer = FrameWriter(options.storage_options)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
-        finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill)
+        palette = keyframe_palette(reference) if options.palette_lock else None
+        finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill, palette=palette)
         order = outward_order(total, shot.keyframe_position or 0) if self.colors_outward(shot) else None
         batch: list[PendingFrame] = []
         try:
@@ -432,11 +436,19 @@ class FrameFinisher:
         depth: frames that may wait for the finishing thread before put() blocks (bounds memory).
         composite_workers: threads compositing at once (Pillow releases the GIL while it resizes and multiplies).
         fill: "soft" or "flat", see `composite_lines`.
+        palette: colors a flat fill is locked to, or None.
     """
 
-    def __init__(self, emitter: FrameEmitter, depth: int, composite_workers: int = 2, fill: str = "soft") -> None:
+    def __init__(
+        self,
+        emitter: FrameEmitter,
+        depth: int,
+        composite_workers: int = 2,
+        fill: str = "soft",
+        palette: np.ndarray | None = None,
+    ) -> None:
         self.emitter = emitter
-        self.fill = fill
+        self.fill, self.palette = fill, palette
         self.queue: queue.Queue[tuple[PendingFrame, Future[np.ndarray] | None] | None] = queue.Queue(max(1, depth))
         self.pool = ThreadPoolExecutor(max_workers=composite_workers, thread_name_prefix="frame-composite")
         self.error: BaseException | None = None
@@ -448,7 +460,7 @@ class FrameFinisher:
         self._raise_error()
         composite = None
         if pending.colors is not None:
-            composite = self.pool.submit(composite_lines, pending.colors, pending.line, self.fill)
+            composite = self.pool.submit(composite_lines, pending.colors, pending.line, self.fill, self.palette)
         self.queue.put((pending, composite))
 
     def close(self) -> None:

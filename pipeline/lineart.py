@@ -92,19 +92,21 @@ def colors_to_rgb(colors: torch.Tensor, geometry: FrameGeometry) -> np.ndarray:
 FILLS = ("soft", "flat")
 
 
-def composite_lines(colors: np.ndarray, lines: np.ndarray, fill: str = "soft") -> np.ndarray:
+def composite_lines(
+    colors: np.ndarray, lines: np.ndarray, fill: str = "soft", palette: np.ndarray | None = None
+) -> np.ndarray:
     """Colors (h, w, 3) uint8 at the working resolution + the frame's line art (H, W) uint8 -> (H, W, 3) uint8.
 
     The colors are scaled bilinearly to the frame's size and multiplied by the original line art, which is never
     resampled. Done in 8-bit (Pillow's resize, integer multiply): this runs once per frame at full resolution,
     beside the model, and float32 work there cost as much as a third of the model's time. With `fill` "flat",
     every closed paint region between the lines first takes one color, a vote of the model's colors inside it
-    (pipeline/regions.py); "soft" keeps the colors as the model predicted them.
+    (pipeline/regions.py), locked to `palette` when one is given; "soft" keeps the colors as the model predicted.
     """
     height, width = lines.shape
     full = Image.fromarray(colors, "RGB").resize((width, height), Image.Resampling.BILINEAR)
     if fill == "flat":
-        full = Image.fromarray(flat_colors(np.asarray(full), lines), "RGB")
+        full = Image.fromarray(flat_colors(np.asarray(full), lines, palette=palette), "RGB")
     elif fill != "soft":
         msg = f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}"
         raise ValueError(msg)

@@ -174,7 +174,34 @@ def segment_regions(lines: np.ndarray, *, gap: int = 3, ink_threshold: int = 160
     return labels
 
 
-def flat_fill(colors: np.ndarray, labels: np.ndarray, *, min_region: int = 16) -> np.ndarray:
+def keyframe_palette(rgb: np.ndarray, *, min_share: float = 0.001, max_colors: int = 64) -> np.ndarray:
+    """The flat colors a keyframe is painted with: (P, 3) uint8, most used first.
+
+    A painted cel uses few exact colors over many pixels, while anti-aliased edges spread many colors over few
+    pixels each: keeping the colors that cover at least `min_share` of the frame keeps the former.
+
+    Args:
+        rgb: (H, W, 3) uint8 keyframe.
+        min_share: smallest share of the frame's pixels a palette color covers.
+        max_colors: most colors kept.
+    """
+    packed = rgb.reshape(-1, 3).astype(np.uint32) @ np.array([1 << 16, 1 << 8, 1], dtype=np.uint32)
+    values, counts = np.unique(packed, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    kept = values[order][counts[order] >= max(1.0, min_share * len(packed))][:max_colors]
+    return np.stack([(kept >> 16) & 255, (kept >> 8) & 255, kept & 255], axis=1).astype(np.uint8)
+
+
+def nearest_in_palette(lab: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """(N, 3) Lab colors -> (N, 3) uint8: each replaced by the perceptually nearest palette color."""
+    palette_lab = rgb_to_lab(palette).astype(np.float64)
+    distances = ((lab[:, None, :] - palette_lab[None, :, :]) ** 2).sum(axis=2)  # (N, P)
+    return palette[np.argmin(distances, axis=1)]
+
+
+def flat_fill(
+    colors: np.ndarray, labels: np.ndarray, *, min_region: int = 16, palette: np.ndarray | None = None
+) -> np.ndarray:
     """One flat color per region: the per-channel median of the colors inside it, in CIELAB.
 
     The median (rather than the mean) lets the majority win outright: a region painted 60% red and 40% blue comes
@@ -185,6 +212,8 @@ def flat_fill(colors: np.ndarray, labels: np.ndarray, *, min_region: int = 16) -
         colors: (H, W, 3) uint8 colors, already at the frame's size.
         labels: (H, W) int32 region labels from `segment_regions`.
         min_region: smallest region, in pixels, that is flattened.
+        palette: (P, 3) uint8 colors (see `keyframe_palette`): each region's color is then the palette color
+            nearest to its median (palette lock: studios paint from a fixed color model).
 
     Returns:
         (H, W, 3) uint8 colors, a new array.
@@ -223,16 +252,20 @@ def flat_fill(colors: np.ndarray, labels: np.ndarray, *, min_region: int = 16) -
         keys = np.sort(keys)
         medians[:, channel] = (keys[median_at] % span) * _LAB_STEP - 256
 
-    out.reshape(-1, 3)[pixels] = lab_to_rgb(medians)[region]
+    region_colors = (
+        lab_to_rgb(medians) if palette is None or len(palette) == 0 else nearest_in_palette(medians, palette)
+    )
+    out.reshape(-1, 3)[pixels] = region_colors[region]
     return out
 
 
-def flat_colors(colors: np.ndarray, lines: np.ndarray, gap: int = 3) -> np.ndarray:
+def flat_colors(colors: np.ndarray, lines: np.ndarray, gap: int = 3, palette: np.ndarray | None = None) -> np.ndarray:
     """Colors (H, W, 3) uint8 + the frame's line art (H, W) uint8 -> flat cel colors (H, W, 3) uint8.
 
     Args:
         colors: the model's colors, already scaled to the line art's size.
         lines: the frame's line art, 0 ink and 255 paper.
         gap: gaps in the lines narrower than this many pixels are closed; see `segment_regions`.
+        palette: lock the regions' colors to these (see `flat_fill`).
     """
-    return flat_fill(colors, segment_regions(lines, gap=gap))
+    return flat_fill(colors, segment_regions(lines, gap=gap), palette=palette)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from pipeline import frames as frames_module
 from pipeline.colorize import FrameFinisher, PendingFrame, Shot, ShotColorizer, ShotOptions, outward_order
-from pipeline.regions import segment_regions
+from pipeline.regions import keyframe_palette, segment_regions
 from pipeline.video import decode_video
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
@@ -189,3 +189,16 @@ def test_flat_fill_gives_each_closed_region_one_color(colorizer, tmp_path):
                 colors[fill] = max(colors[fill], len(np.unique(inside, axis=0)))
     assert colors["flat"] == 1  # every region of pure paper is one color
     assert colors["soft"] > 1  # which the model alone does not give
+
+
+def test_palette_lock_paints_regions_only_in_the_keyframes_colors(colorizer, tmp_path):
+    result = run(colorizer, SAMPLE / "frames", tmp_path / "locked", resolution=128, fill="flat", palette_lock=True)
+    assert result.status == "ok"
+    palette = {tuple(color) for color in keyframe_palette(np.asarray(Image.open(SAMPLE / "key.png").convert("RGB")))}
+    lines = np.asarray(Image.open(SAMPLE / "frames" / "frame7.png").convert("L"))
+    labels = segment_regions(lines)
+    sizes = np.bincount(labels.ravel())
+    big_paper = (lines == 255) & (sizes[labels] >= 16) & (labels > 0)
+    image = np.asarray(Image.open(tmp_path / "locked" / "frame7.png"))
+    used = {tuple(color) for color in np.unique(image[big_paper], axis=0).tolist()}
+    assert used and used <= palette

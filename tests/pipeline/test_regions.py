@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.regions import flat_colors, flat_fill, lab_to_rgb, rgb_to_lab, segment_regions
+from pipeline.regions import flat_colors, flat_fill, keyframe_palette, lab_to_rgb, rgb_to_lab, segment_regions
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -188,3 +188,29 @@ def test_full_hd_frame_is_fast_enough() -> None:
     assert labels.max() >= 500
     assert out.shape == colors.shape
     assert elapsed < 10  # a loose bound: timing targets belong in benchmarks
+
+
+def test_keyframe_palette_keeps_the_painted_colors_not_the_edges():
+    key = np.zeros((60, 90, 3), np.uint8)
+    key[:, :40] = (250, 200, 150)  # skin, 40 columns
+    key[:, 40:70] = (40, 60, 200)  # shirt, 30 columns
+    key[:, 70:] = (20, 20, 20)  # hair, 20 columns
+    key[:, 39] = (150, 130, 170)  # an anti-aliased edge: a colour of its own, one column wide
+    key[5, 5] = (1, 2, 3)  # a stray pixel
+    palette = keyframe_palette(key, min_share=0.02)
+    assert palette.tolist() == [[250, 200, 150], [40, 60, 200], [20, 20, 20]]  # most used first
+    assert keyframe_palette(key, min_share=0.02, max_colors=1).tolist() == [[250, 200, 150]]
+
+
+def test_palette_lock_gives_regions_only_palette_colors():
+    lines = np.full((40, 60), 255, np.uint8)
+    lines[:, 20] = lines[:, 40] = 0  # three regions
+    rng = np.random.default_rng(3)
+    colors = rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)
+    colors[:, :20] = (235, 190, 160)  # near the palette's skin
+    colors[:, 21:40] = (50, 70, 190)  # near its blue
+    palette = np.array([[250, 200, 150], [40, 60, 200], [20, 20, 20]], np.uint8)
+    out = flat_colors(colors, lines, palette=palette)
+    assert out[0, 0].tolist() == [250, 200, 150] and out[0, 30].tolist() == [40, 60, 200]
+    regions = out[lines == 255]
+    assert all(color in palette.tolist() for color in np.unique(regions, axis=0).tolist())
