@@ -29,8 +29,7 @@ from pipeline.shots import (
     read_thumbnails,
     split_sequence,
 )
-
-VIDEO_EXTENSIONS = {"h264": ".mp4", "prores": ".mov", "ffv1": ".mkv"}
+from pipeline.video import CODECS
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,7 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
     for shot in shots:
         assignment = assignments[shot.name]
         source = sources[shot.name]
-        video = join_url(spec.output, shot.name + VIDEO_EXTENSIONS[spec.video.codec]) if spec.video else None
+        video = join_url(spec.output, shot.name + CODECS[spec.video.codec].extensions[0]) if spec.video else None
         reference = references[assignment.keyframe]
         frame_urls = () if is_video(source) else shot.frames
         count = len(frame_urls) or count_shot_frames(Shot(shot.name, source, reference, ""), options)

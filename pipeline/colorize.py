@@ -306,13 +306,6 @@ class ShotColorizer:
                 results[index] = colors_to_rgb(colors[row], geometry)
         return results  # type: ignore[return-value]
 
-    def colorize_frames(
-        self, frames: list[np.ndarray], tokens: torch.Tensor, resolution: int, fill: str = "soft"
-    ) -> list[np.ndarray]:
-        """Finished frames (H, W, 3) uint8 for line-art frames (H, W) uint8: model colors under the frames' lines."""
-        colors = self.predict_colors(frames, tokens, resolution)
-        return [composite_lines(color, frame, fill) for color, frame in zip(colors, frames, strict=True)]
-
     def run(self, shot: Shot, options: ShotOptions, progress: Callable[[int], None] | None = None) -> ShotResult:
         """Color every frame of a shot; never raises for bad input, which is reported in the result."""
         started = time.monotonic()
