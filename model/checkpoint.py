@@ -121,7 +121,10 @@ def read_checkpoint_bytes(url: str | os.PathLike) -> bytes:
 
 def parse_header(data: bytes, source: str) -> dict:
     """Validate a safetensors header without trusting it; returns the header dict."""
-    if data[:2] == b"PK" or data[:1] == b"\x80":
+    # A safetensors header starts with "{" after its 8-byte length; the length's first byte may be anything,
+    # 0x80 included, so the pickle signatures are only checked on files that are not safetensors.
+    looks_like_safetensors = data[8:9] == b"{"
+    if not looks_like_safetensors and (data[:2] == b"PK" or data[:1] == b"\x80"):
         msg = (
             f"weights file {source!r} is a pickle / torch.save file; inkpaint loads only .safetensors files, "
             "because unpickling can run code. Convert it with safetensors.torch.save_file in a trusted environment."

@@ -65,6 +65,26 @@ def test_pickle_is_refused_without_unpickling(tmp_path):
             load_colorizer(path)
 
 
+@pytest.mark.parametrize(("first_bytes", "modulus"), [(b"\x80", 0x100), (b"PK", 0x10000)])
+def test_header_length_that_looks_like_a_pickle_signature_still_loads(tmp_path, first_bytes, modulus):
+    # The 8-byte header length is little endian, so its first bytes are arbitrary; once they were 0x80, which the
+    # pickle check mistook for a pickle protocol marker (a real, intermittent CI failure).
+    model = Colorizer(TINY)
+    path = tmp_path / "odd-length.safetensors"
+    save_colorizer(model, path, training_data="")
+    base_length = int.from_bytes(path.read_bytes()[:8], "little")
+    wanted = int.from_bytes(first_bytes.ljust(2, b"\0"), "little") % modulus
+    needed = (wanted - base_length) % modulus
+    for padding in range(max(0, needed - 8), needed + 9):  # safetensors pads its header to a multiple of 8
+        save_colorizer(model, path, training_data="x" * padding)
+        if path.read_bytes()[: len(first_bytes)] == first_bytes:
+            break
+    else:
+        pytest.fail(f"no padding gave a header length starting with {first_bytes!r}")
+    assert read_checkpoint_info(path).training_data == "x" * padding
+    load_colorizer(path)
+
+
 def test_truncated_file_is_refused(tiny_checkpoint, tmp_path):
     _, path, _ = tiny_checkpoint
     data = path.read_bytes()
