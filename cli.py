@@ -187,10 +187,15 @@ def export_weights(source: str, destination: str, half: bool) -> None:
 @click.option(
     "--palette-lock", is_flag=True, help="With --fill flat: regions take only the keyframe's own flat colors."
 )
+@click.option(
+    "--track/--no-track",
+    default=True,
+    help="With --fill flat: a paint region keeps its color from frame to frame unless the model clearly disagrees.",
+)
 @click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
 @click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
 def shot(frames: str, reference: str, output: str, video: str | None, fps: float, codec: str, weights: str,
-         resolution: int, batch_size: int, fill: str, palette_lock: bool, resume: bool,
+         resolution: int, batch_size: int, fill: str, palette_lock: bool, track: bool, resume: bool,
          address: str | None) -> None:  # fmt: skip
     """Color one shot: FRAMES (a folder of line art or a video) like the keyframe given with --reference."""
     from jobs.shot import colorize_one_shot
@@ -201,7 +206,7 @@ def shot(frames: str, reference: str, output: str, video: str | None, fps: float
     if palette_lock and fill != "flat":
         raise click.UsageError("--palette-lock locks the colors of flat regions: add --fill flat")
     options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec,
-                          fill=fill, palette_lock=palette_lock)  # fmt: skip
+                          fill=fill, palette_lock=palette_lock, track=track)  # fmt: skip
     try:
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:

@@ -200,6 +200,7 @@ def _fingerprint_options(spec: JobSpec, weights_hash: str) -> dict:
         "resolution": spec.resolution,
         "fill": spec.fill,
         "palette_lock": spec.palette_lock,
+        "track": spec.track,
         "video": None if video is None else {"codec": video.codec, "fps": video.fps},
         "format": 1,
     }

@@ -116,6 +116,7 @@ class JobSpec:
         resolution: the model's working resolution (long side).
         fill: "soft" (the model's colors) or "flat" (one color per closed paint region).
         palette_lock: with flat fill, regions take only the keyframe's own flat colors.
+        track: with flat fill, a region keeps its color from frame to frame unless the model clearly disagrees.
         batch_size: frames per model call.
         storage_options: fsspec options for every URL (endpoint, region...); credentials are better left to the
             environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS), which s3fs and gcsfs read themselves.
@@ -131,6 +132,7 @@ class JobSpec:
     resolution: int = 256
     fill: str = "soft"
     palette_lock: bool = False
+    track: bool = True
     batch_size: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
 
@@ -139,7 +141,7 @@ class JobSpec:
         video = self.video or VideoSpec()
         return ShotOptions(
             resolution=self.resolution, batch_size=self.batch_size, resume=resume, fps=video.fps,
-            codec=video.codec, fill=self.fill, palette_lock=self.palette_lock,
+            codec=video.codec, fill=self.fill, palette_lock=self.palette_lock, track=self.track,
             storage_options=dict(self.storage_options),
         )  # fmt: skip
 

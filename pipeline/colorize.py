@@ -38,10 +38,13 @@ from pipeline.lineart import (
     colors_to_rgb,
     composite_lines,
     fit_frame,
+    multiply_lines,
     to_model_line,
     to_model_reference,
+    vote_frame,
 )
-from pipeline.regions import keyframe_palette
+from pipeline.regions import RegionVote, keyframe_palette, paint_regions
+from pipeline.tracking import RegionTracker
 from pipeline.video import VideoWriter, decode_video
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,8 @@ class ShotOptions:
         codec: video codec: h264, prores or ffv1.
         fill: "soft" (the model's colors as predicted) or "flat" (one color per closed paint region).
         palette_lock: with flat fill, every region takes the nearest of the keyframe's own flat colors.
+        track: with flat fill, a region keeps the color it had in the neighbouring frame nearer the keyframe
+            unless the model clearly disagrees (pipeline/tracking.py).
         max_pixels: refuse frames larger than this many pixels.
         storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
     """
@@ -98,6 +103,7 @@ class ShotOptions:
     codec: str = "h264"
     fill: str = "soft"
     palette_lock: bool = False
+    track: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
     storage_options: dict = field(default_factory=dict)
 
@@ -327,8 +333,10 @@ class ShotColorizer:
         writer = FrameWriter(options.storage_options)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
         palette = keyframe_palette(reference) if options.palette_lock else None
-        finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill, palette=palette)
-        order = outward_order(total, shot.keyframe_position or 0) if self.colors_outward(shot) else None
+        start = (shot.keyframe_position or 0) if self.colors_outward(shot) else 0
+        tracker = RegionTracker(reference, (start,), palette) if options.fill == "flat" and options.track else None
+        finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill, palette=palette, tracker=tracker)
+        order = outward_order(total, start) if self.colors_outward(shot) else None
         batch: list[PendingFrame] = []
         try:
             for read in reads:
@@ -430,6 +438,8 @@ class FrameFinisher:
         composite_workers: threads compositing at once (Pillow releases the GIL while it resizes and multiplies).
         fill: "soft" or "flat", see `composite_lines`.
         palette: colors a flat fill is locked to, or None.
+        tracker: decides a flat fill's region colors from frame to frame; frames must then be put in an order
+            where each frame's neighbour nearer the keyframe comes first (see `outward_order`).
     """
 
     def __init__(
@@ -439,10 +449,11 @@ class FrameFinisher:
         composite_workers: int = 2,
         fill: str = "soft",
         palette: np.ndarray | None = None,
+        tracker: RegionTracker | None = None,
     ) -> None:
         self.emitter = emitter
-        self.fill, self.palette = fill, palette
-        self.queue: queue.Queue[tuple[PendingFrame, Future[np.ndarray] | None] | None] = queue.Queue(max(1, depth))
+        self.fill, self.palette, self.tracker = fill, palette, tracker
+        self.queue: queue.Queue[tuple[PendingFrame, Future | None] | None] = queue.Queue(max(1, depth))
         self.pool = ThreadPoolExecutor(max_workers=composite_workers, thread_name_prefix="frame-composite")
         self.error: BaseException | None = None
         self.aborted = False
@@ -452,7 +463,9 @@ class FrameFinisher:
     def put(self, pending: PendingFrame) -> None:
         self._raise_error()
         composite = None
-        if pending.colors is not None:
+        if pending.colors is not None and self.tracker is not None:
+            composite = self.pool.submit(vote_frame, pending.colors, pending.line)
+        elif pending.colors is not None:
             composite = self.pool.submit(composite_lines, pending.colors, pending.line, self.fill, self.palette)
         self.queue.put((pending, composite))
 
@@ -471,6 +484,15 @@ class FrameFinisher:
             self.thread.join()
         self.pool.shutdown(cancel_futures=True)
 
+    def finish(self, pending: PendingFrame, composited: np.ndarray | tuple[np.ndarray, RegionVote]) -> np.ndarray:
+        """The finished frame: the pool's composite, or, when tracking, the pool's region vote with the region
+        colors decided here, in frame order."""
+        if self.tracker is None:
+            return composited
+        full, vote = composited
+        region_rgb = self.tracker.decide(pending.index, vote, pending.line)
+        return multiply_lines(paint_regions(full, vote, region_rgb), pending.line)
+
     def _raise_error(self) -> None:
         if self.error is not None:
             raise self.error
@@ -482,7 +504,7 @@ class FrameFinisher:
             pending, composite = item
             try:
                 if composite is not None:
-                    pending.colored, pending.colors = composite.result(), None
+                    pending.colored, pending.colors = self.finish(pending, composite.result()), None
                 self.emitter.emit(pending)
             except BaseException as error:  # re-raised in the caller's thread
                 self.error = error

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageChops
 
-from pipeline.regions import flat_colors
+from pipeline.regions import RegionVote, paint_regions, region_colors, rgb_to_lab, vote_regions
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,39 @@ def colors_to_rgb(colors: torch.Tensor, geometry: FrameGeometry) -> np.ndarray:
 FILLS = ("soft", "flat")
 
 
+def upscale_colors(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
+    """Colors (h, w, 3) uint8 at the working resolution -> (H, W, 3) uint8 at the frame's size, bilinear."""
+    height, width = frame_shape
+    return np.asarray(Image.fromarray(colors, "RGB").resize((width, height), Image.Resampling.BILINEAR))
+
+
+def upscale_lab(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
+    """CIELAB of colors (h, w, 3) uint8, taken at their own size and scaled bilinearly to (H, W, 3) float32: the
+    conversion is the costly part, and a small image has far fewer pixels to convert."""
+    height, width = frame_shape
+    lab = rgb_to_lab(colors)
+    if lab.shape[:2] == (height, width):
+        return lab
+    channels = [Image.fromarray(np.ascontiguousarray(lab[..., i], dtype=np.float32), "F") for i in range(3)]
+    resized = [channel.resize((width, height), Image.Resampling.BILINEAR) for channel in channels]
+    return np.stack([np.asarray(channel) for channel in resized], axis=-1)
+
+
+def vote_frame(colors: np.ndarray, lines: np.ndarray, *, gap: int = 3) -> tuple[np.ndarray, RegionVote]:
+    """The model's colors (h, w, 3) uint8 at the working resolution over a frame's line art (H, W) uint8 -> the
+    colors at the frame's size and the vote of its paint regions (`pipeline.regions.vote_regions`)."""
+    frame_shape = lines.shape
+    full = upscale_colors(colors, frame_shape)
+    lab = upscale_lab(colors, frame_shape)
+    return full, vote_regions(full, lines, gap=gap, upscale=frame_shape[0] / colors.shape[0], lab=lab)
+
+
+def multiply_lines(colors: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Lay the artist's line art (H, W) uint8 over colors (H, W, 3) uint8 by multiplication: a * b / 255."""
+    ink = Image.fromarray(lines, "L").convert("RGB")
+    return np.asarray(ImageChops.multiply(Image.fromarray(colors, "RGB"), ink))
+
+
 def composite_lines(
     colors: np.ndarray, lines: np.ndarray, fill: str = "soft", palette: np.ndarray | None = None
 ) -> np.ndarray:
@@ -103,12 +136,12 @@ def composite_lines(
     every closed paint region between the lines first takes one color, a vote of the model's colors inside it
     (pipeline/regions.py), locked to `palette` when one is given; "soft" keeps the colors as the model predicted.
     """
-    height, width = lines.shape
-    full = Image.fromarray(colors, "RGB").resize((width, height), Image.Resampling.BILINEAR)
-    if fill == "flat":
-        full = Image.fromarray(flat_colors(np.asarray(full), lines, palette=palette), "RGB")
-    elif fill != "soft":
+    if fill not in FILLS:
         msg = f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}"
         raise ValueError(msg)
-    ink = Image.fromarray(lines, "L").convert("RGB")
-    return np.asarray(ImageChops.multiply(full, ink))  # a * b / 255 per channel
+    if fill == "flat":
+        full, vote = vote_frame(colors, lines)
+        full = paint_regions(full, vote, region_colors(vote.lab, palette))
+    else:
+        full = upscale_colors(colors, lines.shape)
+    return multiply_lines(full, lines)

@@ -11,6 +11,8 @@ over horizontal runs of paper, which needs a handful of vectorised passes instea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 # D65 white point and the sRGB <-> XYZ matrices (IEC 61966-2-1).
@@ -199,14 +201,98 @@ def nearest_in_palette(lab: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return palette[np.argmin(distances, axis=1)]
 
 
+@dataclass(frozen=True)
+class RegionVote:
+    """The model's color for every paint region of a frame: the per-channel median of its pixels, in CIELAB.
+
+    Args:
+        labels: (H, W) int32 region labels from `segment_regions`.
+        sizes: (N + 1,) pixels per label (label 0 is ink).
+        flat: (N + 1,) bool, the regions that take one color (at least `min_region` pixels; never label 0).
+        lab: (N + 1, 3) float64 median Lab color per label; rows that are not `flat` are zero.
+    """
+
+    labels: np.ndarray
+    sizes: np.ndarray
+    flat: np.ndarray
+    lab: np.ndarray
+
+
+def region_vote(
+    colors: np.ndarray, labels: np.ndarray, *, min_region: int = 16, lab: np.ndarray | None = None
+) -> RegionVote:
+    """Each region's median color in CIELAB, the vote `flat_fill` paints with.
+
+    The median (rather than the mean) lets the majority win outright: a region painted 60% red and 40% blue comes
+    out red, not purple. Regions under `min_region` pixels are not voted on: a tiny region's median is no better
+    than its pixels.
+
+    Args:
+        colors: (H, W, 3) uint8 colors, already at the frame's size.
+        labels: (H, W) int32 region labels from `segment_regions`.
+        min_region: smallest region, in pixels, that is flattened.
+        lab: (H, W, 3) float CIELAB of `colors`, when already at hand.
+    """
+    if colors.ndim != 3 or colors.shape[2] != 3 or colors.dtype != np.uint8:
+        msg = f"colors must be (H, W, 3) uint8, got {colors.shape} {colors.dtype}"
+        raise ValueError(msg)
+    if labels.shape != colors.shape[:2]:
+        msg = f"labels are {labels.shape} but colors are {colors.shape[:2]}; scale the colors to the frame first"
+        raise ValueError(msg)
+    flat_labels = labels.ravel()
+    sizes = np.bincount(flat_labels)
+    flat = sizes >= max(min_region, 1)
+    flat[0] = False
+    region_lab = np.zeros((len(sizes), 3), dtype=np.float64)
+    pixels = np.flatnonzero(flat[flat_labels])
+    if len(pixels) == 0:
+        return RegionVote(labels, sizes, flat, region_lab)
+    # Compact index over the voted regions only, so the work scales with them and not with every label.
+    compact = np.cumsum(flat) - 1
+    region = compact[flat_labels[pixels]].astype(np.int64)
+    n_regions = int(flat.sum())
+    region_sizes = sizes[flat]
+    offsets = np.cumsum(region_sizes) - region_sizes
+    median_at = offsets + region_sizes // 2  # upper median: with an even split the later value wins
+
+    pixel_lab = rgb_to_lab(colors.reshape(-1, 3)[pixels]) if lab is None else lab.reshape(-1, 3)[pixels]
+    medians = np.empty((n_regions, 3), dtype=np.float64)
+    for channel in range(3):
+        quantised = np.round(pixel_lab[:, channel] / _LAB_STEP).astype(np.int64)
+        low = int(quantised.min())
+        medians[:, channel] = (_grouped_median(region, quantised - low, median_at) + low) * _LAB_STEP
+    region_lab[flat] = medians
+    return RegionVote(labels, sizes, flat, region_lab)
+
+
+def _grouped_median(group: np.ndarray, values: np.ndarray, median_at: np.ndarray) -> np.ndarray:
+    """The value at sorted position `median_at` of each group: `group` (N,) int 0..G-1 and `values` (N,) int >= 0.
+
+    Counting (a histogram per group, then its running sum) is linear in N, where sorting is not; it needs G times
+    the value span in memory, so large spans fall back to sorting (group, value) pairs as one integer key.
+    """
+    groups, span = len(median_at), int(values.max()) + 1
+    keys = group * span + values
+    if groups * span <= 1 << 24:
+        running = np.cumsum(np.bincount(keys, minlength=groups * span))
+        return np.searchsorted(running, median_at, side="right") % span
+    return np.sort(keys)[median_at] % span
+
+
+def paint_regions(colors: np.ndarray, vote: RegionVote, region_rgb: np.ndarray) -> np.ndarray:
+    """A new (H, W, 3) uint8 frame: every `flat` region of the vote painted its row of `region_rgb` (N + 1, 3)
+    uint8; ink and tiny regions keep `colors` (the artist's lines are laid over them afterwards anyway)."""
+    out = colors.copy()
+    flat_labels = vote.labels.ravel()
+    pixels = np.flatnonzero(vote.flat[flat_labels])
+    out.reshape(-1, 3)[pixels] = region_rgb[flat_labels[pixels]]
+    return out
+
+
 def flat_fill(
     colors: np.ndarray, labels: np.ndarray, *, min_region: int = 16, palette: np.ndarray | None = None
 ) -> np.ndarray:
-    """One flat color per region: the per-channel median of the colors inside it, in CIELAB.
-
-    The median (rather than the mean) lets the majority win outright: a region painted 60% red and 40% blue comes
-    out red, not purple. Line pixels (label 0) and regions under `min_region` pixels keep the input colors; the
-    artist's lines are laid over them afterwards anyway, and a tiny region's median is no better than its pixels.
+    """One flat color per region: its `region_vote`, optionally locked to a palette.
 
     Args:
         colors: (H, W, 3) uint8 colors, already at the frame's size.
@@ -218,54 +304,145 @@ def flat_fill(
     Returns:
         (H, W, 3) uint8 colors, a new array.
     """
-    if colors.ndim != 3 or colors.shape[2] != 3 or colors.dtype != np.uint8:
-        msg = f"colors must be (H, W, 3) uint8, got {colors.shape} {colors.dtype}"
-        raise ValueError(msg)
-    if labels.shape != colors.shape[:2]:
-        msg = f"labels are {labels.shape} but colors are {colors.shape[:2]}; scale the colors to the frame first"
-        raise ValueError(msg)
-    out = colors.copy()
-    flat_labels = labels.ravel()
-    sizes = np.bincount(flat_labels)
-    big = sizes >= max(min_region, 1)
-    big[0] = False
-    # Compact index over the flattened regions only, so the work scales with them and not with every label.
-    compact = np.cumsum(big) - 1
-    pixels = np.flatnonzero(big[flat_labels])
-    if len(pixels) == 0:
-        return out
-    region = compact[flat_labels[pixels]].astype(np.int64)
-    n_regions = int(big.sum())
-    region_sizes = sizes[big]
-    offsets = np.cumsum(region_sizes) - region_sizes
-    median_at = offsets + region_sizes // 2  # upper median: with an even split the later value wins
-
-    lab = rgb_to_lab(colors.reshape(-1, 3)[pixels])
-    medians = np.empty((n_regions, 3), dtype=np.float64)
-    for channel in range(3):
-        # Sort (region, value) pairs as one integer key: each region's values end up contiguous and in order.
-        quantised = np.round((lab[:, channel] + 256) / _LAB_STEP).astype(np.int64)
-        span = int(quantised.max()) + 1
-        keys = region * span + quantised
-        if n_regions * span < np.iinfo(np.int32).max:  # 32-bit keys sort about twice as fast
-            keys = keys.astype(np.int32)
-        keys = np.sort(keys)
-        medians[:, channel] = (keys[median_at] % span) * _LAB_STEP - 256
-
-    region_colors = (
-        lab_to_rgb(medians) if palette is None or len(palette) == 0 else nearest_in_palette(medians, palette)
-    )
-    out.reshape(-1, 3)[pixels] = region_colors[region]
-    return out
+    vote = region_vote(colors, labels, min_region=min_region)
+    return paint_regions(colors, vote, region_colors(vote.lab, palette))
 
 
-def flat_colors(colors: np.ndarray, lines: np.ndarray, gap: int = 3, palette: np.ndarray | None = None) -> np.ndarray:
-    """Colors (H, W, 3) uint8 + the frame's line art (H, W) uint8 -> flat cel colors (H, W, 3) uint8.
+def region_colors(lab: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) Lab colors -> (N, 3) uint8 sRGB, each the nearest `palette` color when a palette is given."""
+    if palette is None or len(palette) == 0:
+        return lab_to_rgb(lab)
+    return nearest_in_palette(lab, palette)
+
+
+# (pixel, its neighbour) slice pairs for the four directions.
+_NEIGHBOUR_SLICES = (
+    ((slice(1, None), slice(None)), (slice(None, -1), slice(None))),
+    ((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
+    ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+    ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+)
+
+
+def _neighbour_differs(values: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels with a 4-neighbour of another value (the image border does not count)."""
+    differs = np.zeros(values.shape, dtype=bool)
+    vertical = values[1:] != values[:-1]
+    horizontal = values[:, 1:] != values[:, :-1]
+    differs[1:] |= vertical
+    differs[:-1] |= vertical
+    differs[:, 1:] |= horizontal
+    differs[:, :-1] |= horizontal
+    return differs
+
+
+def split_leaks(
+    lab: np.ndarray,
+    vote: RegionVote,
+    *,
+    wall_width: int = 3,
+    leak_delta_e: float = 20.0,
+    max_opening: float = 0.2,
+    min_leak: int = 64,
+) -> np.ndarray:
+    """Region labels with the paint areas that leaked into a region through an unclosed gap split off.
+
+    Where two paint areas meet at an opening in the lines wider than the closed gaps, segmentation gives one
+    region, and one vote would paint one of them the other's color. The model's colors tell the areas apart: the
+    part of a region that differs from its vote by more than `leak_delta_e` is a leak when it is walled by lines
+    except for a narrow opening, i.e. when at most `max_opening` of its border touches the rest of the region (the
+    rest of its border is ink, or within `wall_width` of ink: the model's colors blur along the lines). A region
+    the model colors half one way and half the other, split across its middle, touches along a long border and
+    stays one region: there the vote wins, as it should.
 
     Args:
-        colors: the model's colors, already scaled to the line art's size.
-        lines: the frame's line art, 0 ink and 255 paper.
-        gap: gaps in the lines narrower than this many pixels are closed; see `segment_regions`.
-        palette: lock the regions' colors to these (see `flat_fill`).
+        lab: (H, W, 3) float CIELAB of the model's colors at the frame's size.
+        vote: the vote over the frame's line regions (`region_vote`).
+        wall_width: pixels beside the ink that count as wall (about twice the upscaling factor of the colors).
+        leak_delta_e: CIE76 distance from the region's vote beyond which a pixel disagrees with it.
+        max_opening: largest share of a leak's border that may touch the rest of its region.
+        min_leak: smallest leak, in pixels clear of the wall band, split off.
+
+    Returns:
+        (H, W) int32 labels: `vote.labels` with each leak given a new label; the same array when none was found.
     """
-    return flat_fill(colors, segment_regions(lines, gap=gap), palette=palette)
+    labels = vote.labels
+    distance = np.sqrt(((lab - vote.lab[labels].astype(np.float32)) ** 2).sum(axis=2))
+    # A pixel next to another region's pixel (where a closed gap was handed back) may not link the two.
+    dissent = vote.flat[labels] & (distance > leak_delta_e) & ~_neighbour_differs(labels)
+    parts, count = _label_components(dissent)
+    if count == 0:
+        return labels
+    # Border pixels of each part, and those of them touching their own region's agreeing pixels.
+    border = (parts > 0) & _neighbour_differs(parts)
+    near_ink = _dilate(labels == 0, 2 * wall_width + 1)
+    agree = vote.flat[labels] & ~dissent & ~near_ink
+    touching = np.zeros(labels.shape, dtype=bool)  # next to an agreeing pixel of the same region
+    for here, there in _NEIGHBOUR_SLICES:
+        touching[here] |= agree[there] & (labels[there] == labels[here])
+    touching &= border
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+    borders = np.bincount(parts[border], minlength=count + 1)
+    openings = np.bincount(parts[touching], minlength=count + 1)
+    # A leak is an area of its own, not the model's blur along a line: most of it lies clear of the lines.
+    clear = np.bincount(parts[dissent & ~near_ink], minlength=count + 1)
+    leaks = (clear >= min_leak) & (2 * clear >= sizes) & (openings <= max_opening * np.maximum(borders, 1))
+    leaks[0] = False
+    if not leaks.any():
+        return labels
+    first = labels.max() + 1
+    new_label = np.zeros(count + 1, dtype=np.int32)
+    new_label[leaks] = first + np.arange(int(leaks.sum()), dtype=np.int32)
+    leak_labels = new_label[parts]
+    # The wall band along the lines is blurred between both areas: the leak takes the band pixels that lean its way.
+    wall = ~agree & ~dissent & vote.flat[labels] & (distance > leak_delta_e / 2)
+    # Only around the leaks: growing over the whole frame would cost more than everything else here.
+    rows, columns = np.nonzero(leak_labels)
+    reach = 2 * wall_width + 1
+    around = (slice(max(rows.min() - reach, 0), rows.max() + reach + 1),
+              slice(max(columns.min() - reach, 0), columns.max() + reach + 1))  # fmt: skip
+    _grow_within_region(leak_labels[around], wall[around], labels[around], steps=2 * wall_width)
+    return np.where(leak_labels > 0, leak_labels, labels)
+
+
+def _grow_within_region(grown: np.ndarray, allowed: np.ndarray, regions: np.ndarray, steps: int) -> None:
+    """Spread the labels of `grown` in place into unlabelled `allowed` pixels of the same `regions` label."""
+    for _ in range(steps):
+        todo = allowed & (grown == 0)
+        if not todo.any():
+            return
+        reached = np.zeros_like(grown)
+        for here, there in _NEIGHBOUR_SLICES:
+            same = (grown[there] > 0) & (regions[there] == regions[here])
+            reached[here] = np.where(same & (reached[here] == 0), grown[there], reached[here])
+        step = todo & (reached > 0)
+        if not step.any():
+            return
+        grown[step] = reached[step]
+
+
+def vote_regions(
+    colors: np.ndarray,
+    lines: np.ndarray,
+    *,
+    gap: int = 3,
+    min_region: int = 16,
+    upscale: float = 1.0,
+    lab: np.ndarray | None = None,
+) -> RegionVote:
+    """The paint regions of a frame's line art (H, W) uint8 and the vote of the model's colors (H, W, 3) uint8 in
+    each, with leaks through unclosed gaps split off (`split_leaks`).
+
+    Args:
+        colors: the model's colors at the frame's size.
+        lines: the frame's line art, 0 ink and 255 paper.
+        gap: gaps in the lines narrower than this are closed; see `segment_regions`.
+        min_region: smallest region, in pixels, that is flattened.
+        upscale: how much the colors were enlarged from the model's working resolution (their blur along the lines
+            grows with it).
+        lab: (H, W, 3) float CIELAB of `colors`, when already at hand.
+    """
+    lab = rgb_to_lab(colors) if lab is None else lab
+    vote = region_vote(colors, segment_regions(lines, gap=gap), min_region=min_region, lab=lab)
+    labels = split_leaks(lab, vote, wall_width=max(2, round(2 * upscale)))
+    return vote if labels is vote.labels else region_vote(colors, labels, min_region=min_region, lab=lab)

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.regions import flat_colors, flat_fill, keyframe_palette, lab_to_rgb, rgb_to_lab, segment_regions
+from pipeline.regions import (
+    flat_fill,
+    keyframe_palette,
+    lab_to_rgb,
+    paint_regions,
+    region_colors,
+    rgb_to_lab,
+    segment_regions,
+    vote_regions,
+)
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -153,11 +162,38 @@ def test_line_pixels_and_tiny_regions_keep_their_colors() -> None:
     assert out is not colors
 
 
-def test_flat_colors_is_segment_then_fill() -> None:
-    rng = np.random.default_rng(4)
-    lines = split_line(2)
-    colors = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(flat_colors(colors, lines), flat_fill(colors, segment_regions(lines)))
+def pocket_with_opening(opening: int) -> np.ndarray:
+    """A 120x120 boxed frame holding a 40x40 pocket walled on three sides, its top wall open `opening` px wide."""
+    lines = boxed(120, 120)
+    lines[40:82, 40:42] = lines[40:82, 80:82] = lines[80:82, 40:82] = 0  # left, right and bottom walls
+    lines[40:42, 40:82] = 0
+    middle = 61
+    lines[40:42, middle - opening // 2 : middle - opening // 2 + opening] = 255
+    return lines
+
+
+def test_a_paint_area_leaking_through_an_open_gap_gets_its_own_color() -> None:
+    lines = pocket_with_opening(8)  # wider than the closed gaps: pocket and surroundings are one region
+    assert region_count(segment_regions(lines)) == 1
+    colors = np.full((120, 120, 3), 250, np.uint8)
+    colors[42:80, 42:80] = RED  # the model painted the pocket red, the rest white
+    colors[36:44, 57:65] = (250, 130, 130)  # blurred across the opening
+    vote = vote_regions(colors, lines)
+    out = paint_regions(colors, vote, region_colors(vote.lab))
+    assert region_count(vote.labels) == 2
+    pocket, outside = out[50:75, 50:75].reshape(-1, 3), out[5:30, 5:115].reshape(-1, 3)
+    assert len(np.unique(pocket, axis=0)) == 1 and np.abs(pocket[0].astype(int) - RED).max() <= 2
+    assert len(np.unique(outside, axis=0)) == 1 and outside[0].min() >= 245
+
+
+def test_a_region_split_across_its_middle_stays_one_color() -> None:
+    lines = boxed()
+    colors = np.zeros((40, 40, 3), dtype=np.uint8)
+    colors[:22], colors[22:] = RED, BLUE  # the two halves touch along the whole width: no leak, the vote wins
+    vote = vote_regions(colors, lines)
+    out = paint_regions(colors, vote, region_colors(vote.lab))
+    assert region_count(vote.labels) == 1
+    assert (out[2:-2, 2:-2].reshape(-1, 3) == RED).all()
 
 
 def test_bad_inputs_raise() -> None:
@@ -210,7 +246,7 @@ def test_palette_lock_gives_regions_only_palette_colors():
     colors[:, :20] = (235, 190, 160)  # near the palette's skin
     colors[:, 21:40] = (50, 70, 190)  # near its blue
     palette = np.array([[250, 200, 150], [40, 60, 200], [20, 20, 20]], np.uint8)
-    out = flat_colors(colors, lines, palette=palette)
+    out = flat_fill(colors, segment_regions(lines), palette=palette)
     assert out[0, 0].tolist() == [250, 200, 150] and out[0, 30].tolist() == [40, 60, 200]
     regions = out[lines == 255]
     assert all(color in palette.tolist() for color in np.unique(regions, axis=0).tolist())
