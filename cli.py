@@ -164,7 +164,22 @@ def export_weights(source: str, destination: str, half: bool) -> None:
 
 @main.command()
 @click.argument("frames", type=str)
-@click.option("-r", "--reference", required=True, help="The colored keyframe (path or URL).")
+@click.option(
+    "-r",
+    "--reference",
+    "references",
+    required=True,
+    multiple=True,
+    help="A colored keyframe (path or URL); repeat for several, e.g. the shot's first and last drawing.",
+)
+@click.option(
+    "--keyframe-at",
+    "keyframe_frames",
+    type=click.IntRange(1),
+    multiple=True,
+    help="Frame number (1 = the shot's first frame) each --reference was painted on, in the same order; frames "
+    "are then colored outward from it and nearer keyframes count more.",
+)
 @click.option("-o", "--output", required=True, help="Folder (path or URL) receiving one PNG per frame.")
 @click.option("--video", default=None, help="Also write the colored shot as this video file (.mp4, .mov, .mkv).")
 @click.option("--fps", type=click.FloatRange(0, 1000, min_open=True), default=24.0, help="Video frame rate.")
@@ -192,21 +207,33 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     default=True,
     help="With --fill flat: a paint region keeps its color from frame to frame unless the model clearly disagrees.",
 )
+@click.option(
+    "--chain", is_flag=True, help="The latest colored frame joins the keyframes as a reference (at a lower weight)."
+)
 @click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
 @click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
-def shot(frames: str, reference: str, output: str, video: str | None, fps: float, codec: str, weights: str,
-         resolution: int, batch_size: int, fill: str, palette_lock: bool, track: bool, resume: bool,
-         address: str | None) -> None:  # fmt: skip
-    """Color one shot: FRAMES (a folder of line art or a video) like the keyframe given with --reference."""
+def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, ...], output: str,
+         video: str | None, fps: float, codec: str, weights: str, resolution: int, batch_size: int, fill: str,
+         palette_lock: bool, track: bool, chain: bool, resume: bool, address: str | None) -> None:  # fmt: skip
+    """Color one shot: FRAMES (a folder of line art or a video) like the keyframes given with --reference."""
     from jobs.shot import colorize_one_shot
     from pipeline.colorize import Shot, ShotOptions
+    from pipeline.references import ShotReference
 
+    if keyframe_frames and len(keyframe_frames) != len(references):
+        msg = f"--keyframe-at was given {len(keyframe_frames)} times for {len(references)} --reference; give one each"
+        raise click.UsageError(msg)
+    positions = [number - 1 for number in keyframe_frames] or [None] * len(references)
+    if len(references) > 1 and not keyframe_frames:
+        raise click.UsageError("several --reference need --keyframe-at for each: the frame it was painted on")
+    keyframes = [ShotReference(url, position) for url, position in zip(references, positions, strict=True)]
     name = frames.rstrip("/").rsplit("/", 1)[-1] or "shot"
-    spec = Shot(name=name, frames=frames, reference=reference, output=output, video=video)
+    spec = Shot(name=name, frames=frames, reference=keyframes[0].url, output=output, video=video,
+                keyframe_position=keyframes[0].position, extra_references=tuple(keyframes[1:]))  # fmt: skip
     if palette_lock and fill != "flat":
         raise click.UsageError("--palette-lock locks the colors of flat regions: add --fill flat")
     options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec,
-                          fill=fill, palette_lock=palette_lock, track=track)  # fmt: skip
+                          fill=fill, palette_lock=palette_lock, track=track, chain=chain)  # fmt: skip
     try:
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:

@@ -23,15 +23,23 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
     if shot.video is not None:
         VideoWriter(shot.video, options.fps, options.codec, options.storage_options)  # checks codec and container
     read_checkpoint_info(weights)  # raises CheckpointError (a ValueError) for a bad weights file
-    try:
-        read_frame(shot.reference, options.storage_options, max_pixels=options.max_pixels)
-    except ValueError as error:  # FrameError says what is wrong: missing, empty, truncated, not an image, too large
-        msg = f"reference {shot.reference!r} cannot be used: {error}"
-        raise ValueError(msg) from error
+    for reference in shot.references:
+        try:
+            read_frame(reference.url, options.storage_options, max_pixels=options.max_pixels)
+        except ValueError as error:  # FrameError says what is wrong: missing, empty, truncated, not an image, too big
+            msg = f"reference {reference.url!r} cannot be used: {error}"
+            raise ValueError(msg) from error
     if not is_video(shot.frames) and shot.output.rstrip("/") == shot.frames.rstrip("/"):
         msg = f"output folder {shot.output!r} is the frames folder; choose another so inputs are never overwritten"
         raise ValueError(msg)
     total = count_shot_frames(shot, options)
+    for reference in shot.references:
+        if reference.position is not None and reference.position >= total:
+            msg = (
+                f"reference {reference.url!r} is placed on frame {reference.position + 1}, but the shot has "
+                f"{total} frames"
+            )
+            raise ValueError(msg)
     check_output_writable(shot.output, options.storage_options)
     return total
 

@@ -132,7 +132,9 @@ class ResidualBlock(nn.Module):
         return F.relu(x + self.body(x))
 
 
-def stop_gradient_attention_map(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+def stop_gradient_attention_map(
+    queries: torch.Tensor, keys: torch.Tensor, key_log_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """The SGA attention map, computed without gradient from the raw, unprojected tokens.
 
     Li et al. show that letting gradients flow through the attention map makes it fight the value path
@@ -143,14 +145,26 @@ def stop_gradient_attention_map(queries: torch.Tensor, keys: torch.Tensor) -> to
     Args:
         queries: (B, N, C) tokens that attend.
         keys: (B, M, C) tokens attended over.
+        key_log_weights: (B or 1, M) log weight of each key, or None (all 1). Several references are attended
+            over by concatenating their keys; giving each reference's keys the log of its share of the total weight
+            (shares summing to 1) keeps the map's total mass that of one reference, as in training. A key's column
+            is scaled by its weight after the normalisation over queries (every key otherwise passes on its whole
+            message somewhere), and its logits are raised by its log weight in units of the query's logit standard
+            deviation, so that a query matching keys of two references equally picks the heavier one (unscaled, the
+            logits of a trained model spread over tens of units and a plain log weight would be lost in them).
 
     Returns:
         (B, N, M) map: softmax over keys, then L1-normalised over queries.
     """
     with torch.no_grad():
         logits = torch.bmm(queries.float(), keys.float().transpose(1, 2))  # (B, N, M)
+        if key_log_weights is not None:
+            spread = logits.std(dim=-1, keepdim=True) if logits.shape[-1] > 1 else torch.ones_like(logits)
+            logits = logits + key_log_weights.float()[:, None, :] * spread
         attention = torch.softmax(logits, dim=-1)
         attention = attention / (attention.sum(dim=1, keepdim=True) + 1e-8)
+        if key_log_weights is not None:
+            attention = attention * key_log_weights.float().exp()[:, None, :]
     return attention
 
 
@@ -171,9 +185,13 @@ class StopGradientAttention(nn.Module):
         self.norm = nn.BatchNorm1d(channels)
 
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor, return_attention: bool = False
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        return_attention: bool = False,
+        key_log_weights: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        attention = stop_gradient_attention_map(x, y)  # (B, N, M)
+        attention = stop_gradient_attention_map(x, y, key_log_weights)  # (B, N, M)
         gathered = torch.bmm(attention.to(y.dtype), self.act(self.message(y)))  # (B, N, C)
         mixed = gathered + self.act(self.source(x))  # (B, N, C)
         z = self.norm(mixed.transpose(1, 2)).transpose(1, 2) + x  # BatchNorm1d wants (B, C, N)

@@ -229,18 +229,24 @@ class Colorizer(nn.Module):
         return features_to_tokens(self.reference_encoder(reference))
 
     def colorize(
-        self, line: torch.Tensor, reference_tokens: torch.Tensor, return_attention: bool = False
+        self,
+        line: torch.Tensor,
+        reference_tokens: torch.Tensor,
+        return_attention: bool = False,
+        reference_log_weights: torch.Tensor | None = None,
     ) -> ColorizerOutput:
         """Color line art (B, 1, H, W) in [0, 1] from reference tokens (B or 1, M, C); output (B, 3, H, W).
 
-        Tokens of several references may be concatenated along M to attend over all of them at once.
+        Tokens of several references may be concatenated along M to attend over all of them at once;
+        `reference_log_weights` (B or 1, M) then says how much each token counts (see
+        `model.blocks.stop_gradient_attention_map`), e.g. by how near in time its reference is.
         """
         self.check_size(line, "line art")
         B, _, H, W = line.shape
         features = self.line_encoder(line * 2 - 1)
         x = features_to_tokens(features)  # (B, N, C)
         y = reference_tokens.expand(B, -1, -1) if reference_tokens.shape[0] == 1 else reference_tokens
-        z, cross = self.cross_attention(x, y, return_attention=True)
+        z, cross = self.cross_attention(x, y, return_attention=True, key_log_weights=reference_log_weights)
         z, self_map = self.self_attention(z, z, return_attention=True)
         h, w = H // self.config.stride, W // self.config.stride
         grid = z.transpose(1, 2).reshape(B, -1, h, w)  # (B, C, h, w)

@@ -43,6 +43,7 @@ from pipeline.lineart import (
     to_model_reference,
     vote_frame,
 )
+from pipeline.references import FrameReferences, ReferenceBank, ShotReference
 from pipeline.regions import RegionVote, keyframe_palette, paint_regions
 from pipeline.tracking import RegionTracker
 from pipeline.video import VideoWriter, decode_video
@@ -67,6 +68,9 @@ class Shot:
         keyframe_position: index of the frame the keyframe was painted on, when it is one of this shot's: the
             frames are then colored outward from it (it, its neighbours, theirs ...), nearest first. Ignored for a
             video file, which is decoded in order.
+        extra_references: more keyframes of the shot (say its last drawing): every frame attends over all of
+            them, each weighted by how near in time it was painted (pipeline/references.py), and frames are colored
+            outward from each.
     """
 
     name: str
@@ -76,6 +80,12 @@ class Shot:
     video: str | None = None
     frame_urls: tuple[str, ...] = ()
     keyframe_position: int | None = None
+    extra_references: tuple[ShotReference, ...] = ()
+
+    @property
+    def references(self) -> tuple[ShotReference, ...]:
+        """Every keyframe of the shot, the main one first."""
+        return (ShotReference(self.reference, self.keyframe_position), *self.extra_references)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,8 @@ class ShotOptions:
         palette_lock: with flat fill, every region takes the nearest of the keyframe's own flat colors.
         track: with flat fill, a region keeps the color it had in the neighbouring frame nearer the keyframe
             unless the model clearly disagrees (pipeline/tracking.py).
+        chain: the latest colored frame on each side of a keyframe joins the references of the next frames, at a
+            lower weight than the keyframes (pipeline/references.py).
         max_pixels: refuse frames larger than this many pixels.
         storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
     """
@@ -104,6 +116,7 @@ class ShotOptions:
     fill: str = "soft"
     palette_lock: bool = False
     track: bool = True
+    chain: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     storage_options: dict = field(default_factory=dict)
 
@@ -213,13 +226,13 @@ def count_shot_frames(shot: Shot, options: ShotOptions) -> int:
     return len(list_frames(shot.frames, options.storage_options))
 
 
-def outward_order(count: int, start: int) -> list[int]:
-    """Frame indices from `start` outward, nearest first, after before before: 3 of 6 -> 3, 4, 2, 5, 1, 0."""
-    start = min(max(start, 0), count - 1) if count else 0
-    order = [start]
-    for step in range(1, count):
-        order += [i for i in (start + step, start - step) if 0 <= i < count]
-    return order
+def outward_order(count: int, starts: int | tuple[int, ...]) -> list[int]:
+    """Frame indices outward from the keyframes at `starts`, nearest to one first, at equal distance later before
+    earlier: 3 of 6 -> 3, 4, 2, 5, 1, 0; (0, 5) of 6 -> 5, 0, 4, 1, 3, 2. Every frame then comes after its
+    neighbour nearer a keyframe, the order region tracking and chaining need."""
+    starts = (starts,) if isinstance(starts, int) else starts
+    clipped = [min(max(start, 0), count - 1) for start in starts] or [0]
+    return sorted(range(count), key=lambda i: (min(abs(i - start) for start in clipped), -i))
 
 
 def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[FrameRecord]) -> None:
@@ -265,6 +278,7 @@ class PendingFrame:
     colored: np.ndarray | None = None  # (H, W, 3) uint8 finished frame
     failure: str | None = None
     seconds: float = 0.0
+    batch: int = 0  # the model batch it went through
 
 
 class ShotColorizer:
@@ -296,9 +310,22 @@ class ShotColorizer:
         return self.model.encode_reference(reference)
 
     @torch.inference_mode()
-    def predict_colors(self, frames: list[np.ndarray], tokens: torch.Tensor, resolution: int) -> list[np.ndarray]:
+    def predict_colors(
+        self,
+        frames: list[np.ndarray],
+        tokens: torch.Tensor,
+        resolution: int,
+        log_weights: torch.Tensor | None = None,
+    ) -> list[np.ndarray]:
         """The model's colors (h, w, 3) uint8 at the working resolution for line-art frames (H, W) uint8; frames of
-        one size share a model call. `composite_lines` makes each a finished frame."""
+        one size share a model call. `composite_lines` makes each a finished frame.
+
+        Args:
+            frames: line art.
+            tokens: reference tokens, (1, M, C) for every frame or (len(frames), M, C), one row per frame.
+            resolution: the working resolution (long side).
+            log_weights: (1 or len(frames), M) weight of each token (see `Colorizer.colorize`), or None.
+        """
         stride = self.model.config.stride
         geometries = [fit_frame(*frame.shape[:2], resolution, stride) for frame in frames]
         results: list[np.ndarray | None] = [None] * len(frames)
@@ -307,7 +334,11 @@ class ShotColorizer:
             groups.setdefault(geometry, []).append(index)
         for geometry, indices in groups.items():
             batch = torch.stack([to_model_line(frames[i], geometry) for i in indices]).to(self.device)
-            colors = self.model.colorize(batch, tokens).image.cpu()
+            rows = torch.tensor(indices)
+            group_tokens = tokens if tokens.shape[0] == 1 else tokens[rows]
+            group_weights = log_weights if log_weights is None or log_weights.shape[0] == 1 else log_weights[rows]
+            weights = None if group_weights is None else group_weights.to(self.device)
+            colors = self.model.colorize(batch, group_tokens.to(self.device), reference_log_weights=weights).image.cpu()
             for row, index in enumerate(indices):
                 results[index] = colors_to_rgb(colors[row], geometry)
         return results  # type: ignore[return-value]
@@ -317,8 +348,9 @@ class ShotColorizer:
         started = time.monotonic()
         result = ShotResult(shot=shot.name, output=shot.output, video=shot.video)
         try:
-            reference = read_frame(shot.reference, options.storage_options, max_pixels=options.max_pixels)
-            tokens = self.encode_reference(reference, options.resolution)
+            keyframes = [(read_frame(ref.url, options.storage_options, max_pixels=options.max_pixels), ref.position)
+                         for ref in shot.references]  # fmt: skip
+            bank = ReferenceBank(lambda rgb: self.encode_reference(rgb, options.resolution), keyframes, options.chain)
             reads, total = self.frame_source(shot, options)
         except (ValueError, OSError) as error:
             result.error = f"{type(error).__name__}: {error}"
@@ -326,17 +358,20 @@ class ShotColorizer:
             return result
         result.frames = total
         existing_names = existing_outputs(shot.output, options.storage_options) if options.resume else set()
+        order = self.frame_order(shot, total)
         # Frames colored outward from the keyframe reach the video encoder out of order: it is fed from the PNGs.
-        stream_video = shot.video is not None and not self.colors_outward(shot)
+        stream_video = shot.video is not None and order is None
         video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
                             storage_options=options.storage_options) if stream_video else None  # fmt: skip
         writer = FrameWriter(options.storage_options)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
-        palette = keyframe_palette(reference) if options.palette_lock else None
-        start = (shot.keyframe_position or 0) if self.colors_outward(shot) else 0
-        tracker = RegionTracker(reference, (start,), palette) if options.fill == "flat" and options.track else None
-        finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill, palette=palette, tracker=tracker)
-        order = outward_order(total, start) if self.colors_outward(shot) else None
+        palette = shot_palette([image for image, _ in keyframes]) if options.palette_lock else None
+        tracker = None
+        if options.fill == "flat" and options.track:
+            seeds = [(image, position) for image, position in keyframes if order is not None and position is not None]
+            tracker = RegionTracker(seeds or [(keyframes[0][0], 0)], palette)
+        finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill, palette=palette, tracker=tracker,
+                                 on_finished=bank.finish if options.chain else None)  # fmt: skip
         batch: list[PendingFrame] = []
         try:
             for read in reads:
@@ -345,9 +380,10 @@ class ShotColorizer:
                 batch.append(pending)
                 # Counting every frame, not only those for the model, bounds memory on a resumed shot with a video.
                 if len(batch) >= options.batch_size:
-                    self.flush(batch, tokens, options, finisher)
+                    self.flush(batch, bank, options, finisher)
                     batch = []
-            self.flush(batch, tokens, options, finisher)
+            if batch:
+                self.flush(batch, bank, options, finisher)
             finisher.close()
         except BaseException:
             finisher.abort()
@@ -369,9 +405,15 @@ class ShotColorizer:
         return result
 
     @staticmethod
-    def colors_outward(shot: Shot) -> bool:
-        """Whether the shot's frames are colored outward from its keyframe rather than first to last."""
-        return bool(shot.keyframe_position) and not is_video(shot.frames)
+    def frame_order(shot: Shot, total: int) -> list[int] | None:
+        """The order the shot's frames are colored in, outward from its keyframes; None for first to last (a
+        single keyframe on the first frame or on none of the shot's, or a video, which is decoded in order)."""
+        starts = tuple(
+            ref.position for ref in shot.references if ref.position is not None and 0 <= ref.position < total
+        )
+        if is_video(shot.frames) or starts in ((), (0,)):
+            return None
+        return outward_order(total, starts)
 
     def frame_source(self, shot: Shot, options: ShotOptions) -> tuple[Iterator[FrameRead], int]:
         """The shot's frames in order, read ahead on threads, and how many there are."""
@@ -382,8 +424,9 @@ class ShotColorizer:
                 raise ValueError(msg)
             return video_line_art(shot.frames, total, options.storage_options), total
         urls = list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
-        if self.colors_outward(shot):
-            urls = [urls[i] for i in outward_order(len(urls), shot.keyframe_position or 0)]
+        order = self.frame_order(shot, len(urls))
+        if order is not None:
+            urls = [urls[i] for i in order]
         reader = FrameReader(urls, options.storage_options, max_pixels=options.max_pixels, gray=True)
         return iter(reader), len(urls)
 
@@ -409,18 +452,29 @@ class ShotColorizer:
         return pending
 
     def flush(
-        self, batch: list[PendingFrame], tokens: torch.Tensor, options: ShotOptions, finisher: FrameFinisher
+        self, batch: list[PendingFrame], bank: ReferenceBank, options: ShotOptions, finisher: FrameFinisher
     ) -> None:
         """Run the model on the batch's frames that need it, then hand every frame to the finisher in order."""
+        number = finisher.batches_put
+        if bank.chain:  # chaining reads frames finished two batches back: wait for them, for the same result always
+            finisher.wait_for_batch(number - 2)
         todo = [p for p in batch if p.line is not None]
-        if todo:
+        references = [bank.for_frame(p.index, number) for p in todo]
+        # Frames attending over as many tokens share a model call.
+        by_count: dict[int, list[int]] = {}
+        for row, refs in enumerate(references):
+            by_count.setdefault(refs.tokens.shape[1], []).append(row)
+        for rows in by_count.values():
             started = time.monotonic()
-            colors = self.predict_colors([p.line for p in todo], tokens, options.resolution)
-            share = (time.monotonic() - started) / len(todo)
-            for pending, color in zip(todo, colors, strict=True):
-                pending.colors, pending.seconds = color, share
+            tokens, log_weights = stack_references([references[row] for row in rows])
+            colors = self.predict_colors([todo[row].line for row in rows], tokens, options.resolution, log_weights)
+            share = (time.monotonic() - started) / len(rows)
+            for row, color in zip(rows, colors, strict=True):
+                todo[row].colors, todo[row].seconds = color, share
         for pending in batch:
+            pending.batch = number
             finisher.put(pending)
+        finisher.end_batch()
 
 
 class FrameFinisher:
@@ -440,6 +494,7 @@ class FrameFinisher:
         palette: colors a flat fill is locked to, or None.
         tracker: decides a flat fill's region colors from frame to frame; frames must then be put in an order
             where each frame's neighbour nearer the keyframe comes first (see `outward_order`).
+        on_finished: called on the finishing thread with (index, batch, finished frame) of every colored frame.
     """
 
     def __init__(
@@ -450,9 +505,16 @@ class FrameFinisher:
         fill: str = "soft",
         palette: np.ndarray | None = None,
         tracker: RegionTracker | None = None,
+        on_finished: Callable[[int, int, np.ndarray], None] | None = None,
     ) -> None:
         self.emitter = emitter
         self.fill, self.palette, self.tracker = fill, palette, tracker
+        self.on_finished = on_finished
+        self.batches_put = 0  # batches whose frames were all put
+        self.batch_ends: list[int] = []  # frames put when each batch ended
+        self.frames_put = 0
+        self.frames_done = 0
+        self.done_changed = threading.Condition()
         self.queue: queue.Queue[tuple[PendingFrame, Future | None] | None] = queue.Queue(max(1, depth))
         self.pool = ThreadPoolExecutor(max_workers=composite_workers, thread_name_prefix="frame-composite")
         self.error: BaseException | None = None
@@ -468,6 +530,21 @@ class FrameFinisher:
         elif pending.colors is not None:
             composite = self.pool.submit(composite_lines, pending.colors, pending.line, self.fill, self.palette)
         self.queue.put((pending, composite))
+        self.frames_put += 1
+
+    def end_batch(self) -> None:
+        """Mark the frames put so far as one model batch (see `wait_for_batch`)."""
+        self.batch_ends.append(self.frames_put)
+        self.batches_put += 1
+
+    def wait_for_batch(self, number: int) -> None:
+        """Block until every frame of batch `number` (0-based) and those before it is finished; raises the
+        finishing thread's error, if it had one."""
+        if number < 0:
+            return
+        with self.done_changed:
+            self.done_changed.wait_for(lambda: self.frames_done >= self.batch_ends[number] or self.error is not None)
+        self._raise_error()
 
     def close(self) -> None:
         """Finish every queued frame; raises the finishing thread's error, if it had one."""
@@ -505,9 +582,14 @@ class FrameFinisher:
             try:
                 if composite is not None:
                     pending.colored, pending.colors = self.finish(pending, composite.result()), None
+                    if self.on_finished is not None:
+                        self.on_finished(pending.index, pending.batch, pending.colored)
                 self.emitter.emit(pending)
             except BaseException as error:  # re-raised in the caller's thread
                 self.error = error
+            with self.done_changed:
+                self.frames_done += 1
+                self.done_changed.notify_all()
 
 
 class FrameEmitter:
@@ -562,6 +644,22 @@ class FrameEmitter:
 
     def write_video_frame(self, frame: np.ndarray | None) -> None:
         self.last = write_holding(self.video, frame, self.last)
+
+
+def stack_references(references: list[FrameReferences]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Reference tokens and log weights for a model call: one shared (1, M, C) set when every frame has the same
+    tokens and no weights differ from 1, else one row per frame."""
+    first = references[0]
+    if all(r.tokens is first.tokens for r in references) and not any(r.log_weights.any() for r in references):
+        return first.tokens, None
+    return torch.cat([r.tokens for r in references]), torch.cat([r.log_weights for r in references])
+
+
+def shot_palette(keyframes: list[np.ndarray]) -> np.ndarray:
+    """The flat colors of all of a shot's keyframes (see `keyframe_palette`), each once."""
+    palettes = np.concatenate([keyframe_palette(image) for image in keyframes])
+    _, first = np.unique(palettes, axis=0, return_index=True)
+    return palettes[np.sort(first)]
 
 
 def write_holding(video: VideoWriter, frame: np.ndarray | None, last: np.ndarray | None) -> np.ndarray | None:

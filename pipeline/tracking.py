@@ -161,25 +161,27 @@ class RegionTracker:
     a neighbour that was never decided (a failed or resumed frame) is skipped over toward the keyframe.
 
     Args:
-        reference: (H, W, 3) uint8 keyframe.
-        keyframe_positions: the frames the keyframe's colors are first carried to (where it was painted, or 0).
+        keyframes: (image (H, W, 3) uint8, position) of each keyframe: the frame of the shot its colors are
+            first carried to (where it was painted, or 0 for the first frame).
         palette: colors every region is locked to, or None.
         options: the matching rules.
     """
 
     def __init__(
         self,
-        reference: np.ndarray,
-        keyframe_positions: tuple[int, ...] = (0,),
+        keyframes: list[tuple[np.ndarray, int]],
         palette: np.ndarray | None = None,
         options: TrackingOptions | None = None,
     ) -> None:
-        self.reference = reference
-        self.positions = tuple(sorted(set(keyframe_positions))) or (0,)
+        if not keyframes:
+            msg = "region tracking needs at least one keyframe"
+            raise ValueError(msg)
+        self.keyframes = {position: image for image, position in reversed(keyframes)}  # the first one wins a tie
+        self.positions = tuple(sorted(self.keyframes))
         self.palette = palette
         self.options = options or TrackingOptions()
         self.decided: dict[int, TrackedFrame] = {}
-        self.seeds: dict[tuple[int, int], TrackedFrame] = {}
+        self.seeds: dict[tuple[int, tuple[int, int]], TrackedFrame] = {}
 
     def nearest_keyframe(self, index: int) -> int:
         return min(self.positions, key=lambda position: (abs(index - position), position))
@@ -193,9 +195,10 @@ class RegionTracker:
             if candidate in self.decided:
                 return self.decided[candidate]
             candidate += step
-        if frame_shape not in self.seeds:
-            self.seeds[frame_shape] = keyframe_regions(self.reference, frame_shape)
-        return self.seeds[frame_shape]
+        seed = (keyframe, frame_shape)
+        if seed not in self.seeds:
+            self.seeds[seed] = keyframe_regions(self.keyframes[keyframe], frame_shape)
+        return self.seeds[seed]
 
     def decide(self, index: int, vote: RegionVote, lines: np.ndarray) -> np.ndarray:
         """(N + 1, 3) uint8 colors for the regions of frame `index` (its `vote` over its line art `lines`)."""

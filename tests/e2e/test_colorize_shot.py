@@ -154,3 +154,33 @@ def test_palette_lock_without_flat_fill_is_a_usage_error(tmp_path):
     assert result.exit_code == 2
     assert "--palette-lock locks the colors of flat regions: add --fill flat" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_two_keyframes_and_chaining_through_the_cli(tmp_path):
+    last = tmp_path / "last.png"
+    shutil.copy(SAMPLE / "truth" / "frame12.png", last)
+    result = invoke(str(SAMPLE / "frames"), "-r", str(SAMPLE / "key.png"), "-r", str(last),
+                    "--keyframe-at", "1", "--keyframe-at", "12", "--fill", "flat", "--chain", "-o",
+                    str(tmp_path / "out"), "--video", str(tmp_path / "out.mp4"), "--resolution", "128")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "12 frames colored" in result.output
+    assert count_frames(str(tmp_path / "out.mp4")) == 12  # colored outward from both ends, assembled in order
+    # The last frame was painted as the second keyframe: flat fill with tracking carries its colors onto it.
+    truth = np.asarray(Image.open(last).convert("RGB")).astype(int)
+    colored = np.asarray(Image.open(tmp_path / "out" / "frame12.png").convert("RGB")).astype(int)
+    assert np.abs(colored - truth).mean() < 12
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--keyframe-at", "1", "--keyframe-at", "2"], "--keyframe-at was given 2 times for 1 --reference"),
+        (["--keyframe-at", "13"], "is placed on frame 13, but the shot has 12 frames"),
+        (["-r", str(SAMPLE / "key.png")], "several --reference need --keyframe-at"),
+    ],
+)
+def test_keyframe_placement_errors_are_usage_errors(tmp_path, extra, message):
+    result = invoke(str(SAMPLE / "frames"), "-r", str(SAMPLE / "key.png"), "-o", str(tmp_path / "out"), *extra)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not list((tmp_path).glob("out/*.png"))

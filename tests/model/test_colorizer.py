@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -136,3 +138,21 @@ def test_cbam_keeps_shape_and_gates_in_unit_range():
     y = cbam(x)
     assert y.shape == x.shape
     assert (y <= x + 1e-6).all()  # both gates are sigmoids in (0, 1)
+
+
+def test_key_log_weights_share_the_attention_between_references():
+    torch.manual_seed(0)
+    queries = torch.randn(1, 5, 16)
+    keys = torch.cat([queries, queries], dim=1)  # two references matching every query equally well
+    even = stop_gradient_attention_map(queries, keys)
+    assert even[0, :, :5].sum().item() == pytest.approx(even[0, :, 5:].sum().item(), rel=1e-4)
+    two_thirds, one_third = math.log(2 / 3), math.log(1 / 3)
+    weights = torch.cat([torch.full((1, 5), two_thirds), torch.full((1, 5), one_third)], dim=1)
+    tilted = stop_gradient_attention_map(queries, keys, weights)
+    # Each reference passes on its share: together as much as one reference alone (5 keys, each column 1).
+    assert tilted[0, :, :5].sum().item() == pytest.approx(5 * 2 / 3, rel=1e-3)
+    assert tilted[0, :, 5:].sum().item() == pytest.approx(5 * 1 / 3, rel=1e-3)
+    alone = stop_gradient_attention_map(queries, queries).sum().item()
+    assert tilted.sum().item() == pytest.approx(alone, rel=1e-3)
+    # And a query that matches both equally leans toward the heavier one before the normalisation.
+    assert (tilted[0, :, :5].diagonal() >= tilted[0, :, 5:].diagonal()).all()

@@ -43,7 +43,7 @@ def test_estimate_shift_finds_the_move_between_two_drawings():
 
 def test_a_moving_region_keeps_the_keyframes_color_while_the_model_wavers():
     keyframe = multiply_lines(painted(ball_frame(40), RED, SKY, 40), ball_frame(40))
-    tracker = RegionTracker(keyframe, (0,))
+    tracker = RegionTracker([(keyframe, 0)])
     rng = np.random.default_rng(0)
     ball_colors = []
     for index, x in enumerate(range(40, 120, 5)):
@@ -62,7 +62,7 @@ def test_a_moving_region_keeps_the_keyframes_color_while_the_model_wavers():
 
 def test_a_clear_disagreement_or_a_new_region_takes_the_models_vote():
     keyframe = multiply_lines(painted(ball_frame(40), RED, SKY, 40), ball_frame(40))
-    tracker = RegionTracker(keyframe, (0,))
+    tracker = RegionTracker([(keyframe, 0)])
     lines = ball_frame(45)
     green = (40, 180, 60)  # Delta E far above the disagreement threshold from red
     model = painted(lines, green, SKY, 45)
@@ -83,7 +83,7 @@ def test_a_clear_disagreement_or_a_new_region_takes_the_models_vote():
 def test_frames_before_the_keyframe_are_matched_toward_it():
     position = 3
     keyframe = multiply_lines(painted(ball_frame(70), RED, SKY, 70), ball_frame(70))
-    tracker = RegionTracker(keyframe, (position,))
+    tracker = RegionTracker([(keyframe, position)])
     chosen = {}
     for index in outward_order(7, position):
         x = 70 + 4 * (index - position)
