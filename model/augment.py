@@ -4,8 +4,9 @@ The paper (Cao et al., ICME 2023, after SCFT and SGA) trains on "augmented-self"
 image warped by a thin-plate spline is the reference, the unwarped image is the target, so the model has to find
 each line-art region's color in a displaced reference instead of copying it pixel by pixel. Added here:
 a hue/saturation shift applied to the pair before the reference is made (the colors of a pair differ from epoch to
-epoch, so they must come from the reference, not be memorised from the line art) and a shared random flip, scale and
-translation of each line/color pair.
+epoch, so they must come from the reference, not be memorised from the line art), a shared random flip, scale and
+translation of each line/color pair, and degradations of the line art alone: real inputs have thicker or thinner,
+grey, soft or hard-thresholded (XDoG) lines on textured, unevenly lit paper, and the model should have seen them.
 
 Random numbers are always drawn on the generator's device (CPU by default) and moved to the images' device, so a
 seeded CPU generator gives the same augmentation on CPU and GPU.
@@ -14,7 +15,7 @@ seeded CPU generator gives the same augmentation on CPU and GPU.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -266,6 +267,193 @@ def random_pair_affine(
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Line-art degradations: (B, 1, H, W) line art in [0, 1], 1 = white paper
+
+
+def _per_sample(values: Tensor, like: Tensor) -> Tensor:
+    """(B,) per-sample values -> (B, 1, 1, 1) on like's device and dtype, to broadcast over images."""
+    return values.to(device=like.device, dtype=like.dtype).view(-1, 1, 1, 1)
+
+
+def change_line_weight(line: Tensor, amount: Tensor) -> Tensor:
+    """Make each sample's lines thicker or thinner by up to a pixel on each side.
+
+    Ink is the minimum of the image, so a 3x3 min-pool grows the strokes by one pixel and a 3x3 max-pool shrinks them;
+    blending toward either by a fraction changes the weight by a fraction of a pixel, as a lighter or heavier pen does.
+
+    Args:
+        line: (B, 1, H, W) line art in [0, 1], 1 = white.
+        amount: (B,) in [-1, 1]; > 0 blends toward the thicker lines, < 0 toward the thinner ones, 0 changes nothing.
+    """
+    _check_images(line, "change_line_weight line", channels=1)
+    thicker = -F.max_pool2d(-line, kernel_size=3, stride=1, padding=1)
+    thinner = F.max_pool2d(line, kernel_size=3, stride=1, padding=1)
+    weight = _per_sample(amount, line)
+    return torch.where(weight >= 0, torch.lerp(line, thicker, weight), torch.lerp(line, thinner, -weight))
+
+
+def lighten_lines(line: Tensor, strength: Tensor) -> Tensor:
+    """Move each sample's ink toward the paper: black becomes the grey of pencil, paper stays white.
+
+    Args:
+        line: (B, 1, H, W) line art in [0, 1], 1 = white.
+        strength: (B,) in [0, 1]: the fraction of the way to white (0.5 turns black ink into 0.5 grey).
+    """
+    _check_images(line, "lighten_lines line", channels=1)
+    return 1.0 - (1.0 - line) * (1.0 - _per_sample(strength, line))
+
+
+def blur_lines(line: Tensor, sigma: Tensor, radius: int = 3) -> Tensor:
+    """Soften each sample's lines with its own Gaussian blur (a softer anti-aliasing, a slightly defocused scan).
+
+    Args:
+        line: (B, 1, H, W) line art in [0, 1], 1 = white.
+        sigma: (B,) standard deviation in pixels, > 0.
+        radius: the kernel reaches this many pixels each side; the border repeats the edge (paper).
+    """
+    _check_images(line, "blur_lines line", channels=1)
+    B, _, H, W = line.shape
+    offsets = torch.arange(-radius, radius + 1, device=line.device, dtype=line.dtype)
+    sigma = sigma.to(device=line.device, dtype=line.dtype).clamp_min(1e-3).view(B, 1)
+    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    taps = (taps / taps.sum(dim=1, keepdim=True)).view(B, 1, 1, -1)  # (B, 1, 1, 2 * radius + 1)
+    # Shifted sums rather than a convolution: CUDA convolutions may run in TF32, and a seeded batch should come out
+    # the same on the GPU as on the CPU.
+    padded = F.pad(line, (radius, radius, radius, radius), mode="replicate")  # (B, 1, H + 2r, W + 2r)
+    rows = sum(taps[..., k : k + 1] * padded[..., k : k + W] for k in range(2 * radius + 1))  # (B, 1, H + 2r, W)
+    return sum(taps[..., k : k + 1] * rows[..., k : k + H, :] for k in range(2 * radius + 1))  # (B, 1, H, W)
+
+
+def binarise_lines(line: Tensor, threshold: Tensor) -> Tensor:
+    """Threshold each sample hard, as a binary XDoG extraction of line art from colored frames does.
+
+    Args:
+        line: (B, 1, H, W) line art in [0, 1], 1 = white.
+        threshold: (B,) pixels at least this bright become 1 (paper), the others 0 (ink).
+    """
+    _check_images(line, "binarise_lines line", channels=1)
+    return (line >= _per_sample(threshold, line)).to(line.dtype)
+
+
+def add_paper_texture(line: Tensor, paper: Tensor, grain: Tensor) -> Tensor:
+    """Put the lines on real paper: ink multiplies the paper's brightness, then the scanner's grain is added.
+
+    Args:
+        line: (B, 1, H, W) line art in [0, 1], 1 = white.
+        paper: (B, 1, H, W) brightness of the paper in [0, 1] (see `random_paper`).
+        grain: (B, 1, H, W) zero-mean noise.
+
+    Returns:
+        (B, 1, H, W) in [0, 1].
+    """
+    _check_images(line, "add_paper_texture line", channels=1)
+    return (line * paper + grain).clamp(0.0, 1.0)
+
+
+def random_paper(
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    like: Tensor,
+    darkest: float = 0.75,
+    gradient: float = 0.2,
+    blotches: float = 0.05,
+) -> Tensor:
+    """Random paper brightness: an overall level (yellowed, dim), a linear lighting gradient and soft blotches.
+
+    Args:
+        shape: (B, 1, H, W).
+        generator: source of randomness.
+        like: a tensor whose device and dtype the paper takes.
+        darkest: the lowest overall level (the highest is 1).
+        gradient: the largest brightness difference across the frame.
+        blotches: the largest amplitude of the low-frequency blotches.
+
+    Returns:
+        (B, 1, H, W) in [darkest - gradient / 2 - blotches, 1].
+    """
+    B, _, H, W = shape
+    level = _uniform((B,), darkest, 1.0, generator, like).view(B, 1, 1, 1)
+    angle = _uniform((B,), 0.0, 2 * math.pi, generator, like).view(B, 1, 1, 1)
+    slope = _uniform((B,), 0.0, gradient, generator, like).view(B, 1, 1, 1)
+    ys = torch.linspace(-0.5, 0.5, H, device=like.device, dtype=like.dtype).view(1, 1, H, 1)
+    xs = torch.linspace(-0.5, 0.5, W, device=like.device, dtype=like.dtype).view(1, 1, 1, W)
+    ramp = slope * (xs * torch.cos(angle) + ys * torch.sin(angle)) / math.sqrt(2)  # within +-slope / 2
+    coarse = _uniform((B, 1, 4, 4), -1.0, 1.0, generator, like) * _uniform((B, 1, 1, 1), 0, blotches, generator, like)
+    blotch = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=True)
+    return (level - ramp - blotch).clamp(0.0, 1.0)
+
+
+def _random_weight(line: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Thicker lines (blend 0.4..1 toward the min-pool) or thinner ones (0.3..0.7 toward the max-pool), even odds."""
+    B = line.shape[0]
+    thicker = _uniform((B,), 0.0, 1.0, generator, line) < 0.5
+    magnitude = _uniform((B,), 0.4, 1.0, generator, line)
+    # Thinning all the way would erase one-pixel strokes, so it stops at 0.7.
+    return change_line_weight(line, torch.where(thicker, magnitude, -0.7 * magnitude))
+
+
+def _random_binarise(line: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Hard threshold at a level in 0.35..0.75."""
+    return binarise_lines(line, _uniform((line.shape[0],), 0.35, 0.75, generator, line))
+
+
+def _random_blur(line: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Gaussian blur with sigma in 0.4..1.2 px."""
+    return blur_lines(line, _uniform((line.shape[0],), 0.4, 1.2, generator, line))
+
+
+def _random_lighten(line: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Ink lightened 0.3..0.6 of the way to white (75..150 of 255 for black ink)."""
+    return lighten_lines(line, _uniform((line.shape[0],), 0.3, 0.6, generator, line))
+
+
+def _random_paper_texture(line: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Random paper (`random_paper`) and uniform grain with a standard deviation of 0.01..0.05."""
+    B = line.shape[0]
+    paper = random_paper(tuple(line.shape), generator, line)
+    # A uniform distribution on [-a, a] has standard deviation a / sqrt(3).
+    half_width = _uniform((B, 1, 1, 1), 0.01, 0.05, generator, line) * math.sqrt(3.0)
+    grain = _uniform(tuple(line.shape), -1.0, 1.0, generator, line) * half_width
+    return add_paper_texture(line, paper, grain)
+
+
+def degrade_line_art(line: Tensor, config: AugmentConfig, generator: torch.Generator | None = None) -> Tensor:
+    """Apply each line-art degradation to a random part of the batch, each sample deciding on its own.
+
+    The order follows how such line art comes about: the pen's weight, then a hard XDoG threshold, a soft blur, grey
+    (pencil) ink and finally the paper it was scanned from. A degradation with probability 0 draws no random
+    numbers, so turning them all off reproduces the batch exactly.
+
+    Args:
+        line: (B, 1, H, W) line art in [0, 1], 1 = white.
+        config: the per-sample probability of each degradation.
+        generator: source of randomness.
+
+    Returns:
+        (B, 1, H, W) in [0, 1].
+    """
+    _check_images(line, "degrade_line_art line", channels=1)
+    B = line.shape[0]
+    steps = (
+        (config.line_weight_prob, _random_weight),
+        (config.binarise_prob, _random_binarise),
+        (config.line_blur_prob, _random_blur),
+        (config.grey_lines_prob, _random_lighten),
+        (config.paper_texture_prob, _random_paper_texture),
+    )
+    for probability, degrade in steps:
+        if probability <= 0:
+            continue
+        # Decided on the generator's device, so a seed picks the same samples (and draws as many numbers) anywhere.
+        device = generator.device if generator is not None else torch.device("cpu")
+        chosen = torch.rand(B, generator=generator, device=device) < probability
+        picked = chosen.nonzero().squeeze(1).to(line.device)
+        if len(picked) > 0:
+            line = line.index_copy(0, picked, degrade(line[picked], generator))
+    return line
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # The whole recipe
 
 
@@ -281,6 +469,12 @@ class AugmentConfig:
         affine: apply a shared random flip, scale (0.8..1.1) and translation (+-8%) to line art and color.
         noise_std: standard deviation of the zero-mean uniform noise added to the reference, in [0, 1] pixel units
             (SGA adds uniform noise to its reference); 0 turns it off.
+        line_weight_prob: per-sample probability of thicker or thinner lines (`change_line_weight`).
+        binarise_prob: per-sample probability of a hard threshold at a random level, as binary XDoG gives.
+        line_blur_prob: per-sample probability of a Gaussian blur of the lines (`blur_lines`).
+        grey_lines_prob: per-sample probability of ink lightened toward the paper, as pencil is (`lighten_lines`).
+        paper_texture_prob: per-sample probability of uneven, yellowed, grainy paper (`add_paper_texture`).
+            The line-art degradations touch the line art only; `without_line_degradations()` turns them all off.
     """
 
     max_shift: float = 0.25
@@ -289,6 +483,11 @@ class AugmentConfig:
     saturation: tuple[float, float] = (0.7, 1.3)
     affine: bool = True
     noise_std: float = 0.02
+    line_weight_prob: float = 0.3
+    binarise_prob: float = 0.1
+    line_blur_prob: float = 0.2
+    grey_lines_prob: float = 0.2
+    paper_texture_prob: float = 0.2
 
     def __post_init__(self) -> None:
         if not 0 <= self.saturation[0] <= self.saturation[1]:
@@ -297,6 +496,19 @@ class AugmentConfig:
         if self.max_shift < 0 or self.noise_std < 0:
             msg = f"AugmentConfig max_shift ({self.max_shift}) and noise_std ({self.noise_std}) must be >= 0"
             raise ValueError(msg)
+        for name in LINE_DEGRADATIONS:
+            probability = getattr(self, name)
+            if not 0 <= probability <= 1:
+                msg = f"AugmentConfig.{name} is a probability in [0, 1], got {probability}"
+                raise ValueError(msg)
+
+    def without_line_degradations(self) -> AugmentConfig:
+        """This config with every line-art degradation turned off (the line art is then only moved by `affine`)."""
+        return replace(self, **dict.fromkeys(LINE_DEGRADATIONS, 0.0))
+
+
+# The AugmentConfig fields that are probabilities of a line-art degradation.
+LINE_DEGRADATIONS = ("line_weight_prob", "binarise_prob", "line_blur_prob", "grey_lines_prob", "paper_texture_prob")
 
 
 def _as_unit_float(images: Tensor) -> Tensor:
@@ -312,7 +524,8 @@ def make_training_batch(
     config: AugmentConfig,
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Turn aligned line/color pairs into a model batch: pair affine -> hue/saturation -> TPS reference (+ noise).
+    """Turn aligned line/color pairs into a model batch: pair affine -> hue/saturation -> TPS reference (+ noise)
+    -> line-art degradations.
 
     Args:
         line: (B, 1, H, W) line art, uint8 [0, 255] or float [0, 1], 1 = white.
@@ -344,4 +557,6 @@ def make_training_batch(
         half_width = config.noise_std * math.sqrt(3.0)
         noise = _uniform(tuple(reference.shape), -half_width, half_width, generator, reference)
         reference = (reference + noise).clamp(0.0, 1.0)
+    # Last, so that the colors and references drawn for a seed are the same with or without them.
+    line = degrade_line_art(line, config, generator)
     return line, reference * 2.0 - 1.0, target * 2.0 - 1.0
