@@ -13,6 +13,7 @@ import click
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
+from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
 
@@ -195,26 +196,38 @@ def export_weights(source: str, destination: str, half: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(1, 256), default=4, help="Frames per model call.")
 @click.option(
     "--fill",
-    type=click.Choice(["soft", "flat"]),
-    default="soft",
-    help="soft: the model's colors; flat: one color per closed paint region, like a painted cel.",
+    type=click.Choice(FILLS),
+    default="auto",
+    help="flat: one color per closed paint region, like a painted cel; soft: the model's colors as predicted; "
+    "auto: flat when the line art encloses paint regions, else soft.",
 )
-@click.option(
-    "--palette-lock", is_flag=True, help="With --fill flat: regions take only the keyframe's own flat colors."
-)
+@click.option("--palette-lock", is_flag=True, help="Flat regions take only the keyframe's own flat colors.")
 @click.option(
     "--track/--no-track",
     default=True,
-    help="With --fill flat: a paint region keeps its color from frame to frame unless the model clearly disagrees.",
+    help="With flat fill: a paint region keeps its color from frame to frame unless the model clearly disagrees.",
 )
 @click.option(
     "--chain", is_flag=True, help="The latest colored frame joins the keyframes as a reference (at a lower weight)."
+)
+@click.option(
+    "--guide-lines",
+    type=click.Choice(GUIDE_LINE_OPTIONS),
+    default="paint",
+    help="Colored (red, blue ...) guide lines separate paint regions, then are painted over or kept in their own "
+    "color; off: they are read as gray ink.",
+)
+@click.option(
+    "--clean-lines/--raw-lines",
+    default=True,
+    help="Normalise scanned or grey line art (paper to white, ink to black, specks removed) before coloring.",
 )
 @click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
 @click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
 def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, ...], output: str,
          video: str | None, fps: float, codec: str, weights: str, resolution: int, batch_size: int, fill: str,
-         palette_lock: bool, track: bool, chain: bool, resume: bool, address: str | None) -> None:  # fmt: skip
+         palette_lock: bool, track: bool, chain: bool, guide_lines: str, clean_lines: bool, resume: bool,
+         address: str | None) -> None:  # fmt: skip
     """Color one shot: FRAMES (a folder of line art or a video) like the keyframes given with --reference."""
     from jobs.shot import colorize_one_shot
     from pipeline.colorize import Shot, ShotOptions
@@ -230,10 +243,11 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
     name = frames.rstrip("/").rsplit("/", 1)[-1] or "shot"
     spec = Shot(name=name, frames=frames, reference=keyframes[0].url, output=output, video=video,
                 keyframe_position=keyframes[0].position, extra_references=tuple(keyframes[1:]))  # fmt: skip
-    if palette_lock and fill != "flat":
-        raise click.UsageError("--palette-lock locks the colors of flat regions: add --fill flat")
+    if palette_lock and fill == "soft":
+        raise click.UsageError("--palette-lock locks the colors of flat regions: use --fill flat or auto")
     options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec,
-                          fill=fill, palette_lock=palette_lock, track=track, chain=chain)  # fmt: skip
+                          fill=fill, palette_lock=palette_lock, track=track, chain=chain, guide_lines=guide_lines,
+                          clean_lines=clean_lines)  # fmt: skip
     try:
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:

@@ -46,7 +46,7 @@ from model.data import list_openmoji  # noqa: E402
 from model.shots import Motion, render_openmoji_shot  # noqa: E402
 from pipeline.colorize import ShotColorizer  # noqa: E402
 from pipeline.frames import read_frame, write_bytes_atomic  # noqa: E402
-from pipeline.lineart import composite_lines, fit_frame, to_model_line  # noqa: E402
+from pipeline.lineart import composite_lines, fit_frame, prepare_line_art, to_model_line  # noqa: E402
 from pipeline.png import encode_png  # noqa: E402
 from pipeline.video import VideoWriter  # noqa: E402
 
@@ -87,19 +87,22 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
     colorizer = ShotColorizer.from_weights()
     tokens = colorizer.encode_reference(read_frame(str(key)), resolution)
     raw = [Path(url).read_bytes() for url in urls]
-    gray = [np.asarray(Image.open(io.BytesIO(data)).convert("L")) for data in raw]
+    rgb = [np.asarray(Image.open(io.BytesIO(data)).convert("RGB")) for data in raw]
+    arts = [prepare_line_art(image) for image in rgb]
+    gray = [art.lines for art in arts]
     geometry = fit_frame(*gray[0].shape, resolution)
     stages = {
         "storage read": per_frame_ms(lambda url: Path(url).read_bytes(), urls),
-        "decode": per_frame_ms(lambda data: np.asarray(Image.open(io.BytesIO(data)).convert("L")), raw),
-        "prepare": per_frame_ms(lambda g: to_model_line(g, geometry), gray),
+        "decode": per_frame_ms(lambda data: np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), raw),
+        "line prep": per_frame_ms(prepare_line_art, rgb),
+        "model input": per_frame_ms(lambda g: to_model_line(g, geometry), gray),
     }
     batches = [gray[i : i + batch] for i in range(0, len(gray) - batch + 1, batch)]
     colorizer.predict_colors(batches[0], tokens, resolution)  # warm-up
     stages["model"] = per_frame_ms(lambda b: colorizer.predict_colors(b, tokens, resolution), batches) / batch
     small = colorizer.predict_colors(gray[:1], tokens, resolution)[0]
-    stages["composite"] = per_frame_ms(lambda g: composite_lines(small, g), gray)
-    finished = [composite_lines(small, g) for g in gray]
+    stages["composite (flat)"] = per_frame_ms(lambda art: composite_lines(small, art, "flat"), arts)
+    finished = [composite_lines(small, art, "flat") for art in arts]
     encoded = [encode_png(f) for f in finished]
     stages["encode"] = per_frame_ms(lambda f: encode_png(f), finished)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,16 +153,16 @@ def main() -> None:
         print(f"{workers:>11} {seconds:>8.1f} {frames:>7} {frames / seconds:>9.2f}")
     print()
     total = sum(stages.values())
-    print(f"{'step':>14} {'ms/frame':>9} {'share':>6}   (one step at a time, this machine)")
+    print(f"{'step':>16} {'ms/frame':>9} {'share':>6}   (one step at a time, this machine)")
     for name, ms in stages.items():
-        print(f"{name:>14} {ms:>9.2f} {ms / total:>6.0%}")
-    # A worker's steps run on thread groups of their own (pipeline/colorize.py): 2 reader threads (read, decode),
-    # the model's thread (prepare, model), 2 composite threads, 1 finishing thread (video, in order) and 2 writer
-    # threads (PNG encode, write). With enough cores, the slowest group sets the worker's rate.
+        print(f"{name:>16} {ms:>9.2f} {ms / total:>6.0%}")
+    # A worker's steps run on thread groups of their own (pipeline/colorize.py): 2 reader threads (read, decode,
+    # line prep), the model's thread (model input, model), 2 composite threads, 1 finishing thread (video, in order)
+    # and 2 writer threads (PNG encode, write). With enough cores, the slowest group sets the worker's rate.
     groups = {
-        "readers (2 threads)": 2 * 1000 / (stages["storage read"] + stages["decode"]),
-        "model thread (GPU, assumed)": 1000 / (stages["prepare"] + 1000 / args.gpu_model_fps),
-        "composite (2 threads)": 2 * 1000 / stages["composite"],
+        "readers (2 threads)": 2 * 1000 / (stages["storage read"] + stages["decode"] + stages["line prep"]),
+        "model thread (GPU, assumed)": 1000 / (stages["model input"] + 1000 / args.gpu_model_fps),
+        "composite (2 threads)": 2 * 1000 / stages["composite (flat)"],
         "finishing thread (video)": 1000 / stages["video"],
         "writers (2 threads)": 2 * 1000 / (stages["encode"] + stages["storage write"]),
     }

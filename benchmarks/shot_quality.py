@@ -408,6 +408,7 @@ def run_variants(
     for shot in shots:
         keyframe = work / shot.name / "key.png"
         write_png(shot.color[0], str(keyframe))
+        write_frames(shot.color, work / shot.name / "truth")
         for condition in conditions:
             lines = shot.lines[condition]
             folder = write_frames(lines, work / shot.name / condition / "lines")
@@ -507,7 +508,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--keep", type=Path, help="write the frames here and keep them (default: a temp folder)")
+    parser.add_argument("--keep", type=Path, help="keep the frames (lines, outputs, truth) here")
     parser.add_argument("--json", type=Path, help="also save the numbers, per shot, as JSON here")
     args = parser.parse_args()
     if args.shots < 1 or args.size < 16:

@@ -201,8 +201,11 @@ def _fingerprint_options(spec: JobSpec, weights_hash: str) -> dict:
         "fill": spec.fill,
         "palette_lock": spec.palette_lock,
         "track": spec.track,
+        "chain": spec.chain,
+        "clean_lines": spec.clean_lines,
+        "guide_lines": spec.guide_lines,
         "video": None if video is None else {"codec": video.codec, "fps": video.fps},
-        "format": 1,
+        "format": 2,
     }
 
 

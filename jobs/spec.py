@@ -30,7 +30,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from pipeline.colorize import ShotOptions
-from pipeline.lineart import FILLS
+from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -114,9 +114,14 @@ class JobSpec:
         video: the per-shot video settings; null for PNG frames only.
         weights: colorizer weights (None: the shipped default).
         resolution: the model's working resolution (long side).
-        fill: "soft" (the model's colors) or "flat" (one color per closed paint region).
+        fill: "soft" (the model's colors), "flat" (one color per closed paint region) or "auto" (flat when the
+            shot's line art encloses paint regions).
         palette_lock: with flat fill, regions take only the keyframe's own flat colors.
         track: with flat fill, a region keeps its color from frame to frame unless the model clearly disagrees.
+        chain: the latest colored frame joins the keyframes as a reference, at a lower weight.
+        clean_lines: normalise scanned or grey line art to white paper and dark ink first.
+        guide_lines: colored guide lines separate paint regions and are painted over ("paint") or kept ("keep");
+            "off" reads them as gray ink.
         batch_size: frames per model call.
         storage_options: fsspec options for every URL (endpoint, region...); credentials are better left to the
             environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS), which s3fs and gcsfs read themselves.
@@ -130,9 +135,12 @@ class JobSpec:
     video: VideoSpec | None = field(default_factory=VideoSpec)
     weights: str | None = None
     resolution: int = 256
-    fill: str = "soft"
+    fill: str = "auto"
     palette_lock: bool = False
     track: bool = True
+    chain: bool = False
+    clean_lines: bool = True
+    guide_lines: str = "paint"
     batch_size: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
 
@@ -141,8 +149,8 @@ class JobSpec:
         video = self.video or VideoSpec()
         return ShotOptions(
             resolution=self.resolution, batch_size=self.batch_size, resume=resume, fps=video.fps,
-            codec=video.codec, fill=self.fill, palette_lock=self.palette_lock, track=self.track,
-            storage_options=dict(self.storage_options),
+            codec=video.codec, fill=self.fill, palette_lock=self.palette_lock, track=self.track, chain=self.chain,
+            clean_lines=self.clean_lines, guide_lines=self.guide_lines, storage_options=dict(self.storage_options),
         )  # fmt: skip
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
@@ -279,8 +287,12 @@ def check_spec(spec: JobSpec) -> list[str]:
         problems.append(f"resolution: must be between 16 and 4096 pixels, got {spec.resolution}")
     if spec.fill not in FILLS:
         problems.append(f"fill: unknown fill {spec.fill!r}; choose one of {', '.join(FILLS)}")
-    if spec.palette_lock and spec.fill != "flat":
-        problems.append("palette_lock: locks the colors of flat regions; set fill: flat as well")
+    if spec.palette_lock and spec.fill == "soft":
+        problems.append("palette_lock: locks the colors of flat regions; set fill: flat or auto")
+    if spec.guide_lines not in GUIDE_LINE_OPTIONS:
+        problems.append(
+            f"guide_lines: unknown option {spec.guide_lines!r}; choose one of {', '.join(GUIDE_LINE_OPTIONS)}"
+        )
     if spec.batch_size < 1:
         problems.append(f"batch_size: must be at least 1, got {spec.batch_size}")
     if spec.video is not None:

@@ -31,14 +31,16 @@ from pipeline.frames import (
     list_frames,
     output_name,
     read_frame,
-    rgb_to_gray,
 )
 from pipeline.lineart import (
     FrameGeometry,
+    LineArt,
     colors_to_rgb,
     composite_lines,
+    finish_frame,
     fit_frame,
-    multiply_lines,
+    has_closed_regions,
+    prepare_line_art,
     to_model_line,
     to_model_reference,
     vote_frame,
@@ -98,12 +100,16 @@ class ShotOptions:
         resume: skip frames whose output PNG already exists.
         fps: video frame rate.
         codec: video codec: h264, prores or ffv1.
-        fill: "soft" (the model's colors as predicted) or "flat" (one color per closed paint region).
+        fill: "soft" (the model's colors as predicted), "flat" (one color per closed paint region), or "auto":
+            flat when the line art of the shot's first frame colored encloses paint regions, else soft.
         palette_lock: with flat fill, every region takes the nearest of the keyframe's own flat colors.
         track: with flat fill, a region keeps the color it had in the neighbouring frame nearer the keyframe
             unless the model clearly disagrees (pipeline/tracking.py).
         chain: the latest colored frame on each side of a keyframe joins the references of the next frames, at a
             lower weight than the keyframes (pipeline/references.py).
+        clean_lines: normalise scanned or grey line art to white paper and dark ink first (pipeline/lineclean.py).
+        guide_lines: colored guide lines separate paint regions and are then painted over ("paint") or kept in
+            their own color ("keep"); "off" reads them as gray ink (pipeline/guidelines.py).
         max_pixels: refuse frames larger than this many pixels.
         storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
     """
@@ -113,10 +119,12 @@ class ShotOptions:
     resume: bool = True
     fps: float = 24.0
     codec: str = "h264"
-    fill: str = "soft"
+    fill: str = "auto"
     palette_lock: bool = False
     track: bool = True
     chain: bool = False
+    clean_lines: bool = True
+    guide_lines: str = "paint"
     max_pixels: int = DEFAULT_MAX_PIXELS
     storage_options: dict = field(default_factory=dict)
 
@@ -168,6 +176,7 @@ class ShotResult:
         error: why the whole shot failed, if it did.
         worker: the node that ran it (set by jobs/).
         gpu: the GPU it ran on, "" for the CPU (set by jobs/).
+        fill: the fill the frames got, "soft" or "flat" ("" before any frame was colored).
     """
 
     shot: str
@@ -182,6 +191,7 @@ class ShotResult:
     error: str | None = None
     worker: str = ""
     gpu: str = ""
+    fill: str = ""
 
     @property
     def status(self) -> str:
@@ -201,7 +211,8 @@ class ShotResult:
         lines = [
             f"shot {self.shot}: {self.written} frames colored, {self.resumed} already done, "
             f"{len(self.failures)} failed, of {self.frames}, in {self.seconds:.1f} s "
-            f"({self.frames_per_second:.2f} frames/s) -> {self.output}" + (f" and {self.video}" if self.video else "")
+            f"({self.frames_per_second:.2f} frames/s{f', {self.fill} fill' if self.fill else ''}) -> {self.output}"
+            + (f" and {self.video}" if self.video else "")
         ]
         lines += [f"  failed: {failure.frame}: {failure.reason}" for failure in self.failures]
         return "\n".join(lines)
@@ -251,11 +262,17 @@ def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[Fr
     video.close()
 
 
-def video_line_art(url: str, total: int, storage_options: dict) -> Iterator[FrameRead]:
-    """The frames of a line-art video as gray frames named frame_00001.png ... (zero-padded to fit `total`)."""
+def video_line_art(
+    url: str, total: int, storage_options: dict, prepare: Callable[[np.ndarray], LineArt]
+) -> Iterator[FrameRead]:
+    """The frames of a line-art video, prepared, named frame_00001.png ... (zero-padded to fit `total`)."""
     width = max(5, len(str(total)))
     for index, rgb in enumerate(decode_video(url, storage_options)):
-        yield FrameRead(index, f"frame_{index + 1:0{width}d}.png", rgb_to_gray(rgb), None)
+        name = f"frame_{index + 1:0{width}d}.png"
+        try:
+            yield FrameRead(index, name, prepare(rgb), None)
+        except ValueError as error:
+            yield FrameRead(index, name, None, error)
 
 
 def is_video(url: str) -> bool:
@@ -273,7 +290,7 @@ class PendingFrame:
     index: int
     name: str
     source: str
-    line: np.ndarray | None = None  # (H, W) uint8 line art, for a frame to color
+    art: LineArt | None = None  # the prepared line art, for a frame to color
     colors: np.ndarray | None = None  # (h, w, 3) uint8 model colors at the working resolution
     colored: np.ndarray | None = None  # (H, W, 3) uint8 finished frame
     failure: str | None = None
@@ -367,11 +384,12 @@ class ShotColorizer:
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
         palette = shot_palette([image for image, _ in keyframes]) if options.palette_lock else None
         tracker = None
-        if options.fill == "flat" and options.track:
+        if options.fill != "soft" and options.track:
             seeds = [(image, position) for image, position in keyframes if order is not None and position is not None]
             tracker = RegionTracker(seeds or [(keyframes[0][0], 0)], palette)
         finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill, palette=palette, tracker=tracker,
-                                 on_finished=bank.finish if options.chain else None)  # fmt: skip
+                                 on_finished=bank.finish if options.chain else None,
+                                 guide_lines=options.guide_lines)  # fmt: skip
         batch: list[PendingFrame] = []
         try:
             for read in reads:
@@ -392,6 +410,7 @@ class ShotColorizer:
             writer.close()
             raise
         writer.close()
+        result.fill = finisher.fill if finisher.fill != "auto" else ""
         finisher.emitter.settle_writes()
         try:
             if video is not None:
@@ -422,13 +441,19 @@ class ShotColorizer:
             if total == 0:
                 msg = f"video {shot.frames!r} has no frames"
                 raise ValueError(msg)
-            return video_line_art(shot.frames, total, options.storage_options), total
+            return video_line_art(shot.frames, total, options.storage_options, self.line_preparation(options)), total
         urls = list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
         order = self.frame_order(shot, len(urls))
         if order is not None:
             urls = [urls[i] for i in order]
-        reader = FrameReader(urls, options.storage_options, max_pixels=options.max_pixels, gray=True)
+        reader = FrameReader(urls, options.storage_options, max_pixels=options.max_pixels,
+                             gray=options.guide_lines == "off", prepare=self.line_preparation(options))  # fmt: skip
         return iter(reader), len(urls)
+
+    @staticmethod
+    def line_preparation(options: ShotOptions) -> Callable[[np.ndarray], LineArt]:
+        """What turns a decoded frame into prepared line art (`prepare_line_art`), as the options ask."""
+        return lambda image: prepare_line_art(image, clean=options.clean_lines, guide_lines=options.guide_lines)
 
     def pending_frame(
         self, read: FrameRead, shot: Shot, options: ShotOptions, existing: set[str], result: ShotResult
@@ -448,7 +473,7 @@ class ShotColorizer:
         if read.error is not None:
             pending.failure = str(read.error)
         else:
-            pending.line = read.array
+            pending.art = read.array
         return pending
 
     def flush(
@@ -458,7 +483,7 @@ class ShotColorizer:
         number = finisher.batches_put
         if bank.chain:  # chaining reads frames finished two batches back: wait for them, for the same result always
             finisher.wait_for_batch(number - 2)
-        todo = [p for p in batch if p.line is not None]
+        todo = [p for p in batch if p.art is not None]
         references = [bank.for_frame(p.index, number) for p in todo]
         # Frames attending over as many tokens share a model call.
         by_count: dict[int, list[int]] = {}
@@ -467,7 +492,8 @@ class ShotColorizer:
         for rows in by_count.values():
             started = time.monotonic()
             tokens, log_weights = stack_references([references[row] for row in rows])
-            colors = self.predict_colors([todo[row].line for row in rows], tokens, options.resolution, log_weights)
+            lines = [todo[row].art.lines for row in rows]
+            colors = self.predict_colors(lines, tokens, options.resolution, log_weights)
             share = (time.monotonic() - started) / len(rows)
             for row, color in zip(rows, colors, strict=True):
                 todo[row].colors, todo[row].seconds = color, share
@@ -490,11 +516,12 @@ class FrameFinisher:
         emitter: receives the finished frames in order.
         depth: frames that may wait for the finishing thread before put() blocks (bounds memory).
         composite_workers: threads compositing at once (Pillow releases the GIL while it resizes and multiplies).
-        fill: "soft" or "flat", see `composite_lines`.
+        fill: "soft", "flat" or "auto", see `composite_lines`; "auto" is decided on the first frame put.
         palette: colors a flat fill is locked to, or None.
         tracker: decides a flat fill's region colors from frame to frame; frames must then be put in an order
             where each frame's neighbour nearer the keyframe comes first (see `outward_order`).
         on_finished: called on the finishing thread with (index, batch, finished frame) of every colored frame.
+        guide_lines: what becomes of colored guide lines, see `finish_frame`.
     """
 
     def __init__(
@@ -506,9 +533,10 @@ class FrameFinisher:
         palette: np.ndarray | None = None,
         tracker: RegionTracker | None = None,
         on_finished: Callable[[int, int, np.ndarray], None] | None = None,
+        guide_lines: str = "paint",
     ) -> None:
         self.emitter = emitter
-        self.fill, self.palette, self.tracker = fill, palette, tracker
+        self.fill, self.palette, self.tracker, self.guide_lines = fill, palette, tracker, guide_lines
         self.on_finished = on_finished
         self.batches_put = 0  # batches whose frames were all put
         self.batch_ends: list[int] = []  # frames put when each batch ended
@@ -525,10 +553,13 @@ class FrameFinisher:
     def put(self, pending: PendingFrame) -> None:
         self._raise_error()
         composite = None
-        if pending.colors is not None and self.tracker is not None:
-            composite = self.pool.submit(vote_frame, pending.colors, pending.line)
+        if pending.colors is not None and self.fill == "auto":
+            self.fill = "flat" if has_closed_regions(pending.art) else "soft"
+        if pending.colors is not None and self.tracker is not None and self.fill == "flat":
+            composite = self.pool.submit(vote_frame, pending.colors, pending.art)
         elif pending.colors is not None:
-            composite = self.pool.submit(composite_lines, pending.colors, pending.line, self.fill, self.palette)
+            composite = self.pool.submit(composite_lines, pending.colors, pending.art, self.fill, self.palette,
+                                         self.guide_lines)  # fmt: skip
         self.queue.put((pending, composite))
         self.frames_put += 1
 
@@ -564,11 +595,11 @@ class FrameFinisher:
     def finish(self, pending: PendingFrame, composited: np.ndarray | tuple[np.ndarray, RegionVote]) -> np.ndarray:
         """The finished frame: the pool's composite, or, when tracking, the pool's region vote with the region
         colors decided here, in frame order."""
-        if self.tracker is None:
+        if isinstance(composited, np.ndarray):
             return composited
         full, vote = composited
-        region_rgb = self.tracker.decide(pending.index, vote, pending.line)
-        return multiply_lines(paint_regions(full, vote, region_rgb), pending.line)
+        region_rgb = self.tracker.decide(pending.index, vote, pending.art.boundaries)
+        return finish_frame(paint_regions(full, vote, region_rgb), pending.art, self.guide_lines, vote.labels)
 
     def _raise_error(self) -> None:
         if self.error is not None:
@@ -615,7 +646,7 @@ class FrameEmitter:
             self.result.failures.append(FrameFailure(pending.source, pending.failure))
             self.result.records.append(FrameRecord(pending.source, "", "failed", reason=pending.failure,
                                                    index=pending.index))  # fmt: skip
-        elif pending.line is not None:
+        elif pending.art is not None:
             self.writer.submit(pending.colored, output)
             self.result.written += 1
             self.result.records.append(FrameRecord(pending.source, output, "written", seconds=pending.seconds,

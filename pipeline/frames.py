@@ -55,13 +55,14 @@ class FrameRead(NamedTuple):
     Args:
         index: position of the frame in the reader's URL list.
         url: where the frame was read from.
-        array: the decoded frame, or None when it could not be read.
+        array: the decoded frame (what the reader's `prepare` made of it, if it has one), or None when it could not
+            be read.
         error: why the frame could not be read, or None.
     """
 
     index: int
     url: str
-    array: np.ndarray | None
+    array: Any
     error: Exception | None
 
 
@@ -336,7 +337,9 @@ class FrameReader:
         prefetch: how many frames may be read ahead of the one being consumed (bounds memory).
         workers: threads decoding at once (Pillow releases the GIL while decoding).
         max_pixels: per-frame pixel limit, see read_frame.
-        gray: read (H, W) luma instead of (H, W, 3) RGB, as line art is read.
+        gray: read (H, W) luma instead of (H, W, 3) RGB.
+        prepare: called on each decoded frame on the reading thread; its result is what is yielded. An error it
+            raises fails that frame alone.
     """
 
     def __init__(
@@ -348,6 +351,7 @@ class FrameReader:
         workers: int = 2,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         gray: bool = False,
+        prepare: Callable[[np.ndarray], Any] | None = None,
     ) -> None:
         if prefetch < 1 or workers < 1:
             msg = f"FrameReader needs prefetch >= 1 and workers >= 1, got prefetch={prefetch}, workers={workers}"
@@ -355,10 +359,15 @@ class FrameReader:
         self.urls = list(urls)
         self.prefetch = prefetch
         self.workers = workers
-        self._read = lambda url: read_frame(url, storage_options, max_pixels=max_pixels, gray=gray)
+        self.read_options = {"storage_options": storage_options, "max_pixels": max_pixels, "gray": gray}
+        self.prepare = prepare
 
     def __len__(self) -> int:
         return len(self.urls)
+
+    def _read(self, url: str) -> Any:
+        image = read_frame(url, **self.read_options)
+        return image if self.prepare is None else self.prepare(image)
 
     def __iter__(self) -> Iterator[FrameRead]:
         pending: deque[tuple[int, Future[np.ndarray]]] = deque()

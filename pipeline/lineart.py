@@ -1,8 +1,11 @@
-"""Frames to model inputs and back: working resolution, padding to the model's stride, full-resolution composite.
+"""Frames to model inputs and back: line preparation, working resolution, padding to the model's stride,
+full-resolution composite.
 
-The colorizer works at a modest resolution (the long side of `resolution`); the artist's line art is never
-resampled for the output: the colors are scaled back to the frame's own size and the original lines are laid over
-them by multiplication, so a 4K frame keeps its crisp lines.
+A frame's line art is first prepared (`prepare_line_art`): scanned paper and grey pencil are normalised to white
+paper and dark ink (pipeline/lineclean.py), and colored guide lines are told apart from the black outline
+(pipeline/guidelines.py). The colorizer works at a modest resolution (the long side of `resolution`); the artist's
+line art is never resampled for the output: the colors are scaled back to the frame's own size and the lines are
+laid over them by multiplication, so a 4K frame keeps its crisp lines.
 """
 
 from __future__ import annotations
@@ -14,7 +17,83 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageChops
 
-from pipeline.regions import RegionVote, paint_regions, region_colors, rgb_to_lab, vote_regions
+from pipeline.frames import rgb_to_gray
+from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines, split_line_art
+from pipeline.lineclean import clean_line_art
+from pipeline.regions import RegionVote, paint_regions, region_colors, rgb_to_lab, segment_regions, vote_regions
+
+FILLS = ("auto", "soft", "flat")
+# "off": colored lines are read as gray ink like any other line.
+GUIDE_LINE_OPTIONS = (*GUIDE_LINE_MODES, "off")
+# With fill "auto", a shot is filled flat when its first frame's paint regions outside the largest one hold at least
+# this share of its paper: open sketch lines leave nearly all the paper in one region, and flat fill would paint it
+# one color.
+CLOSED_PAPER_SHARE = 0.02
+
+
+@dataclass(frozen=True)
+class LineArt:
+    """A frame's line art, prepared for coloring (`prepare_line_art`).
+
+    Args:
+        lines: (H, W) uint8, 0 ink and 255 paper: what the model sees and what the finished frame is multiplied by.
+        boundaries: (H, W) uint8: `lines` with the colored guide lines drawn as ink, what paint regions are
+            segmented from; `lines` itself when the frame has none.
+        guides: (H, W) bool, the guide-line pixels, or None when the frame has none.
+        source: (H, W, 3) uint8, the frame as drawn, when it has guide lines (their own colors are kept from it).
+    """
+
+    lines: np.ndarray
+    boundaries: np.ndarray
+    guides: np.ndarray | None = None
+    source: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.lines.shape
+
+    @classmethod
+    def plain(cls, lines: np.ndarray) -> LineArt:
+        """Line art without guide lines, used as it is."""
+        return cls(lines, lines)
+
+
+def prepare_line_art(image: np.ndarray, *, clean: bool = True, guide_lines: str = "paint") -> LineArt:
+    """A decoded line-art frame, (H, W) gray or (H, W, 3) RGB uint8, made ready for coloring.
+
+    Args:
+        image: the frame as read.
+        clean: normalise the lines (`clean_line_art`): flat white paper, dark ink, scan specks removed. Clean
+            digital line art comes through unchanged.
+        guide_lines: "paint" or "keep": colored guide lines in an RGB frame separate paint regions and are kept out
+            of the model's input (see pipeline/guidelines.py); "off": they are gray ink like the other lines.
+    """
+    if guide_lines not in GUIDE_LINE_OPTIONS:
+        msg = f"unknown guide-line option {guide_lines!r}; choose one of {', '.join(GUIDE_LINE_OPTIONS)}"
+        raise ValueError(msg)
+    guides = source = None
+    if image.ndim == 3 and guide_lines != "off":
+        split = split_line_art(image)
+        lines = split.lines
+        if split.mask.any():
+            guides, source = split.mask, image
+    else:
+        lines = rgb_to_gray(image) if image.ndim == 3 else image
+    if clean:
+        lines = clean_line_art(lines)
+    if guides is None:
+        return LineArt.plain(lines)
+    boundaries = lines.copy()
+    boundaries[guides] = 0
+    return LineArt(lines, boundaries, guides, source)
+
+
+def has_closed_regions(art: LineArt, *, gap: int = 3) -> bool:
+    """Whether the line art encloses paint regions that a flat fill can color (see CLOSED_PAPER_SHARE)."""
+    labels = segment_regions(art.boundaries, gap=gap)
+    sizes = np.bincount(labels.ravel())[1:]
+    paper = int(sizes.sum())
+    return paper > 0 and (paper - int(sizes.max())) >= CLOSED_PAPER_SHARE * paper
 
 
 @dataclass(frozen=True)
@@ -89,9 +168,6 @@ def colors_to_rgb(colors: torch.Tensor, geometry: FrameGeometry) -> np.ndarray:
     return small.round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
 
-FILLS = ("soft", "flat")
-
-
 def upscale_colors(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
     """Colors (h, w, 3) uint8 at the working resolution -> (H, W, 3) uint8 at the frame's size, bilinear."""
     height, width = frame_shape
@@ -110,13 +186,14 @@ def upscale_lab(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
     return np.stack([np.asarray(channel) for channel in resized], axis=-1)
 
 
-def vote_frame(colors: np.ndarray, lines: np.ndarray, *, gap: int = 3) -> tuple[np.ndarray, RegionVote]:
-    """The model's colors (h, w, 3) uint8 at the working resolution over a frame's line art (H, W) uint8 -> the
-    colors at the frame's size and the vote of its paint regions (`pipeline.regions.vote_regions`)."""
-    frame_shape = lines.shape
+def vote_frame(colors: np.ndarray, art: LineArt, *, gap: int = 3) -> tuple[np.ndarray, RegionVote]:
+    """The model's colors (h, w, 3) uint8 at the working resolution over a frame's line art -> the colors at the
+    frame's size and the vote of its paint regions, segmented from `art.boundaries`
+    (`pipeline.regions.vote_regions`)."""
+    frame_shape = art.shape
     full = upscale_colors(colors, frame_shape)
     lab = upscale_lab(colors, frame_shape)
-    return full, vote_regions(full, lines, gap=gap, upscale=frame_shape[0] / colors.shape[0], lab=lab)
+    return full, vote_regions(full, art.boundaries, gap=gap, upscale=frame_shape[0] / colors.shape[0], lab=lab)
 
 
 def multiply_lines(colors: np.ndarray, lines: np.ndarray) -> np.ndarray:
@@ -125,23 +202,47 @@ def multiply_lines(colors: np.ndarray, lines: np.ndarray) -> np.ndarray:
     return np.asarray(ImageChops.multiply(Image.fromarray(colors, "RGB"), ink))
 
 
-def composite_lines(
-    colors: np.ndarray, lines: np.ndarray, fill: str = "soft", palette: np.ndarray | None = None
+def finish_frame(
+    full: np.ndarray, art: LineArt, guide_lines: str = "paint", labels: np.ndarray | None = None
 ) -> np.ndarray:
-    """Colors (h, w, 3) uint8 at the working resolution + the frame's line art (H, W) uint8 -> (H, W, 3) uint8.
+    """Colors (H, W, 3) uint8 at the frame's size -> the finished frame: the lines multiplied over them, then the
+    guide lines painted over or kept in their own color (`finish_guide_lines`).
 
-    The colors are scaled bilinearly to the frame's size and multiplied by the original line art, which is never
-    resampled. Done in 8-bit (Pillow's resize, integer multiply): this runs once per frame at full resolution,
-    beside the model, and float32 work there cost as much as a third of the model's time. With `fill` "flat",
-    every closed paint region between the lines first takes one color, a vote of the model's colors inside it
-    (pipeline/regions.py), locked to `palette` when one is given; "soft" keeps the colors as the model predicted.
+    Args:
+        full: the fill.
+        art: the frame's line art.
+        guide_lines: "paint" or "keep" (see `prepare_line_art`).
+        labels: the paint regions of `art.boundaries` when at hand (flat fill), else the paper is found here.
     """
-    if fill not in FILLS:
-        msg = f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}"
+    finished = multiply_lines(full, art.lines)
+    if art.guides is None:
+        return finished
+    if labels is None:
+        labels = (art.boundaries >= 160).astype(np.int32)
+    mode = guide_lines if guide_lines in GUIDE_LINE_MODES else "paint"
+    return finish_guide_lines(finished, art.source, art.guides, labels, mode)
+
+
+def composite_lines(
+    colors: np.ndarray,
+    art: LineArt,
+    fill: str = "soft",
+    palette: np.ndarray | None = None,
+    guide_lines: str = "paint",
+) -> np.ndarray:
+    """Colors (h, w, 3) uint8 at the working resolution + the frame's line art -> (H, W, 3) uint8.
+
+    The colors are scaled bilinearly to the frame's size and multiplied by the line art, which is never resampled.
+    Done in 8-bit (Pillow's resize, integer multiply): this runs once per frame at full resolution, beside the
+    model, and float32 work there cost as much as a third of the model's time. With `fill` "flat", every closed
+    paint region between the lines first takes one color, a vote of the model's colors inside it
+    (pipeline/regions.py), locked to `palette` when one is given; "soft" keeps the colors as the model predicted.
+    ("auto" is decided per shot, by `has_closed_regions`, before this is called.)
+    """
+    if fill not in ("soft", "flat"):
+        msg = f"unknown fill {fill!r} here; choose soft or flat"
         raise ValueError(msg)
-    if fill == "flat":
-        full, vote = vote_frame(colors, lines)
-        full = paint_regions(full, vote, region_colors(vote.lab, palette))
-    else:
-        full = upscale_colors(colors, lines.shape)
-    return multiply_lines(full, lines)
+    if fill == "soft":
+        return finish_frame(upscale_colors(colors, art.shape), art, guide_lines)
+    full, vote = vote_frame(colors, art)
+    return finish_frame(paint_regions(full, vote, region_colors(vote.lab, palette)), art, guide_lines, vote.labels)

@@ -148,11 +148,11 @@ def test_frames_and_output_in_a_bucket(s3_server, monkeypatch, tmp_path):
     assert count_frames(str(tmp_path / "out.mp4")) == 4
 
 
-def test_palette_lock_without_flat_fill_is_a_usage_error(tmp_path):
+def test_palette_lock_with_soft_fill_is_a_usage_error(tmp_path):
     result = invoke(str(SAMPLE / "frames"), "-r", str(SAMPLE / "key.png"), "-o", str(tmp_path / "out"),
-                    "--palette-lock")  # fmt: skip
+                    "--palette-lock", "--fill", "soft")  # fmt: skip
     assert result.exit_code == 2
-    assert "--palette-lock locks the colors of flat regions: add --fill flat" in result.output
+    assert "--palette-lock locks the colors of flat regions: use --fill flat or auto" in result.output
     assert not (tmp_path / "out").exists()
 
 

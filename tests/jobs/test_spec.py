@@ -76,7 +76,7 @@ def test_meaning_problems_name_the_fields(tmp_path):
         ],
         "video": {"codec": "mpeg2", "fps": 0},
         "fill": "glossy",
-        "palette_lock": True,
+        "guide_lines": "erase",
     }
     message = problems_of(tmp_path, data)
     assert "shots[2].name: 'sh010' is also the name of shots[0]" in message
@@ -84,8 +84,10 @@ def test_meaning_problems_name_the_fields(tmp_path):
     assert "keyframes[1].name: 'hero' is also keyframes[0]" in message
     assert f"output: '{tmp_path}/lines/sh020/colored' is inside the input shots[1].frames" in message
     assert "keyframes[1].image" in message and "is inside the output folder" in message
-    assert "fill: unknown fill 'glossy'; choose one of soft, flat" in message
-    assert "palette_lock: locks the colors of flat regions; set fill: flat as well" in message
+    assert "fill: unknown fill 'glossy'; choose one of auto, soft, flat" in message
+    assert "guide_lines: unknown option 'erase'; choose one of paint, keep, off" in message
+    soft_locked = problems_of(tmp_path, {**GOOD, "fill": "soft", "palette_lock": True})
+    assert "palette_lock: locks the colors of flat regions; set fill: flat or auto" in soft_locked
     assert "video.codec: unknown codec 'mpeg2'" in message and "video.fps: must be positive, got 0" in message
 
 

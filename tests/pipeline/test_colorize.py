@@ -11,6 +11,7 @@ from PIL import Image
 
 from pipeline import frames as frames_module
 from pipeline.colorize import FrameFinisher, PendingFrame, Shot, ShotColorizer, ShotOptions, outward_order
+from pipeline.lineart import LineArt
 from pipeline.regions import keyframe_palette, segment_regions
 from pipeline.video import decode_video
 
@@ -120,7 +121,8 @@ class _Emitter:
 def _pending(index: int) -> PendingFrame:
     lines = np.full((6, 8), 255, np.uint8)
     lines[:, 3] = 0  # a vertical line
-    return PendingFrame(index, f"f{index}.png", f"f{index}", line=lines, colors=np.full((3, 4, 3), 200, np.uint8))
+    colors = np.full((3, 4, 3), 200, np.uint8)
+    return PendingFrame(index, f"f{index}.png", f"f{index}", art=LineArt.plain(lines), colors=colors)
 
 
 def test_finisher_composites_beside_the_caller_and_keeps_the_order():
@@ -174,7 +176,7 @@ def test_frames_are_colored_outward_from_the_keyframe_and_the_video_stays_in_ord
 
 
 def test_flat_fill_gives_each_closed_region_one_color(colorizer, tmp_path):
-    soft = run(colorizer, SAMPLE / "frames", tmp_path / "soft", resolution=128)
+    soft = run(colorizer, SAMPLE / "frames", tmp_path / "soft", resolution=128, fill="soft")
     flat = run(colorizer, SAMPLE / "frames", tmp_path / "flat", resolution=128, fill="flat")
     assert soft.status == flat.status == "ok"
     lines = np.asarray(Image.open(SAMPLE / "frames" / "frame5.png").convert("L"))
