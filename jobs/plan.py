@@ -19,6 +19,7 @@ from jobs.spec import JobSpec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
 from pipeline.frames import list_frames
+from pipeline.references import ShotReference
 from pipeline.shots import (
     Keyframe,
     ShotFrames,
@@ -47,7 +48,8 @@ class ShotPlan:
         position: index of the keyframe's own frame in the shot, when it has one there.
         output: folder receiving the shot's PNGs.
         video: the shot's video file, or None.
-        input_hash: fingerprint of frames, keyframe, weights and options: equal hashes color equal frames.
+        input_hash: fingerprint of frames, keyframes, weights and options: equal hashes color equal frames.
+        extras: the shot's more keyframes, as (name, reference) pairs; every frame is colored from all of them.
     """
 
     name: str
@@ -61,10 +63,12 @@ class ShotPlan:
     output: str
     video: str | None
     input_hash: str
+    extras: tuple[tuple[str, ShotReference], ...] = ()
 
     def shot(self) -> Shot:
         return Shot(self.name, self.frames, self.reference, self.output, self.video, frame_urls=self.frame_urls,
-                    keyframe_position=self.position)  # fmt: skip
+                    keyframe_position=self.position,
+                    extra_references=tuple(reference for _, reference in self.extras))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ class EpisodePlan:
         """The plan as a table: one row per shot."""
         rows = [
             {"shot": s.name, "frames": s.frame_count, "source": s.frames, "keyframe": s.keyframe, "reason": s.reason,
-             "keyframe_position": s.position, "output": s.output, "video": s.video, "input_hash": s.input_hash}
+             "keyframe_position": s.position, "output": s.output, "video": s.video, "input_hash": s.input_hash,
+             "more_keyframes": [name for name, _ in s.extras]}
             for s in self.shots
         ]  # fmt: skip
         return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
@@ -109,8 +114,10 @@ class EpisodePlan:
             lines.append(f"sequence {self.spec.sequence.frames}: cuts at frames {list(self.cuts)} ({self.cuts_from})")
         width = max(len(s.name) for s in self.shots)
         for s in self.shots:
-            at = f" at frame {s.position}" if s.position is not None else ""
-            lines.append(f"  {s.name:<{width}} {s.frame_count:>6} frames  keyframe {s.keyframe}{at}: {s.reason}")
+            keys = [(s.keyframe, s.position)] + [(name, reference.position) for name, reference in s.extras]
+            named = ", ".join(name + (f" at frame {at}" if at is not None else "") for name, at in keys)
+            label = "keyframes" if s.extras else "keyframe"
+            lines.append(f"  {s.name:<{width}} {s.frame_count:>6} frames  {label} {named}: {s.reason}")
         return "\n".join(lines)
 
 
@@ -125,6 +132,7 @@ PLAN_SCHEMA = pa.schema(
         ("output", pa.string()),
         ("video", pa.string()),
         ("input_hash", pa.string()),
+        ("more_keyframes", pa.list_(pa.string())),
     ]
 )
 
@@ -162,6 +170,7 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
         source = sources[shot.name]
         video = join_url(spec.output, shot.name + CODECS[spec.video.codec].extensions[0]) if spec.video else None
         reference = references[assignment.keyframe]
+        extras = tuple((name, ShotReference(references[name], at)) for name, at in assignment.extras)
         frame_urls = () if is_video(source) else shot.frames
         count = len(frame_urls) or count_shot_frames(Shot(shot.name, source, reference, ""), options)
         plans.append(
@@ -169,7 +178,10 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
                 name=shot.name, frames=source, frame_urls=frame_urls, frame_count=count,
                 keyframe=assignment.keyframe, reference=reference, reason=assignment.reason,
                 position=assignment.position, output=join_url(spec.output, shot.name), video=video,
-                input_hash=shot_hash(source, frame_urls, reference, fingerprint_options, options.storage_options),
+                input_hash=shot_hash(source, frame_urls, (ShotReference(reference, assignment.position),
+                                                          *(ref for _, ref in extras)),
+                                     fingerprint_options, options.storage_options),
+                extras=extras,
             )
         )  # fmt: skip
     return EpisodePlan(spec=spec, shots=tuple(plans), cuts=cuts, cuts_from=cuts_from, weights=weights)
@@ -225,11 +237,20 @@ def file_fingerprints(urls: list[str], storage_options: dict) -> list[str]:
     return stamps
 
 
-def shot_hash(source: str, frame_urls: tuple[str, ...], reference: str, options: dict, storage_options: dict) -> str:
-    """A hex fingerprint of everything a shot's output depends on."""
+def shot_hash(
+    source: str,
+    frame_urls: tuple[str, ...],
+    references: tuple[ShotReference, ...],
+    options: dict,
+    storage_options: dict,
+) -> str:
+    """A hex fingerprint of everything a shot's output depends on: its frames, its keyframes (files and the frames
+    they were painted on) and the options."""
     inputs = list(frame_urls) if frame_urls else [source]
     digest = hashlib.sha256()
     payload = {"frames": file_fingerprints(inputs, storage_options),
-               "reference": file_fingerprints([reference], storage_options), "options": options}  # fmt: skip
+               "references": file_fingerprints([reference.url for reference in references], storage_options),
+               "positions": [[reference.url, reference.position] for reference in references],
+               "options": options}  # fmt: skip
     digest.update(json.dumps(payload, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32]

@@ -285,12 +285,15 @@ class KeyframeAssignment:
         reason: a short sentence for people reading the plan.
         position: the index within the shot of the frame the keyframe was painted on, when that frame is in this
             shot; else None.
+        extras: more keyframes of the shot (tied to it, or painted on its frames) as (name, position) pairs: the
+            shot is colored from all of them, each weighted by how near in time it was painted.
     """
 
     shot: str
     keyframe: str
     reason: str
     position: int | None
+    extras: tuple[tuple[str, int | None], ...] = ()
 
 
 Similarity = Callable[[ShotFrames, Keyframe], float]
@@ -365,30 +368,30 @@ def _keyframe_homes(shots: Sequence[ShotFrames], keyframes: Sequence[Keyframe]) 
     return homes
 
 
-def _several(candidates: Sequence[Keyframe], what: str) -> str:
-    """'' for one candidate, else a clause saying the first of several was taken."""
-    if len(candidates) == 1:
+def _with_extras(extras: Sequence[Keyframe]) -> str:
+    """'' without more keyframes, else a clause naming them."""
+    if not extras:
         return ""
-    return f"; the first of {len(candidates)} keyframes {what} ({_listing([k.name for k in candidates])})"
+    return f"; with {len(extras)} more of its keyframes ({_listing([k.name for k in extras])})"
 
 
 def assign_keyframes(
     shots: Sequence[ShotFrames], keyframes: Sequence[Keyframe], similarity: Similarity | None = None
 ) -> list[KeyframeAssignment]:
-    """Give every shot one keyframe.
+    """Give every shot its keyframes.
 
     For each shot, in order of precedence:
-    1. a keyframe tied to the shot by name (the first in `keyframes` order when several are);
-    2. a keyframe tied to one of the shot's frames (the first when several are);
-    3. the only keyframe, when there is one;
-    4. the keyframe with the highest `similarity` to the shot (the first of equals). Every keyframe is a candidate,
+    1. the keyframes tied to the shot by name and those painted on one of its frames: all of them color the shot,
+       the main one (reported first) being the first tied to it by name, else the first painted on its frames;
+    2. (none of those) the only keyframe, when there is one;
+    3. the keyframe with the highest `similarity` to the shot (the first of equals). Every keyframe is a candidate,
        also one tied to other shots: it is still a colored picture of what it shows.
 
     Args:
         shots: the shots, with their frame URLs.
         keyframes: the keyframes, in the spec's order.
         similarity: a score of how alike a shot's and a keyframe's line art are (higher = more alike), such as
-            :func:`line_art_similarity` gives; needed only when some shot falls to rule 4.
+            :func:`line_art_similarity` gives; needed only when some shot falls to rule 3.
 
     Returns:
         One assignment per shot, in `shots` order.
@@ -408,24 +411,26 @@ def assign_keyframes(
                 raise ValueError(msg)
     homes = _keyframe_homes(shots, keyframes)
 
+    def position(key: Keyframe, shot: ShotFrames) -> int | None:
+        home = homes.get(key.name)
+        return home[1] if home is not None and home[0] == shot.name else None
+
     assignments = []
     for shot in shots:
         tied = [key for key in keyframes if shot.name in key.shots]
-        painted = [key for key in keyframes if homes.get(key.name, ("",))[0] == shot.name]
-        if tied:
-            chosen = tied[0]
-            reason = "tied to the shot in the spec" + _several(tied, "tied to it")
-        elif painted:
-            chosen = painted[0]
-            reason = f"its frame {chosen.frame} is in this shot" + _several(painted, "painted on its frames")
+        painted = [key for key in keyframes if key not in tied and homes.get(key.name, ("",))[0] == shot.name]
+        extras: list[Keyframe] = []
+        if tied or painted:
+            chosen, *extras = tied + painted
+            reason = "tied to the shot in the spec" if tied else f"its frame {chosen.frame} is in this shot"
+            reason += _with_extras(extras)
         elif len(keyframes) == 1:
             chosen = keyframes[0]
             reason = "the only keyframe"
         else:
             chosen, reason = _most_similar(shot, keyframes, similarity)
-        home = homes.get(chosen.name)
-        position = home[1] if home is not None and home[0] == shot.name else None
-        assignments.append(KeyframeAssignment(shot.name, chosen.name, reason, position))
+        more = tuple((key.name, position(key, shot)) for key in extras)
+        assignments.append(KeyframeAssignment(shot.name, chosen.name, reason, position(chosen, shot), more))
     return assignments
 
 

@@ -54,6 +54,37 @@ def test_plan_assigns_keyframes_as_tied_and_by_similarity(episode_inputs, tmp_pa
     assert len(set(table.column("input_hash").to_pylist())) == 3
 
 
+def test_a_shot_with_two_keyframes_is_colored_from_both(episode_inputs, tmp_path):
+    last = episode_inputs / "keys" / "car_last.png"
+    last.write_bytes((episode_inputs / "keys" / "car.png").read_bytes())
+    keyframes = [
+        {"name": "fox", "image": "keys/fox.png", "shots": ["sh010"]},
+        {"name": "car", "image": "keys/car.png", "frame": "sh020_0003.png"},
+        {"name": "car_last", "image": "keys/car_last.png", "frame": "sh020_0007.png"},
+    ]
+    output = tmp_path / "out"
+    spec = write_episode_spec(episode_inputs, output, tmp_path / "two.yaml", keyframes=keyframes, video=None)
+    plan = plan_episode(load_spec(str(spec)))
+    sh020 = {shot.name: shot for shot in plan.shots}["sh020"]
+    assert (sh020.keyframe, sh020.position) == ("car", 2)
+    assert [(name, ref.url, ref.position) for name, ref in sh020.extras] == [("car_last", str(last), 6)]
+    assert [(ref.url, ref.position) for ref in sh020.shot().references] == [
+        (str(episode_inputs / "keys" / "car.png"), 2), (str(last), 6)
+    ]  # fmt: skip
+    assert "keyframes car at frame 2, car_last at frame 6: its frame sh020_0003.png" in plan.describe()
+    assert plan.table().column("more_keyframes").to_pylist() == [[], ["car_last"], []]
+    # The second keyframe is an input of the shot: changing it changes the shot's hash, and only that shot's.
+    hashes = {shot.name: shot.input_hash for shot in plan.shots}
+    Image.open(last).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(last)
+    os.utime(last, ns=(time.time_ns(), time.time_ns() + 10**9))
+    changed = {shot.name: shot.input_hash for shot in plan_episode(load_spec(str(spec))).shots}
+    assert [name for name in hashes if hashes[name] != changed[name]] == ["sh020"]
+
+    result = CliRunner().invoke(main, ["run", str(spec)])
+    assert result.exit_code == 0, result.output
+    assert len(list((output / "sh020").glob("*.png"))) == 7
+
+
 def test_dry_run_prints_the_plan_and_writes_nothing(episode_inputs, tmp_path):
     spec = write_episode_spec(episode_inputs, tmp_path / "out", tmp_path / "dry.yaml")
     result = CliRunner().invoke(main, ["run", str(spec), "--dry-run"])

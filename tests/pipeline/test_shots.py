@@ -226,12 +226,12 @@ def test_tied_to_shot_beats_tied_frame_beats_similarity():
 
     result = assign_keyframes(SHOTS, keys, table(scores))
 
-    assert [(a.shot, a.keyframe, a.position) for a in result] == [
-        ("sh010", "tied_to_10", None),  # its own frame is elsewhere: no position
-        ("sh020", "painted_on_20", 1),  # frame0005.png is the second frame of sh020
-        ("sh030", "looks_like_all", None),
+    assert [(a.shot, a.keyframe, a.position, a.extras) for a in result] == [
+        ("sh010", "tied_to_10", None, (("painted_on_10", 2),)),  # tied without a frame: no position
+        ("sh020", "painted_on_20", 1, ()),  # frame0005.png is the second frame of sh020
+        ("sh030", "looks_like_all", None, ()),
     ]
-    assert result[0].reason == "tied to the shot in the spec"
+    assert result[0].reason == "tied to the shot in the spec; with 1 more of its keyframes ('painted_on_10')"
     assert result[1].reason == "its frame frame0005.png is in this shot"
     assert result[2].reason.startswith("most similar line art (similarity 0.90; next best painted_on_20 0.10)")
 
@@ -242,7 +242,7 @@ def test_a_tied_keyframe_painted_on_the_shot_gets_its_position():
     assert (result[0].keyframe, result[0].position) == ("hero", 2)
 
 
-def test_several_candidates_take_the_first_in_spec_order_and_say_so():
+def test_every_keyframe_of_a_shot_colors_it_the_first_tied_leading():
     keys = [
         Keyframe("b_frame", "b.png", frame="frame0001.png"),
         Keyframe("a_shot", "a.png", shots=("sh020", "sh010")),
@@ -251,16 +251,19 @@ def test_several_candidates_take_the_first_in_spec_order_and_say_so():
         Keyframe("e_frame", "e.png", frame="frame0004.png"),
     ]
     result = assign_keyframes(SHOTS[:2], keys, refuse)
-    assert [a.keyframe for a in result] == ["a_shot", "a_shot"]
-    assert result[0].reason == "tied to the shot in the spec; the first of 2 keyframes tied to it ('a_shot', 'c_shot')"
-    assert result[1].reason == "tied to the shot in the spec"
+    assert [(a.keyframe, a.position, a.extras) for a in result] == [
+        ("a_shot", None, (("c_shot", None), ("b_frame", 1))),  # tied ones first, then those painted on its frames
+        ("a_shot", None, (("d_frame", 2), ("e_frame", 0))),
+    ]
+    assert result[0].reason == "tied to the shot in the spec; with 2 more of its keyframes ('c_shot', 'b_frame')"
 
     untied = [k for k in keys if not k.shots]
     result = assign_keyframes(SHOTS[:2], untied, refuse)
-    assert [(a.keyframe, a.position) for a in result] == [("b_frame", 1), ("d_frame", 2)]
-    assert result[1].reason == (
-        "its frame frame0006.png is in this shot; the first of 2 keyframes painted on its frames ('d_frame', 'e_frame')"
-    )
+    assert [(a.keyframe, a.position, a.extras) for a in result] == [
+        ("b_frame", 1, ()),
+        ("d_frame", 2, (("e_frame", 0),)),
+    ]
+    assert result[1].reason == ("its frame frame0006.png is in this shot; with 1 more of its keyframes ('e_frame')")
 
 
 def test_similarity_ranks_every_keyframe_and_ties_go_to_the_first():
