@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from collections import deque
 
 import numpy as np
@@ -203,7 +202,7 @@ def test_bad_inputs_raise() -> None:
         flat_fill(np.zeros((4, 4, 3), np.uint8), np.zeros((8, 8), np.int32))
 
 
-def test_full_hd_frame_is_fast_enough() -> None:
+def test_a_full_hd_frame_with_hundreds_of_regions_is_filled() -> None:
     rng = np.random.default_rng(5)
     img = Image.new("L", (1920, 1080), 255)
     draw = ImageDraw.Draw(img)
@@ -216,14 +215,15 @@ def test_full_hd_frame_is_fast_enough() -> None:
         draw.ellipse([x - r, y - r, x + r, y + r], outline=0, width=2)
     lines = np.asarray(img)
     colors = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
-    start = time.perf_counter()
     labels = segment_regions(lines)
     out = flat_fill(colors, labels)
-    elapsed = time.perf_counter() - start
-    print(f"1920x1080, {labels.max()} regions: {elapsed:.2f} s")
     assert labels.max() >= 500
     assert out.shape == colors.shape
-    assert elapsed < 10  # a loose bound: timing targets belong in benchmarks
+    # Every region of at least 16 pixels is one color (its speed is measured in benchmarks/, not here).
+    sizes = np.bincount(labels.ravel())
+    big = np.flatnonzero(sizes >= 16)[1:]
+    for region in big[:: max(1, len(big) // 50)]:
+        assert len(np.unique(out[labels == region], axis=0)) == 1
 
 
 def test_keyframe_palette_keeps_the_painted_colors_not_the_edges():
