@@ -13,6 +13,7 @@ import click
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
+from pipeline.colorize import PRECISIONS
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
@@ -222,12 +223,19 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     default=True,
     help="Normalise scanned or grey line art (paper to white, ink to black, specks removed) before coloring.",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    help="Model arithmetic; auto: bfloat16 on a GPU, float32 on a CPU.",
+)
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (pays off on long shots).")
 @click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
 @click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
 def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, ...], output: str,
          video: str | None, fps: float, codec: str, weights: str, resolution: int, batch_size: int, fill: str,
-         palette_lock: bool, track: bool, chain: bool, guide_lines: str, clean_lines: bool, resume: bool,
-         address: str | None) -> None:  # fmt: skip
+         palette_lock: bool, track: bool, chain: bool, guide_lines: str, clean_lines: bool, precision: str,
+         compile_model: bool, resume: bool, address: str | None) -> None:  # fmt: skip
     """Color one shot: FRAMES (a folder of line art or a video) like the keyframes given with --reference."""
     from jobs.shot import colorize_one_shot
     from pipeline.colorize import Shot, ShotOptions
@@ -247,7 +255,7 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
         raise click.UsageError("--palette-lock locks the colors of flat regions: use --fill flat or auto")
     options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec,
                           fill=fill, palette_lock=palette_lock, track=track, chain=chain, guide_lines=guide_lines,
-                          clean_lines=clean_lines)  # fmt: skip
+                          clean_lines=clean_lines, precision=precision, compile=compile_model)  # fmt: skip
     try:
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:

@@ -216,6 +216,7 @@ def _fingerprint_options(spec: JobSpec, weights_hash: str) -> dict:
         "chain": spec.chain,
         "clean_lines": spec.clean_lines,
         "guide_lines": spec.guide_lines,
+        "precision": spec.precision,
         "video": None if video is None else {"codec": video.codec, "fps": video.fps},
         "format": 2,
     }

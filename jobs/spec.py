@@ -29,7 +29,7 @@ import yaml
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from pipeline.colorize import ShotOptions
+from pipeline.colorize import PRECISIONS, ShotOptions
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
 
@@ -122,6 +122,8 @@ class JobSpec:
         clean_lines: normalise scanned or grey line art to white paper and dark ink first.
         guide_lines: colored guide lines separate paint regions and are painted over ("paint") or kept ("keep");
             "off" reads them as gray ink.
+        precision: the model's arithmetic, "float32", "bfloat16" or "auto" (bfloat16 on GPUs).
+        compile: run the model through torch.compile.
         batch_size: frames per model call.
         storage_options: fsspec options for every URL (endpoint, region...); credentials are better left to the
             environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS), which s3fs and gcsfs read themselves.
@@ -141,6 +143,8 @@ class JobSpec:
     chain: bool = False
     clean_lines: bool = True
     guide_lines: str = "paint"
+    precision: str = "auto"
+    compile: bool = False
     batch_size: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
 
@@ -150,7 +154,8 @@ class JobSpec:
         return ShotOptions(
             resolution=self.resolution, batch_size=self.batch_size, resume=resume, fps=video.fps,
             codec=video.codec, fill=self.fill, palette_lock=self.palette_lock, track=self.track, chain=self.chain,
-            clean_lines=self.clean_lines, guide_lines=self.guide_lines, storage_options=dict(self.storage_options),
+            clean_lines=self.clean_lines, guide_lines=self.guide_lines, precision=self.precision,
+            compile=self.compile, storage_options=dict(self.storage_options),
         )  # fmt: skip
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
@@ -289,6 +294,8 @@ def check_spec(spec: JobSpec) -> list[str]:
         problems.append(f"fill: unknown fill {spec.fill!r}; choose one of {', '.join(FILLS)}")
     if spec.palette_lock and spec.fill == "soft":
         problems.append("palette_lock: locks the colors of flat regions; set fill: flat or auto")
+    if spec.precision not in PRECISIONS:
+        problems.append(f"precision: unknown precision {spec.precision!r}; choose one of {', '.join(PRECISIONS)}")
     if spec.guide_lines not in GUIDE_LINE_OPTIONS:
         problems.append(
             f"guide_lines: unknown option {spec.guide_lines!r}; choose one of {', '.join(GUIDE_LINE_OPTIONS)}"

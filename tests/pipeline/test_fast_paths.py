@@ -1,0 +1,72 @@
+"""The fast paths give the colors of the plain path: bfloat16 autocast within bfloat16's tolerance, torch.compile
+to the last bit that float32 reordering allows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+from pipeline.frames import read_frame
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
+
+
+@pytest.fixture(scope="module")
+def colorizer() -> ShotColorizer:
+    return ShotColorizer.from_weights()
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[list[np.ndarray], np.ndarray]:
+    frames = [read_frame(str(SAMPLE / "frames" / f"frame{i}.png"), gray=True) for i in (1, 5, 9, 12)]
+    return frames, read_frame(str(SAMPLE / "key.png"))
+
+
+def predict(colorizer: ShotColorizer, sample, **configuration) -> np.ndarray:
+    frames, key = sample
+    colorizer.configure(**configuration)
+    try:
+        tokens = colorizer.encode_reference(key, 256)
+        return np.stack(colorizer.predict_colors(frames, tokens, 256)).astype(np.int16)
+    finally:
+        colorizer.configure()
+
+
+def test_bfloat16_autocast_stays_within_its_tolerance(colorizer, sample) -> None:
+    plain = predict(colorizer, sample, precision="float32")
+    fast = predict(colorizer, sample, precision="bfloat16")
+    difference = np.abs(fast - plain)
+    assert difference.any()  # bfloat16 really ran: its 8-bit mantissa changes some colors
+    assert difference.mean() < 1.0  # 0-255 levels (measured: 0.27)
+    assert np.percentile(difference, 99) <= 10  # (measured: 5)
+
+
+def test_auto_precision_is_float32_on_the_cpu(colorizer, sample) -> None:
+    assert np.array_equal(predict(colorizer, sample, precision="auto"), predict(colorizer, sample))
+    colorizer.configure("auto")
+    assert colorizer.autocast_dtype is None
+
+
+def test_compiled_model_gives_the_same_colors(colorizer, sample) -> None:
+    plain = predict(colorizer, sample)
+    compiled = predict(colorizer, sample, compile=True)
+    assert np.abs(compiled - plain).max() <= 1  # float32 sums in another order may round a level the other way
+
+
+def test_a_shot_runs_in_bfloat16_through_the_pipeline(colorizer, tmp_path) -> None:
+    outputs = {}
+    for precision in ("float32", "bfloat16"):
+        shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path / precision))
+        result = colorizer.run(shot, ShotOptions(precision=precision, fill="soft", batch_size=4))
+        assert result.status == "ok" and result.written == 12
+        outputs[precision] = np.asarray(Image.open(tmp_path / precision / "frame7.png"), dtype=np.int16)
+    assert np.abs(outputs["bfloat16"] - outputs["float32"]).mean() < 2.0
+
+
+def test_an_unknown_precision_is_refused(colorizer) -> None:
+    with pytest.raises(ValueError, match="unknown precision 'half'; choose one of auto, float32, bfloat16"):
+        colorizer.configure("half")
