@@ -10,6 +10,7 @@ recorded with its reason; the others go on. No Ray and no Click here: jobs/ runs
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -414,8 +415,9 @@ class ShotColorizer:
         if options.fill != "soft" and options.track:
             seeds = [(image, position) for image, position in keyframes if order is not None and position is not None]
             tracker = RegionTracker(seeds or [(keyframes[0][0], 0)], palette)
-        finisher = FrameFinisher(emitter, options.batch_size, fill=options.fill, palette=palette, tracker=tracker,
-                                 on_finished=bank.finish if options.chain else None,
+        workers = composite_threads()
+        finisher = FrameFinisher(emitter, max(options.batch_size, workers), workers, fill=options.fill,
+                                 palette=palette, tracker=tracker, on_finished=bank.finish if options.chain else None,
                                  guide_lines=options.guide_lines)  # fmt: skip
         batch: list[PendingFrame] = []
         try:
@@ -702,6 +704,14 @@ class FrameEmitter:
 
     def write_video_frame(self, frame: np.ndarray | None) -> None:
         self.last = write_holding(self.video, frame, self.last)
+
+
+def composite_threads() -> int:
+    """Threads finishing frames at full resolution (region fill, lines, guide lines): half the cores this process
+    may use, at least 2 and at most 8. numpy and Pillow release the GIL in their large loops, so on a GPU node's
+    many cores the finishing keeps up with a model far faster than one thread of it."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(8, max(2, cores // 2))
 
 
 def stack_references(references: list[FrameReferences]) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -219,7 +219,12 @@ class RegionVote:
 
 
 def region_vote(
-    colors: np.ndarray, labels: np.ndarray, *, min_region: int = 16, lab: np.ndarray | None = None
+    colors: np.ndarray,
+    labels: np.ndarray,
+    *,
+    min_region: int = 16,
+    lab: np.ndarray | None = None,
+    previous: RegionVote | None = None,
 ) -> RegionVote:
     """Each region's median color in CIELAB, the vote `flat_fill` paints with.
 
@@ -232,6 +237,8 @@ def region_vote(
         labels: (H, W) int32 region labels from `segment_regions`.
         min_region: smallest region, in pixels, that is flattened.
         lab: (H, W, 3) float CIELAB of `colors`, when already at hand.
+        previous: a vote over labels that these refine (some pixels given other or new labels, as `split_leaks`
+            does): the regions whose pixels did not change keep their vote, and only the others are counted again.
     """
     if colors.ndim != 3 or colors.shape[2] != 3 or colors.dtype != np.uint8:
         msg = f"colors must be (H, W, 3) uint8, got {colors.shape} {colors.dtype}"
@@ -244,14 +251,20 @@ def region_vote(
     flat = sizes >= max(min_region, 1)
     flat[0] = False
     region_lab = np.zeros((len(sizes), 3), dtype=np.float64)
-    pixels = np.flatnonzero(flat[flat_labels])
+    todo = flat
+    if previous is not None:
+        todo = flat & _changed_regions(labels, previous.labels, len(sizes))
+        kept = min(len(sizes), len(previous.sizes))
+        region_lab[:kept][~todo[:kept]] = previous.lab[:kept][~todo[:kept]]
+        region_lab[~flat] = 0
+    pixels = np.flatnonzero(todo[flat_labels])
     if len(pixels) == 0:
         return RegionVote(labels, sizes, flat, region_lab)
     # Compact index over the voted regions only, so the work scales with them and not with every label.
-    compact = np.cumsum(flat) - 1
+    compact = np.cumsum(todo) - 1
     region = compact[flat_labels[pixels]].astype(np.int64)
-    n_regions = int(flat.sum())
-    region_sizes = sizes[flat]
+    n_regions = int(todo.sum())
+    region_sizes = sizes[todo]
     offsets = np.cumsum(region_sizes) - region_sizes
     median_at = offsets + region_sizes // 2  # upper median: with an even split the later value wins
 
@@ -261,8 +274,19 @@ def region_vote(
         quantised = np.round(pixel_lab[:, channel] / _LAB_STEP).astype(np.int64)
         low = int(quantised.min())
         medians[:, channel] = (_grouped_median(region, quantised - low, median_at) + low) * _LAB_STEP
-    region_lab[flat] = medians
+    region_lab[todo] = medians
     return RegionVote(labels, sizes, flat, region_lab)
+
+
+def _changed_regions(labels: np.ndarray, before: np.ndarray, count: int) -> np.ndarray:
+    """(count,) bool: the labels that gained or lost pixels from `before` to `labels`, and labels new since."""
+    changed = np.zeros(count, dtype=bool)
+    moved = labels != before
+    changed[np.unique(labels[moved])] = True
+    old = np.unique(before[moved])
+    changed[old[old < count]] = True
+    changed[int(before.max()) + 1 :] = True
+    return changed
 
 
 def _grouped_median(group: np.ndarray, values: np.ndarray, median_at: np.ndarray) -> np.ndarray:
@@ -445,4 +469,6 @@ def vote_regions(
     lab = rgb_to_lab(colors) if lab is None else lab
     vote = region_vote(colors, segment_regions(lines, gap=gap), min_region=min_region, lab=lab)
     labels = split_leaks(lab, vote, wall_width=max(2, round(2 * upscale)))
-    return vote if labels is vote.labels else region_vote(colors, labels, min_region=min_region, lab=lab)
+    if labels is vote.labels:
+        return vote
+    return region_vote(colors, labels, min_region=min_region, lab=lab, previous=vote)

@@ -12,6 +12,7 @@ from pipeline.regions import (
     lab_to_rgb,
     paint_regions,
     region_colors,
+    region_vote,
     rgb_to_lab,
     segment_regions,
     vote_regions,
@@ -250,3 +251,20 @@ def test_palette_lock_gives_regions_only_palette_colors():
     assert out[0, 0].tolist() == [250, 200, 150] and out[0, 30].tolist() == [40, 60, 200]
     regions = out[lines == 255]
     assert all(color in palette.tolist() for color in np.unique(regions, axis=0).tolist())
+
+
+def test_a_refined_vote_counts_again_only_what_changed_and_equals_a_fresh_vote() -> None:
+    rng = np.random.default_rng(9)
+    lines = np.full((60, 80), 255, np.uint8)
+    lines[:, 26:28], lines[:, 52:54], lines[29:31] = 0, 0, 0  # six closed panels
+    labels = segment_regions(lines)
+    colors = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    before = region_vote(colors, labels)
+    refined = labels.copy()
+    refined[2:12, 2:12] = labels.max() + 1  # a new region carved out of the first panel
+    incremental = region_vote(colors, refined, previous=before)
+    fresh = region_vote(colors, refined)
+    np.testing.assert_array_equal(incremental.lab, fresh.lab)
+    np.testing.assert_array_equal(incremental.flat, fresh.flat)
+    untouched = [label for label in range(2, labels.max() + 1) if label != refined[2, 2]]
+    np.testing.assert_array_equal(incremental.lab[untouched], before.lab[untouched])
