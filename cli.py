@@ -266,6 +266,22 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
 
 
 @main.command()
+@click.argument("output", metavar="OUT")
+def verify(output: str) -> None:
+    """Check that every frame a run planned in OUT (an episode's output or a shot's output folder) is there,
+    decodes, and is byte for byte the file that was written (its recorded SHA-256). Exit code 1 if not."""
+    from jobs.verify import verify_output
+
+    try:
+        report = verify_output(output)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("spec_url", metavar="SPEC")
 def validate(spec_url: str) -> None:
     """Check a job spec (YAML or JSON) without running it: every problem, with its field."""

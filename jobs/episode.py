@@ -102,7 +102,8 @@ def run_episode(
         shot = by_name[result.shot]
         if result.error is None:
             write_table(frame_table([result]), join_url(shot.output, FRAME_TABLE_NAME), storage)
-        write_result(plan.spec.output, result_row(result, shot.keyframe, shot.input_hash), storage)
+        row = result_row(result, shot.keyframe, shot.input_hash, plan.weights_sha256)
+        write_result(plan.spec.output, row, storage)
 
     reporter = ProgressReporter(sum(s.frame_count for s in todo), shots=len(todo))
     try:

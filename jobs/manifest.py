@@ -1,6 +1,7 @@
 """Results tables: pyarrow tables written as Parquet to any fsspec URL.
 
-- per shot, ``<shot output>/inkpaint-frames.parquet``: one row per frame (input, output, status, bytes, seconds);
+- per shot, ``<shot output>/inkpaint-frames.parquet``: one row per frame (input, output, status, bytes, seconds,
+  the output's SHA-256);
 - per episode, ``<output>/inkpaint-results/<shot>.parquet``: one row per shot, written as each shot finishes, so
   the folder reads as one table of the episode at any time (even after a killed run).
 """
@@ -28,6 +29,7 @@ FRAME_SCHEMA = pa.schema(
         ("seconds", pa.float64()),
         ("reason", pa.string()),
         ("index", pa.int64()),
+        ("sha256", pa.string()),
     ]
 )
 
@@ -50,18 +52,19 @@ RESULT_SCHEMA = pa.schema(
         ("video", pa.string()),
         ("input_hash", pa.string()),
         ("finished_at", pa.string()),
+        ("weights_sha256", pa.string()),
     ]
 )
 
 
-def result_row(result: ShotResult, keyframe: str, input_hash: str) -> dict:
+def result_row(result: ShotResult, keyframe: str, input_hash: str, weights_sha256: str = "") -> dict:
     """One shot's row of the episode's results table."""
     return {
         "shot": result.shot, "status": result.status, "frames": result.frames, "written": result.written,
         "resumed": result.resumed, "failed": len(result.failures), "seconds": result.seconds,
         "worker": result.worker, "gpu": result.gpu, "error": result.error or "", "keyframe": keyframe,
         "output": result.output, "video": result.video or "", "input_hash": input_hash,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "weights_sha256": weights_sha256,
     }  # fmt: skip
 
 

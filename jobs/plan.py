@@ -81,6 +81,7 @@ class EpisodePlan:
         cuts: frame indices starting each shot of the sequence after its first.
         cuts_from: "spec", "detected", or "" without a sequence.
         weights: the weights file every worker loads.
+        weights_sha256: its checksum, recorded with every shot's result.
     """
 
     spec: JobSpec
@@ -88,6 +89,7 @@ class EpisodePlan:
     cuts: tuple[int, ...]
     cuts_from: str
     weights: str
+    weights_sha256: str = ""
 
     @property
     def frame_count(self) -> int:
@@ -184,7 +186,8 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
                 extras=extras,
             )
         )  # fmt: skip
-    return EpisodePlan(spec=spec, shots=tuple(plans), cuts=cuts, cuts_from=cuts_from, weights=weights)
+    return EpisodePlan(spec=spec, shots=tuple(plans), cuts=cuts, cuts_from=cuts_from, weights=weights,
+                       weights_sha256=weights_hash)  # fmt: skip
 
 
 def _list_shot(frames: str, options: ShotOptions) -> tuple[str, ...]:

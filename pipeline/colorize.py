@@ -29,6 +29,7 @@ from pipeline.frames import (
     FrameRead,
     FrameReader,
     FrameWriter,
+    file_checksum,
     list_frames,
     output_name,
     read_frame,
@@ -155,10 +156,11 @@ class FrameRecord:
         frame: the input frame (URL, or the frame's name inside an input video).
         output: the output PNG's URL ("" when none was written).
         status: "written", "resumed" (already there) or "failed".
-        bytes: size of the PNG written by this run.
+        bytes: size of the output PNG.
         seconds: this frame's share of its batch's model time.
         reason: why it failed.
         index: the frame's position in the shot (frames may be colored in another order).
+        sha256: checksum of the output PNG's bytes (hex), for `inkpaint verify`.
     """
 
     frame: str
@@ -168,6 +170,7 @@ class FrameRecord:
     seconds: float = 0.0
     reason: str = ""
     index: int = 0
+    sha256: str = ""
 
 
 @dataclass
@@ -689,9 +692,15 @@ class FrameEmitter:
             self.progress(self.done)
 
     def settle_writes(self) -> None:
-        """After the writer closed: record each PNG's size, and turn failed writes into failed frames."""
+        """After the writer closed: record each PNG's size and checksum (reading back those resumed from an earlier
+        run), and turn failed writes into failed frames."""
         errors = {url: error for url, error in self.writer.results if error is not None}
         for record in self.result.records:
+            if record.status == "resumed":
+                try:
+                    record.bytes, record.sha256 = file_checksum(record.output, self.options.storage_options)
+                except OSError as error:
+                    log.warning("could not read back %s to record its checksum: %s", record.output, error)
             if record.status != "written":
                 continue
             if record.output in errors:
@@ -699,8 +708,8 @@ class FrameEmitter:
                 record.status, record.reason, record.output = "failed", reason, ""
                 self.result.failures.append(FrameFailure(record.frame, reason))
                 self.result.written -= 1
-            else:
-                record.bytes = self.writer.sizes.get(record.output, 0)
+            elif record.output in self.writer.written:
+                record.bytes, record.sha256 = self.writer.written[record.output]
 
     def write_video_frame(self, frame: np.ndarray | None) -> None:
         self.last = write_holding(self.video, frame, self.last)

@@ -8,6 +8,7 @@ shot never leaves a truncated frame under its final name.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
+import fsspec
 import numpy as np
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
@@ -284,8 +286,27 @@ def put_file_atomic(local_path: str, url: str, storage_options: dict | None = No
     _commit(fs, path, lambda target: fs.put_file(local_path, target))
 
 
-def write_png(array: np.ndarray, url: str, storage_options: dict | None = None) -> int:
-    """Encode a uint8 (H, W, 3) or (H, W) array as PNG and write it atomically to url; returns the file's size.
+class WrittenFile(NamedTuple):
+    """A file as written: its size in bytes and the SHA-256 of its bytes (hex), for verifying it later."""
+
+    bytes: int
+    sha256: str
+
+
+def file_checksum(url: str, storage_options: dict | None = None) -> WrittenFile:
+    """Size and SHA-256 of a file as it is now."""
+    digest = hashlib.sha256()
+    size = 0
+    with fsspec.open(url, "rb", **(storage_options or {})) as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return WrittenFile(size, digest.hexdigest())
+
+
+def write_png(array: np.ndarray, url: str, storage_options: dict | None = None) -> WrittenFile:
+    """Encode a uint8 (H, W, 3) or (H, W) array as PNG and write it atomically to url; returns its size and
+    checksum.
 
     The PNG is encoded in memory first, then written under a temporary sibling name and renamed (or, on object
     stores, uploaded in one request), so an interrupted write never leaves a truncated file under the final name.
@@ -296,7 +317,7 @@ def write_png(array: np.ndarray, url: str, storage_options: dict | None = None) 
         msg = f"cannot write {url!r}: {error}"
         raise ValueError(msg) from error
     write_bytes_atomic(data, url, storage_options)
-    return len(data)
+    return WrittenFile(len(data), hashlib.sha256(data).hexdigest())
 
 
 def output_name(frame_url: str) -> str:
@@ -419,10 +440,10 @@ class FrameWriter:
         self.storage_options = storage_options
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame-writer")
         self._slots = threading.BoundedSemaphore(max_pending)
-        self._submitted: list[tuple[str, Future[int]]] = []
+        self._submitted: list[tuple[str, Future[WrittenFile]]] = []
         self._closed = False
         self.results: list[tuple[str, Exception | None]] = []
-        self.sizes: dict[str, int] = {}  # bytes of each frame written
+        self.written: dict[str, WrittenFile] = {}  # size and checksum of each frame written
 
     def submit(self, array: np.ndarray, url: str) -> None:
         """Queue one PNG write; blocks while max_pending writes are outstanding."""
@@ -449,7 +470,7 @@ class FrameWriter:
             if exc is not None and not isinstance(exc, Exception):
                 raise exc  # KeyboardInterrupt or SystemExit in a writer thread is not a frame's fault
             if exc is None:
-                self.sizes[url] = future.result()
+                self.written[url] = future.result()
             self.results.append((url, exc))
         return self.results
 

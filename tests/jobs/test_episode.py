@@ -83,6 +83,14 @@ def test_a_shot_with_two_keyframes_is_colored_from_both(episode_inputs, tmp_path
     result = CliRunner().invoke(main, ["run", str(spec)])
     assert result.exit_code == 0, result.output
     assert len(list((output / "sh020").glob("*.png"))) == 7
+    assert set(results_table(str(output)).column("weights_sha256").to_pylist()) == {plan.weights_sha256}
+    assert len(plan.weights_sha256) == 64
+    verified = CliRunner().invoke(main, ["verify", str(output)])
+    assert verified.exit_code == 0, verified.output
+    assert "OK: 18 of 18 frames in 3 shots" in verified.output
+    (output / "sh030" / "sh030_0002.png").unlink()
+    verified = CliRunner().invoke(main, ["verify", str(output)])
+    assert verified.exit_code == 1 and f"{output}/sh030/sh030_0002.png: missing" in verified.output
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(episode_inputs, tmp_path):
