@@ -267,6 +267,20 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
 
 @main.command()
 @click.argument("output", metavar="OUT")
+def report(output: str) -> None:
+    """Write the run's report page, OUT/inkpaint-report/index.html (runs write it themselves when they finish):
+    every shot as pictures, failures first, then the shots most likely wrong."""
+    from jobs.report import write_report
+
+    page, shots = write_report(output)
+    click.echo(f"report of {len(shots)} shots: {page}")
+    if not shots:
+        click.echo(f"no results found in {output}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("output", metavar="OUT")
 def verify(output: str) -> None:
     """Check that every frame a run planned in OUT (an episode's output or a shot's output folder) is there,
     decodes, and is byte for byte the file that was written (its recorded SHA-256). Exit code 1 if not."""

@@ -9,21 +9,30 @@ failed, or was made from other inputs, weights or options (the plan's input hash
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 
 import fsspec
 
-from jobs.manifest import FRAME_TABLE_NAME, frame_table, read_results, result_row, write_result, write_table
+from jobs.manifest import (
+    FRAME_TABLE_NAME,
+    PLAN_TABLE_NAME,
+    SPEC_COPY_NAME,
+    frame_table,
+    read_results,
+    result_row,
+    write_result,
+    write_table,
+)
 from jobs.plan import EpisodePlan, ShotPlan
 from jobs.progress import ProgressReporter
+from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from pipeline.colorize import ShotResult, join_url
-from pipeline.frames import output_name
+from pipeline.frames import output_name, write_bytes_atomic
 
 log = logging.getLogger(__name__)
-
-PLAN_TABLE_NAME = "inkpaint-plan.parquet"
 
 
 @dataclass
@@ -82,6 +91,8 @@ def run_episode(
     options = plan.spec.shot_options(resume=resume)
     storage = options.storage_options
     write_table(plan.table(), join_url(plan.spec.output, PLAN_TABLE_NAME), storage)
+    spec_json = json.dumps(plan.spec.to_dict(redact=True), indent=2, default=str) + "\n"
+    write_bytes_atomic(spec_json.encode(), join_url(plan.spec.output, SPEC_COPY_NAME), storage)
     recorded = read_results(plan.spec.output, storage) if resume else {}
     episode = EpisodeResult()
     todo: list[ShotPlan] = []
@@ -93,6 +104,7 @@ def run_episode(
     if episode.skipped:
         log.info("skipping %d complete shots: %s", len(episode.skipped), ", ".join(episode.skipped))
     if not todo:
+        report_or_warn(plan.spec.output, storage)
         return episode
     todo.sort(key=lambda s: -s.frame_count)  # longest first: the last shot to start is a short one
     by_name = {shot.name: shot for shot in todo}
@@ -102,7 +114,7 @@ def run_episode(
         shot = by_name[result.shot]
         if result.error is None:
             write_table(frame_table([result]), join_url(shot.output, FRAME_TABLE_NAME), storage)
-        row = result_row(result, shot.keyframe, shot.input_hash, plan.weights_sha256)
+        row = result_row(result, shot.keyframe, shot.input_hash, plan.weights_sha256, shot.reference)
         write_result(plan.spec.output, row, storage)
 
     reporter = ProgressReporter(sum(s.frame_count for s in todo), shots=len(todo))
@@ -113,4 +125,5 @@ def run_episode(
         )  # fmt: skip
     finally:
         reporter.close()
+        report_or_warn(plan.spec.output, storage)  # also after a crash: the shots recorded so far
     return episode

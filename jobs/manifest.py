@@ -3,7 +3,8 @@
 - per shot, ``<shot output>/inkpaint-frames.parquet``: one row per frame (input, output, status, bytes, seconds,
   the output's SHA-256);
 - per episode, ``<output>/inkpaint-results/<shot>.parquet``: one row per shot, written as each shot finishes, so
-  the folder reads as one table of the episode at any time (even after a killed run).
+  the folder reads as one table of the episode at any time (even after a killed run); colorize-shot writes its one
+  row the same way into the shot's output folder.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pipeline.colorize import ShotResult
 from pipeline.frames import write_bytes_atomic
 
 FRAME_TABLE_NAME = "inkpaint-frames.parquet"
+PLAN_TABLE_NAME = "inkpaint-plan.parquet"  # an episode's plan, in its output
+SPEC_COPY_NAME = "inkpaint-spec.json"  # the spec as run, credentials masked, in an episode's output
 FRAME_SCHEMA = pa.schema(
     [
         ("shot", pa.string()),
@@ -53,18 +56,22 @@ RESULT_SCHEMA = pa.schema(
         ("input_hash", pa.string()),
         ("finished_at", pa.string()),
         ("weights_sha256", pa.string()),
+        ("reference", pa.string()),
     ]
 )
 
 
-def result_row(result: ShotResult, keyframe: str, input_hash: str, weights_sha256: str = "") -> dict:
-    """One shot's row of the episode's results table."""
+def result_row(
+    result: ShotResult, keyframe: str, input_hash: str, weights_sha256: str = "", reference: str = ""
+) -> dict:
+    """One shot's row of the episode's results table (`keyframe` its name, `reference` its image's URL)."""
     return {
         "shot": result.shot, "status": result.status, "frames": result.frames, "written": result.written,
         "resumed": result.resumed, "failed": len(result.failures), "seconds": result.seconds,
         "worker": result.worker, "gpu": result.gpu, "error": result.error or "", "keyframe": keyframe,
         "output": result.output, "video": result.video or "", "input_hash": input_hash,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "weights_sha256": weights_sha256,
+        "reference": reference,
     }  # fmt: skip
 
 

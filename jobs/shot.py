@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict
 
 import fsspec
 
-from jobs.manifest import FRAME_TABLE_NAME, frame_table, write_table
+from jobs.manifest import FRAME_TABLE_NAME, SPEC_COPY_NAME, frame_table, result_row, write_result, write_table
 from jobs.progress import ProgressReporter
+from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
-from pipeline.frames import read_frame
+from pipeline.frames import read_frame, write_bytes_atomic
 from pipeline.video import CODECS, VideoWriter
 
 
@@ -62,6 +65,15 @@ def check_output_writable(url: str, storage_options: dict) -> None:
         raise ValueError(msg)
 
 
+def write_run_description(shot: Shot, options: ShotOptions) -> None:
+    """Record what was asked (frames, keyframes, options; never storage options) beside the frames, for the report."""
+    asked = {key: value for key, value in asdict(options).items() if key != "storage_options"}
+    description = {"episode": shot.name, "frames": shot.frames, "video": shot.video,
+                   "references": [asdict(reference) for reference in shot.references], **asked}  # fmt: skip
+    data = (json.dumps(description, indent=2) + "\n").encode()
+    write_bytes_atomic(data, join_url(shot.output, SPEC_COPY_NAME), options.storage_options)
+
+
 def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: str | None = None) -> ShotResult:
     """Check the inputs (ValueError on bad ones), then color the shot through Ray with progress on stderr."""
     total = check_shot(shot, options, weights)
@@ -72,4 +84,10 @@ def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: s
         reporter.close()
     if result.error is None:
         write_table(frame_table([result]), join_url(shot.output, FRAME_TABLE_NAME), options.storage_options)
+        weights_sha256 = read_checkpoint_info(weights).sha256
+        row = result_row(result, keyframe=shot.reference, input_hash="", weights_sha256=weights_sha256,
+                         reference=shot.reference)  # fmt: skip
+        write_result(shot.output, row, options.storage_options)
+        write_run_description(shot, options)
+        report_or_warn(shot.output, options.storage_options)
     return result

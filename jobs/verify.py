@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import fsspec
 from PIL import Image, UnidentifiedImageError
 
-from jobs.episode import PLAN_TABLE_NAME
-from jobs.manifest import FRAME_TABLE_NAME, read_table
+from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, read_table
 from pipeline.colorize import join_url
 from pipeline.frames import file_checksum
 
