@@ -3,7 +3,9 @@
 A run writes into its output folder:
 - ``last.safetensors`` and ``best.safetensors`` (by validation PSNR): colorizer checkpoints with provenance;
 - ``training_state.safetensors``: discriminator, optimizers and random state, for an exact resume;
-- ``metrics.jsonl``: one JSON object per logged step and per validation, for plotting.
+- ``metrics.jsonl``: one JSON object per logged step and per validation, for plotting;
+- ``training.png``: the losses and the validation PSNR/SSIM drawn from it (`model/plots.py`), redrawn at every
+  validation.
 Rerunning with the same output folder resumes where the last checkpoint left off.
 """
 
@@ -32,6 +34,7 @@ from model.data import DATA_ATTRIBUTION, PairArrays, load_folder_pairs, load_ope
 from model.discriminator import PatchDiscriminator
 from model.evaluate import EvalSet, evaluate, make_eval_set
 from model.losses import GeneratorLoss, LossWeights, VGG19Features, lsgan_discriminator_loss
+from model.plots import write_training_plot
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +329,7 @@ class Trainer:
                 self.log_line({"kind": "val", "step": self.step, "seconds": time.monotonic() - started, **metrics})
                 log.info("step %d validation PSNR %.2f dB SSIM %.4f", self.step, metrics["psnr"], metrics["ssim"])
                 self.save(metrics)
+                write_training_plot(self.output / "metrics.jsonl", self.output / "training.png")
             if last_step:
                 break
         bar.close()

@@ -55,7 +55,7 @@ def test_trainer_writes_checkpoints_and_resumes(tmp_path):
     first = Trainer(config).run()
     assert set(first) == {"psnr", "ssim"} and first["psnr"] > 0
     run = tmp_path / "run"
-    for name in ("last.safetensors", "best.safetensors", "training_state.safetensors", "metrics.jsonl"):
+    for name in ("last.safetensors", "best.safetensors", "training_state.safetensors", "metrics.jsonl", "training.png"):
         assert (run / name).exists(), name
     info = read_checkpoint_info(run / "last.safetensors")
     assert info.step == 3 and info.preset == "lite" and "OpenMoji" in info.training_data
