@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import click
 
@@ -124,10 +125,18 @@ def train(**options: object) -> None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score at most N drawings.")
 @click.option("--batch-size", type=click.IntRange(1), default=16)
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
-def evaluate_command(weights: str, data: str, resolution: int, limit: int | None, batch_size: int, device: str) -> None:
+@click.option(
+    "--html",
+    "html_folder",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write the table and side-by-side pictures (line art, reference, ours, truth) as a page here.",
+)
+def evaluate_command(weights: str, data: str, resolution: int, limit: int | None, batch_size: int, device: str,
+                     html_folder: str | None) -> None:  # fmt: skip
     """Score weights against ground truth beside two baselines; prints one table."""
     from model.checkpoint import load_colorizer
-    from model.evaluate import evaluate, format_table, load_eval_set
+    from model.evaluate import evaluate, format_table, load_eval_set, write_eval_html
     from model.train import resolve_device
 
     try:
@@ -141,6 +150,9 @@ def evaluate_command(weights: str, data: str, resolution: int, limit: int | None
         f"({info.preset}, step {info.step}, sha256 {info.sha256[:12]})"
     )
     click.echo(format_table(results, title))
+    if html_folder is not None:
+        page = write_eval_html(Path(html_folder), results, title, model, data_set)
+        click.echo(f"wrote {page}")
 
 
 @main.command(name="export-weights")

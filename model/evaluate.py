@@ -10,12 +10,15 @@ The baselines say what a colorizer must beat to be worth running:
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from model.augment import tps_warp
 from model.colorizer import Colorizer
@@ -134,3 +137,45 @@ def format_table(results: dict[str, dict[str, float]], title: str) -> str:
     rows = [title, f"{'method':<24}{'PSNR (dB)':>12}{'SSIM':>10}"]
     rows += [f"{name:<24}{values['psnr']:>12.2f}{values['ssim']:>10.4f}" for name, values in results.items()]
     return "\n".join(rows)
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> (H, W, 3) uint8."""
+    array = image.float().clamp(0, 1).mul(255).round().byte()
+    return array.expand(3, -1, -1).permute(1, 2, 0).numpy() if array.shape[0] == 1 else array.permute(1, 2, 0).numpy()
+
+
+def write_eval_html(
+    folder: Path,
+    results: dict[str, dict[str, float]],
+    title: str,
+    model: Colorizer,
+    data: EvalSet,
+    examples: int = 8,
+) -> Path:
+    """The evaluation as a page: the score table, then line art, reference, ours and truth side by side for the first
+    `examples` drawings (one PNG per row in `folder`). Returns the page's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = min(examples, len(data))
+    ours = model_method(model)(data.line[:count], data.reference[:count])
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(name)}</td><td>{v['psnr']:.2f}</td><td>{v['ssim']:.4f}</td></tr>"
+                   for name, v in results.items())  # fmt: skip
+    parts = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>inkpaint eval</title>',
+        "<style>body{font:14px system-ui,sans-serif;margin:24px} td,th{border:1px solid #ccc;padding:3px 8px}"
+        "table{border-collapse:collapse} img{image-rendering:pixelated}</style></head><body>",
+        f"<h1>inkpaint eval</h1><p>{e(title)}</p>",
+        f'<table id="scores"><tr><th>method</th><th>PSNR (dB)</th><th>SSIM</th></tr>{rows}</table>',
+        "<h2>Line art, reference, inkpaint, truth</h2>",
+    ]
+    for index in range(count):
+        panels = [data.line[index], data.reference[index], ours[index], data.truth[index]]
+        strip = np.concatenate([_to_uint8(panel) for panel in panels], axis=1)
+        name = f"example-{index:03d}.png"
+        Image.fromarray(strip).save(folder / name)
+        parts.append(f'<p>{e(data.names[index])}<br><img src="{name}" alt="{e(data.names[index])}"></p>')
+    parts.append("</body></html>")
+    page = folder / "index.html"
+    page.write_text("\n".join(parts))
+    return page

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 
 from cli import main
 from model.augment import AugmentConfig, make_training_batch
@@ -86,9 +87,26 @@ def test_eval_command_prints_the_table(tmp_path):
     assert "step 7" in lines[0]
     methods = [line.split("  ")[0] for line in lines[2:]]
     assert methods == ["inkpaint", "lines on white", "reference under lines"]
-    for line in lines[2:]:
+    for line in lines[2:5]:
         psnr, ssim = (float(v) for v in line.split()[-2:])
         assert 0 < psnr < 60 and -1 <= ssim <= 1
+
+
+def test_eval_writes_a_page_with_side_by_side_pictures(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    from model.checkpoint import save_colorizer
+
+    save_colorizer(build_colorizer("lite"), weights, step=7)
+    args = ["eval", "--weights", str(weights), "--limit", "3", "--resolution", "64", "--html", str(tmp_path / "page")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "page" / "index.html").read_text()
+    first_psnr = result.output.splitlines()[2].split()[-2]
+    assert f"<td>inkpaint</td><td>{first_psnr}</td>" in page  # the page's numbers are the printed table's
+    examples = sorted((tmp_path / "page").glob("example-*.png"))
+    assert len(examples) == 3 and all(f'src="{p.name}"' in page for p in examples)
+    with Image.open(examples[0]) as strip:
+        assert strip.size == (4 * 64, 64)  # line art, reference, ours, truth
 
 
 def test_eval_refuses_a_pickle(tmp_path):
