@@ -520,7 +520,9 @@ SHOT = {"name": "wave", "frames": "lines"}
             {"video": {"codec": "h264", "fps": -24}}, ["video.fps: must be positive, got -24"], id="negative fps"
         ),
         pytest.param(
-            {"shots": [SHOT, SHOT]}, ["shots[1].name: 'wave' is also the name of shots[0]"], id="shot listed twice"
+            {"shots": [dict(SHOT), dict(SHOT)]},
+            ["shots[1].name: 'wave' is also the name of shots[0]"],
+            id="shot listed twice",
         ),
         pytest.param(
             {"output": "lines/colored"},
