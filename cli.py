@@ -15,6 +15,7 @@ from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
 from pipeline.colorize import PRECISIONS
+from pipeline.frames import DEFAULT_MAX_PIXELS
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
@@ -242,12 +243,18 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     help="Model arithmetic; auto: bfloat16 on a GPU, float32 on a CPU.",
 )
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (pays off on long shots).")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_PIXELS,
+    help="Refuse frames (and keyframes) with more pixels than this, before decoding them.",
+)
 @click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
 @click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
 def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, ...], output: str,
          video: str | None, fps: float, codec: str, weights: str, resolution: int, batch_size: int, fill: str,
          palette_lock: bool, track: bool, chain: bool, guide_lines: str, clean_lines: bool, precision: str,
-         compile_model: bool, resume: bool, address: str | None) -> None:  # fmt: skip
+         compile_model: bool, max_pixels: int, resume: bool, address: str | None) -> None:  # fmt: skip
     """Color one shot: FRAMES (a folder of line art or a video) like the keyframes given with --reference."""
     from jobs.shot import colorize_one_shot
     from pipeline.colorize import Shot, ShotOptions
@@ -267,7 +274,8 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
         raise click.UsageError("--palette-lock locks the colors of flat regions: use --fill flat or auto")
     options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec,
                           fill=fill, palette_lock=palette_lock, track=track, chain=chain, guide_lines=guide_lines,
-                          clean_lines=clean_lines, precision=precision, compile=compile_model)  # fmt: skip
+                          clean_lines=clean_lines, precision=precision, compile=compile_model,
+                          max_pixels=max_pixels)  # fmt: skip
     try:
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:
@@ -311,12 +319,17 @@ def verify(output: str) -> None:
 @click.argument("spec_url", metavar="SPEC")
 def validate(spec_url: str) -> None:
     """Check a job spec (YAML or JSON) without running it: every problem, with its field."""
+    from jobs.plan import input_problems
     from jobs.spec import load_spec
 
     try:
         spec = load_spec(spec_url)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    problems = input_problems(spec)
+    if problems:
+        lines = [f"spec {spec_url!r}: {len(problems)} input(s) cannot be used:", *(f"  {p}" for p in problems)]
+        raise click.UsageError("\n".join(lines))
     shots = f"{len(spec.shots)} shots" + (f" and a sequence ({spec.sequence.frames})" if spec.sequence else "")
     click.echo(f"spec {spec_url} is valid: episode {spec.episode}, {shots}, {len(spec.keyframes)} keyframes")
 

@@ -61,11 +61,17 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
+def storable(text: str) -> str:
+    """Text a table can hold: a file name that is not valid UTF-8 (Python shows its odd bytes as surrogates,
+    'frame\\udcff.png') is stored with those bytes written out ('frame\\xff.png')."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def result_row(
     result: ShotResult, keyframe: str, input_hash: str, weights_sha256: str = "", reference: str = ""
 ) -> dict:
     """One shot's row of the episode's results table (`keyframe` its name, `reference` its image's URL)."""
-    return {
+    row = {
         "shot": result.shot, "status": result.status, "frames": result.frames, "written": result.written,
         "resumed": result.resumed, "failed": len(result.failures), "seconds": result.seconds,
         "worker": result.worker, "gpu": result.gpu, "error": result.error or "", "keyframe": keyframe,
@@ -73,6 +79,7 @@ def result_row(
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "weights_sha256": weights_sha256,
         "reference": reference,
     }  # fmt: skip
+    return {key: storable(value) if isinstance(value, str) else value for key, value in row.items()}
 
 
 def write_result(output: str, row: dict, storage_options: dict | None = None) -> None:
@@ -105,8 +112,9 @@ def results_table(output: str, storage_options: dict | None = None) -> pa.Table:
 
 def frame_table(results: list[ShotResult]) -> pa.Table:
     """One row per frame of every shot: input, output, status, size, seconds and the reason of a failure."""
-    rows = [{"shot": result.shot, **vars(record)} for result in results
-            for record in sorted(result.records, key=lambda record: record.index)]  # fmt: skip
+    rows = [{key: storable(value) if isinstance(value, str) else value
+             for key, value in {"shot": result.shot, **vars(record)}.items()}
+            for result in results for record in sorted(result.records, key=lambda record: record.index)]  # fmt: skip
     return pa.Table.from_pylist(rows, schema=FRAME_SCHEMA)
 
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 
 import fsspec
 import pyarrow as pa
 
-from jobs.spec import JobSpec
+from jobs.spec import JobSpec, SpecError
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
-from pipeline.frames import list_frames
-from pipeline.references import ShotReference
+from pipeline.frames import check_output_names, list_frames, read_frame
+from pipeline.references import ShotReference, uncolored_warning
 from pipeline.shots import (
     Keyframe,
     ShotFrames,
@@ -31,6 +32,8 @@ from pipeline.shots import (
     split_sequence,
 )
 from pipeline.video import CODECS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,47 @@ PLAN_SCHEMA = pa.schema(
 )
 
 
+def input_problems(spec: JobSpec) -> list[str]:
+    """The spec's inputs that cannot be used, each as 'field: what is wrong': keyframes that are missing or do not
+    decode, frame folders that do not exist, a weights file that is refused. Keyframes with no color are logged as
+    warnings."""
+    storage = spec.storage_options
+    problems = []
+    for index, key in enumerate(spec.keyframes):
+        for name, url in (("image", key.image), ("line", key.line)):
+            if not url:
+                continue
+            try:
+                image = read_frame(url, storage, max_pixels=spec.max_pixels)
+            except ValueError as error:
+                problems.append(f"keyframes[{index}].{name}: {error}")
+                continue
+            if name == "image" and (warning := uncolored_warning(url, image)) is not None:
+                log.warning("keyframes[%d].image: %s", index, warning)
+    folders = [(f"shots[{i}].frames", s.frames) for i, s in enumerate(spec.shots)]
+    folders += [("sequence.frames", spec.sequence.frames)] if spec.sequence else []
+    for field_name, url in folders:
+        fs, path = fsspec.core.url_to_fs(url, **storage)
+        try:
+            found = fs.exists(path)
+        except OSError as error:
+            problems.append(f"{field_name}: {url!r} cannot be reached: {error}")
+            continue
+        if not found:
+            problems.append(f"{field_name}: {url!r} does not exist")
+    try:
+        read_checkpoint_info(spec.weights or str(DEFAULT_WEIGHTS))
+    except ValueError as error:
+        problems.append(f"weights: {error}")
+    return problems
+
+
 def plan_episode(spec: JobSpec) -> EpisodePlan:
     """Turn a spec into a plan; raises ValueError naming the input for folders or files that cannot be used."""
+    problems = input_problems(spec)
+    if problems:
+        raise SpecError("\n".join([f"episode {spec.episode!r}: {len(problems)} input(s) cannot be used:",
+                                   *(f"  {problem}" for problem in problems)]))  # fmt: skip
     weights = spec.weights or str(DEFAULT_WEIGHTS)
     weights_hash = read_checkpoint_info(weights).sha256
     options = spec.shot_options()
@@ -174,6 +216,10 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
         reference = references[assignment.keyframe]
         extras = tuple((name, ShotReference(references[name], at)) for name, at in assignment.extras)
         frame_urls = () if is_video(source) else shot.frames
+        try:
+            check_output_names(frame_urls)
+        except ValueError as error:
+            raise SpecError(f"shot {shot.name!r}: {error}") from error
         count = len(frame_urls) or count_shot_frames(Shot(shot.name, source, reference, ""), options)
         plans.append(
             ShotPlan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict
 
@@ -14,8 +15,11 @@ from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
-from pipeline.frames import read_frame, write_bytes_atomic
+from pipeline.frames import check_output_names, list_frames, read_frame, write_bytes_atomic
+from pipeline.references import uncolored_warning
 from pipeline.video import CODECS, VideoWriter
+
+log = logging.getLogger(__name__)
 
 
 def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
@@ -28,14 +32,25 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
     read_checkpoint_info(weights)  # raises CheckpointError (a ValueError) for a bad weights file
     for reference in shot.references:
         try:
-            read_frame(reference.url, options.storage_options, max_pixels=options.max_pixels)
+            image = read_frame(reference.url, options.storage_options, max_pixels=options.max_pixels)
         except ValueError as error:  # FrameError says what is wrong: missing, empty, truncated, not an image, too big
             msg = f"reference {reference.url!r} cannot be used: {error}"
             raise ValueError(msg) from error
+        if (warning := uncolored_warning(reference.url, image)) is not None:
+            log.warning(warning)
+        if max(image.shape[:2]) < options.resolution / 2:
+            log.warning("reference %r is %dx%d, less than half the working resolution (%d): it holds too little of "
+                        "the drawing's colors to be reliable; give a larger keyframe", reference.url, image.shape[1],
+                        image.shape[0], options.resolution)  # fmt: skip
     if not is_video(shot.frames) and shot.output.rstrip("/") == shot.frames.rstrip("/"):
         msg = f"output folder {shot.output!r} is the frames folder; choose another so inputs are never overwritten"
         raise ValueError(msg)
-    total = count_shot_frames(shot, options)
+    if is_video(shot.frames):
+        total = count_shot_frames(shot, options)
+    else:
+        urls = list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
+        check_output_names(urls)
+        total = len(urls)
     for reference in shot.references:
         if reference.position is not None and reference.position >= total:
             msg = (
@@ -48,12 +63,20 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
 
 
 def check_output_writable(url: str, storage_options: dict) -> None:
-    """Create a local output folder now, so an unwritable one is a usage error before any work starts.
+    """Make sure the output can be written before any work starts, so that a wrong place is a usage error.
 
-    Object stores have no folders, and s3fs's makedirs would create a missing bucket: they are left alone here.
+    A local folder is created now. An object store has no folders (and s3fs's makedirs would create a missing
+    bucket): a small probe object is written and removed, which fails for a missing bucket or refused credentials.
     """
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
     if "file" not in fs.protocol:
+        probe = join_url(url, ".inkpaint-write-check")
+        try:
+            write_bytes_atomic(b"", probe, storage_options)
+            fs.rm_file(fs._strip_protocol(probe))
+        except OSError as error:
+            msg = f"output {url!r} cannot be written: {error}"
+            raise ValueError(msg) from error
         return
     try:
         fs.makedirs(root, exist_ok=True)

@@ -30,6 +30,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from pipeline.colorize import PRECISIONS, ShotOptions
+from pipeline.frames import DEFAULT_MAX_PIXELS
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
 
@@ -124,6 +125,7 @@ class JobSpec:
             "off" reads them as gray ink.
         precision: the model's arithmetic, "float32", "bfloat16" or "auto" (bfloat16 on GPUs).
         compile: run the model through torch.compile.
+        max_pixels: frames and keyframes with more pixels are refused before they are decoded.
         batch_size: frames per model call.
         storage_options: fsspec options for every URL (endpoint, region...); credentials are better left to the
             environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS), which s3fs and gcsfs read themselves.
@@ -145,6 +147,7 @@ class JobSpec:
     guide_lines: str = "paint"
     precision: str = "auto"
     compile: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
     batch_size: int = 4
     storage_options: dict[str, Any] = field(default_factory=dict)
 
@@ -155,7 +158,7 @@ class JobSpec:
             resolution=self.resolution, batch_size=self.batch_size, resume=resume, fps=video.fps,
             codec=video.codec, fill=self.fill, palette_lock=self.palette_lock, track=self.track, chain=self.chain,
             clean_lines=self.clean_lines, guide_lines=self.guide_lines, precision=self.precision,
-            compile=self.compile, storage_options=dict(self.storage_options),
+            compile=self.compile, max_pixels=self.max_pixels, storage_options=dict(self.storage_options),
         )  # fmt: skip
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
@@ -300,6 +303,8 @@ def check_spec(spec: JobSpec) -> list[str]:
         problems.append(
             f"guide_lines: unknown option {spec.guide_lines!r}; choose one of {', '.join(GUIDE_LINE_OPTIONS)}"
         )
+    if spec.max_pixels < 1:
+        problems.append(f"max_pixels: must be at least 1, got {spec.max_pixels}")
     if spec.batch_size < 1:
         problems.append(f"batch_size: must be at least 1, got {spec.batch_size}")
     if spec.video is not None:

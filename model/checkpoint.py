@@ -180,11 +180,32 @@ def info_from_metadata(metadata: dict[str, str], sha256: str, source: str) -> Ch
 
 
 def read_checkpoint_info(url: str | os.PathLike) -> CheckpointInfo:
-    """The provenance of a weights file, validated, without building the network."""
+    """The provenance of a weights file, validated (its tensors' names and shapes against its config too) without
+    loading the weights."""
     source = str(url)
     data = read_checkpoint_bytes(source)
     header = parse_header(data, source)
-    return info_from_metadata(header.get("__metadata__", {}), hashlib.sha256(data).hexdigest(), source)
+    info = info_from_metadata(header.get("__metadata__", {}), hashlib.sha256(data).hexdigest(), source)
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        expected = {name: list(t.shape) for name, t in Colorizer(info.config).state_dict().items()}
+    check_tensors(header, expected, info, source)
+    return info
+
+
+def check_tensors(header: dict, expected: dict[str, list[int]], info: CheckpointInfo, source: str) -> None:
+    """Raise CheckpointError unless the header's tensors are exactly the config's, by name and shape."""
+    stored = {k: v for k, v in header.items() if k != "__metadata__"}
+    problems = [f"missing {k}" for k in expected if k not in stored]
+    problems += [f"unexpected {k}" for k in stored if k not in expected]
+    problems += [
+        f"{k} has shape {stored[k]['shape']}, config needs {shape}"
+        for k, shape in expected.items()
+        if k in stored and list(stored[k]["shape"]) != shape
+    ]
+    if problems:
+        listed = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        msg = f"weights file {source!r} does not match its config ({info.preset}): {listed}"
+        raise CheckpointError(msg)
 
 
 def load_colorizer(
@@ -209,18 +230,7 @@ def load_colorizer(
         raise CheckpointError(msg)
     model = Colorizer(info.config)
     expected = model.state_dict()
-    stored = {k: v for k, v in header.items() if k != "__metadata__"}
-    problems = [f"missing {k}" for k in expected if k not in stored]
-    problems += [f"unexpected {k}" for k in stored if k not in expected]
-    problems += [
-        f"{k} has shape {stored[k]['shape']}, config needs {list(expected[k].shape)}"
-        for k in expected
-        if k in stored and list(stored[k]["shape"]) != list(expected[k].shape)
-    ]
-    if problems:
-        listed = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        msg = f"weights file {source!r} does not match its config ({info.preset}): {listed}"
-        raise CheckpointError(msg)
+    check_tensors(header, {k: list(v.shape) for k, v in expected.items()}, info, source)
     tensors = load_safetensors_bytes(data)
     state = {k: v.to(expected[k].dtype) for k, v in tensors.items()}
     model.load_state_dict(state, strict=True)

@@ -29,6 +29,7 @@ from pipeline.frames import (
     FrameRead,
     FrameReader,
     FrameWriter,
+    check_output_names,
     file_checksum,
     list_frames,
     output_name,
@@ -349,7 +350,7 @@ class ShotColorizer:
     @torch.inference_mode()
     def encode_reference(self, rgb: np.ndarray, resolution: int) -> torch.Tensor:
         """Tokens of a colored keyframe (H, W, 3) uint8: (1, M, C), computed once per shot."""
-        geometry = fit_frame(*rgb.shape[:2], resolution, self.model.config.stride)
+        geometry = fit_frame(*rgb.shape[:2], resolution, self.model.config.stride, upscale=True)
         reference = to_model_reference(rgb, geometry)[None].to(self.device)
         return self.model.encode_reference(reference)
 
@@ -475,6 +476,7 @@ class ShotColorizer:
                 raise ValueError(msg)
             return video_line_art(shot.frames, total, options.storage_options, self.line_preparation(options)), total
         urls = list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
+        check_output_names(urls)
         order = self.frame_order(shot, len(urls))
         if order is not None:
             urls = [urls[i] for i in order]

@@ -94,13 +94,18 @@ def list_frames(url: str, storage_options: dict | None = None) -> list[str]:
     path = path.rstrip("/") or path
     # Listings are cached per filesystem instance (s3fs); a folder written earlier in this process must be re-read.
     fs.invalidate_cache(path)
-    if not fs.isdir(path):
-        problem = "is a file, not a folder" if fs.exists(path) else "does not exist"
-        msg = f"frame folder {url!r} {problem}"
-        raise FrameError(msg)
+    try:
+        if not fs.isdir(path):
+            problem = "is a file, not a folder" if fs.exists(path) else "does not exist"
+            msg = f"frame folder {url!r} {problem}"
+            raise FrameError(msg)
+        entries = fs.ls(path, detail=True)
+    except OSError as exc:  # refused credentials (PermissionError), a bucket that cannot be reached ...
+        msg = f"frame folder {url!r} cannot be listed: {exc}"
+        raise FrameError(msg) from exc
 
     names, skipped = [], []
-    for entry in fs.ls(path, detail=True):
+    for entry in entries:
         if entry.get("type") != "file":
             continue
         name = entry["name"].rstrip("/").rpartition("/")[2]
@@ -172,6 +177,25 @@ def image_to_rgb(img: Image.Image) -> np.ndarray:
     return np.array(img.convert("RGB"))
 
 
+_PILLOW_GUARD = threading.Lock()
+
+
+def _open_image(data: bytes) -> Image.Image:
+    """Open an image's header. Pillow's own decompression-bomb guard (Image.MAX_IMAGE_PIXELS, process-wide, about
+    179M pixels) would refuse a huge header with its own message before `read_frame` could state its `max_pixels`
+    limit, and would refuse a frame a user allowed: on that error the header is read again without it (only the
+    header: nothing is decoded until `read_frame` has checked the size)."""
+    try:
+        return Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
+    except Image.DecompressionBombError:
+        with _PILLOW_GUARD:
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                return Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+
+
 def read_frame(
     url: str, storage_options: dict | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS, gray: bool = False
 ) -> np.ndarray:
@@ -187,11 +211,7 @@ def read_frame(
         raise FrameError(msg)
 
     try:
-        img = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
-    except Image.DecompressionBombError as exc:
-        # Pillow's own guard (Image.MAX_IMAGE_PIXELS, process-wide) fires before ours when max_pixels is above it.
-        msg = f"frame {url!r} is too large to decode safely: {exc}"
-        raise FrameError(msg) from exc
+        img = _open_image(data)
     except UnidentifiedImageError as exc:
         kinds = ", ".join(_PIL_FORMATS)
         msg = f"frame {url!r} is not an image Pillow can read ({len(data)} bytes; expected one of {kinds})"
@@ -204,7 +224,8 @@ def read_frame(
     with img:
         width, height = img.size
         if width * height > max_pixels:
-            msg = f"frame {url!r} is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}"
+            pixels = width * height
+            msg = f"frame {url!r} is too large: {width}x{height} = {pixels} pixels, over the limit of {max_pixels}"
             raise FrameError(msg)
         n_frames = getattr(img, "n_frames", 1)
         # A camera's MPO is a JPEG whose extra pictures (depth, previews) follow the main one: read the main one.
@@ -318,6 +339,21 @@ def write_png(array: np.ndarray, url: str, storage_options: dict | None = None) 
         raise ValueError(msg) from error
     write_bytes_atomic(data, url, storage_options)
     return WrittenFile(len(data), hashlib.sha256(data).hexdigest())
+
+
+def check_output_names(urls: Iterable[str]) -> None:
+    """Raise FrameError when two frames would be written under one output name (clash.tif and clash.jpg both make
+    clash.png: the second would overwrite the first), naming both."""
+    seen: dict[str, str] = {}
+    for url in urls:
+        try:
+            name = output_name(url)
+        except FrameError:
+            continue  # such a frame fails on its own, with its reason
+        if name in seen:
+            msg = f"frames {seen[name]!r} and {url!r} would both be written as {name!r}; rename one of them"
+            raise FrameError(msg)
+        seen[name] = url
 
 
 def output_name(frame_url: str) -> str:

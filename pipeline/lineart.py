@@ -117,12 +117,14 @@ class FrameGeometry:
     padded_width: int
 
 
-def fit_frame(height: int, width: int, resolution: int, stride: int = 16) -> FrameGeometry:
-    """Geometry for a frame: long side scaled to `resolution` (never up), short side by the same factor."""
+def fit_frame(height: int, width: int, resolution: int, stride: int = 16, upscale: bool = False) -> FrameGeometry:
+    """Geometry for a frame: long side scaled to `resolution` (never up, unless `upscale`: a keyframe smaller than
+    the working resolution would give the model too few reference tokens), short side by the same factor."""
     if height < 1 or width < 1:
         msg = f"frame size {width}x{height} is empty"
         raise ValueError(msg)
-    scale = min(1.0, resolution / max(height, width))
+    scale = resolution / max(height, width)
+    scale = scale if upscale else min(1.0, scale)
     scaled_h, scaled_w = max(1, round(height * scale)), max(1, round(width * scale))
     return FrameGeometry(
         height=height,
@@ -135,10 +137,13 @@ def fit_frame(height: int, width: int, resolution: int, stride: int = 16) -> Fra
 
 
 def resize_and_pad(image: torch.Tensor, geometry: FrameGeometry, fill: float) -> torch.Tensor:
-    """(C, H, W) float image -> (C, padded_h, padded_w): area-resized, padded right and bottom with `fill`."""
+    """(C, H, W) float image -> (C, padded_h, padded_w): area-resized (bilinear when enlarged), padded right and
+    bottom with `fill`."""
     target = (geometry.scaled_height, geometry.scaled_width)
     if tuple(image.shape[-2:]) != target:
-        image = F.interpolate(image[None], size=target, mode="area")[0]
+        enlarge = target[0] > image.shape[-2] or target[1] > image.shape[-1]
+        mode = {"mode": "bilinear", "align_corners": False} if enlarge else {"mode": "area"}
+        image = F.interpolate(image[None], size=target, **mode)[0]
     pad_h = geometry.padded_height - geometry.scaled_height
     pad_w = geometry.padded_width - geometry.scaled_width
     return F.pad(image, (0, pad_w, 0, pad_h), value=fill)

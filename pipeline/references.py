@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pipeline.regions import rgb_to_lab
+
 # A keyframe this many frames away counts half as much as one painted on the frame itself.
 TIMESCALE_FRAMES = 12.0
 # The weight of the chained frame, against 1 for a keyframe painted on the frame being colored. Measured with
@@ -45,6 +47,28 @@ class FrameReferences:
 
     tokens: torch.Tensor
     log_weights: torch.Tensor
+
+
+# A keyframe with color on fewer of its pixels than this is line art given by mistake (or a gray scan).
+UNCOLORED_SHARE = 0.005
+
+
+def colored_share(rgb: np.ndarray, min_chroma: float = 12.0) -> float:
+    """The share of an image's pixels that have color: CIELAB chroma of at least `min_chroma` (grays and black or
+    anti-aliased ink have nearly none), measured on a reduced copy."""
+    step = max(1, max(rgb.shape[:2]) // 256)
+    lab = rgb_to_lab(np.ascontiguousarray(rgb[::step, ::step]))
+    return float((np.hypot(lab[..., 1], lab[..., 2]) >= min_chroma).mean())
+
+
+def uncolored_warning(url: str, image: np.ndarray) -> str | None:
+    """A warning naming a keyframe that has almost no color (line art given by mistake, or a gray scan), from
+    which the model would paint the shot in grays; None for a colored keyframe."""
+    share = colored_share(image)
+    if share >= UNCOLORED_SHARE:
+        return None
+    return (f"reference {url!r} looks like line art, not a colored keyframe: only {100 * share:.2f}% of its pixels "
+            "have color; the frames will come out without color")  # fmt: skip
 
 
 def keyframe_weight(index: int, position: int | None) -> float:

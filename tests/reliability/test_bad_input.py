@@ -3,7 +3,7 @@ for usage and spec errors, 1 when some frames could not be colored; no partial o
 hidden temporary file); and the other frames still colored and recorded in the frames table.
 
 The bad frames share one shot folder with good ones, so one local Ray run shows them all (`mixed_shot`); the cases
-refused before any work need no Ray. Cases marked xfail are product bugs, each described in its reason.
+refused before any work need no Ray.
 """
 
 from __future__ import annotations
@@ -262,14 +262,6 @@ def test_a_bad_frame_fails_alone_with_its_name_and_reason(mixed_shot, name):
     assert not (mixed_shot.output / name).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A frame over Pillow's decompression-bomb guard (179M pixels) is refused by Pillow inside Image.open, "
-    "before inkpaint's own max_pixels check: the message quotes Pillow's limit (178956970) and 'decompression bomb "
-    "DOS attack' instead of the frame's size and inkpaint's limit (DEFAULT_MAX_PIXELS = 8192*8192), and raising "
-    "max_pixels could never admit it. Fix in pipeline/frames.py read_frame (check the header's size against "
-    "max_pixels before Pillow's guard, e.g. open with Image.MAX_IMAGE_PIXELS lifted to max_pixels).",
-)
 def test_a_huge_frame_is_refused_by_inkpaints_own_stated_limit(mixed_shot):
     reason = mixed_shot.rows["huge.png"]["reason"]
     assert f"{HUGE}x{HUGE}" in reason and f"over the limit of {DEFAULT_MAX_PIXELS}" in reason
@@ -317,14 +309,6 @@ def test_a_folder_with_no_images_only_hidden_files_is_a_usage_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A file name that is not UTF-8 (b'frame\\xff4.png', listed by Python as 'frame\\udcff4.png') is colored, "
-    "but writing the frames table then fails (pyarrow cannot encode the surrogate): after all the work the CLI "
-    "exits 2 with \"'utf-8' codec can't encode character '\\udcff' ...: surrogates not allowed\", naming no file, "
-    "and no inkpaint-frames.parquet is written. Fix in jobs/manifest.py frame_table (store names with "
-    "errors='surrogateescape'/'backslashreplace') or refuse such names per frame in pipeline/frames.py list_frames.",
-)
 def test_a_file_name_that_is_not_utf8_is_colored_or_refused_alone(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2, 3))
     shutil.copy(SAMPLE / "frames" / "frame4.png", os.fsencode(frames) + b"/frame\xff4.png")
@@ -344,12 +328,6 @@ def test_a_file_name_that_is_not_utf8_is_colored_or_refused_alone(tmp_path):
     assert_no_partial_output(output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Two frames with one stem (clash.tif, clash.jpg) are both written to clash.png, the second silently "
-    "overwriting the first, and both are recorded as written with the same output. Fix in jobs/shot.py check_shot "
-    "(refuse clashing output names, naming both files) or pipeline/colorize.py ShotColorizer.pending_frame.",
-)
 def test_two_frames_with_the_same_output_name_are_not_silently_merged(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1,))
     sample_lines(2).save(frames / "clash.tif")
@@ -360,17 +338,18 @@ def test_two_frames_with_the_same_output_name_are_not_silently_merged(tmp_path):
     assert "clash.tif" in result.output and "clash.jpg" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The pixel limit is not an option: ShotOptions.max_pixels (pipeline/colorize.py) is fixed at "
-    "DEFAULT_MAX_PIXELS, `shot` has no --max-pixels (cli.py shot) and a job spec no max_pixels field (jobs/spec.py "
-    "JobSpec.shot_options).",
-)
 def test_the_pixel_limit_is_an_option(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1,))  # 400x300 = 120000 pixels
     sample_lines(2).resize((200, 150)).save(frames / "small.png")
     output = tmp_path / "out"
-    result = color_shot(frames, output, "--max-pixels", "100000")
+    result = color_shot(frames, output, "--max-pixels", "100000")  # the 400x300 keyframe too: refused first
+    assert_clean(result)
+    assert result.exit_code == 2, result.output
+    assert "key.png" in result.output and "over the limit of 100000" in result.output
+    small_key = tmp_path / "small-key.png"
+    with Image.open(KEY) as key:
+        key.resize((200, 150)).save(small_key)
+    result = color_shot(frames, output, "--max-pixels", "100000", reference=small_key)
     assert_clean(result)
     assert result.exit_code == 1, result.output
     assert "frame1.png" in result.output and "over the limit of 100000" in result.output
@@ -380,12 +359,6 @@ def test_the_pixel_limit_is_an_option(tmp_path):
 # --- references ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A reference that is line art (no colors) is used silently: the shot comes out uncolored with exit 0 and "
-    "no warning. Fix in jobs/shot.py check_shot (and jobs/plan.py plan_episode for specs): warn, naming the "
-    "reference, when it has almost no saturated pixels.",
-)
 def test_a_reference_that_is_line_art_is_warned_about(tmp_path, caplog):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2))
     reference = tmp_path / "lines-as-key.png"
@@ -415,13 +388,6 @@ def test_a_reference_much_larger_than_the_frames_colors_them(tmp_path):
     assert_no_partial_output(output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A reference much smaller than the frames (40x30 for 400x300 frames) is never scaled up to the working "
-    "resolution (pipeline/lineart.py fit_frame only scales down; used by ShotColorizer.encode_reference in "
-    "pipeline/colorize.py): the model sees a 48x32 reference and the shot comes out without color, exit 0, no "
-    "warning. Fix there (scale the reference up to the working resolution) or warn in jobs/shot.py check_shot.",
-)
 def test_a_reference_much_smaller_than_the_frames_colors_them_or_is_warned_about(tmp_path, caplog):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2))
     reference = tmp_path / "thumb-key.png"
@@ -465,16 +431,6 @@ def write_bad_weights(folder: Path, kind: str) -> Path:
             "other preset",
             ["does not match its config"],
             id="other preset",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Tensors that do not fit the stored config pass the CLI's check (jobs/shot.py check_shot "
-                "calls model/checkpoint.py read_checkpoint_info, which reads only the metadata); every Ray worker "
-                "then dies loading them and the CLI exits 1 with 'FAILED: no worker left: every worker died more "
-                "often than it may be restarted', naming neither the file nor the mismatch, after creating the "
-                "output folder. Fix: check the header's tensor shapes against the config in read_checkpoint_info "
-                "(or a new check used by check_shot and jobs/plan.py plan_episode); jobs/runner.py should also "
-                "report why a worker could not start.",
-            ),
         ),
     ],
 )
@@ -548,12 +504,6 @@ MISSING_KEYFRAMES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate checks a spec's structure and meaning but not that its files exist: a spec whose keyframe "
-    "image is missing is reported valid (exit 0). Fix in jobs/spec.py check_spec or cli.py validate (local and "
-    "fsspec paths alike: keyframes[i].image, keyframes[i].line, shots[i].frames, sequence.frames, weights).",
-)
 @pytest.mark.parametrize("image", MISSING_KEYFRAMES)
 def test_validate_reports_a_missing_keyframe_file(tmp_path, image):
     spec = write_spec(tmp_path, keyframes=[{"name": "key", "image": image, "shots": ["wave"]}])
@@ -569,24 +519,10 @@ def test_validate_reports_a_missing_keyframe_file(tmp_path, image):
         pytest.param(
             "nokey.png",
             id="file missing",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="run does not check keyframe images before work (jobs/plan.py plan_episode only "
-                "fingerprints them): it writes the plan into the output, starts Ray, and the shot fails with exit "
-                "1 and 'FrameError: frame .../nokey.png does not exist' (called a frame, no field named). Fix in "
-                "jobs/plan.py plan_episode: read each keyframe's header, as jobs/shot.py check_shot does for "
-                "--reference, and raise a ValueError naming keyframes[i].image.",
-            ),
         ),
         pytest.param(
             "keys/nokey.png",
             id="folder missing",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="run crashes with a FileNotFoundError traceback (exit 1) from jobs/plan.py "
-                "file_fingerprints, which lists the keyframe's missing folder; fix as for a missing file, in "
-                "jobs/plan.py plan_episode before fingerprinting.",
-            ),
         ),
     ],
 )
@@ -634,38 +570,17 @@ DENIED = r"access key|denied|forbidden|credential|permission"
             "missing bucket",
             "output",
             id="output in a missing bucket",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="An output in a bucket that does not exist is not checked before work (jobs/shot.py "
-                "check_output_writable skips object stores): every frame is colored, every PNG write fails, then "
-                "writing the frames table crashes with a FileNotFoundError traceback ('The specified bucket does "
-                "not exist', exit 1). Fix in check_output_writable: check that the bucket exists (without creating "
-                "it) and is writable, e.g. a small probe object.",
-            ),
         ),
         pytest.param(
             "refused",
             "frames",
             id="frames with refused credentials",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Refused credentials on the frames folder crash the CLI with a PermissionError traceback "
-                "(exit 1) from pipeline/frames.py list_frames (fs.isdir raises it; only ValueError is caught in "
-                "cli.py shot). Fix in list_frames: turn OSError/PermissionError into a FrameError naming the URL.",
-            ),
         ),
         pytest.param("refused", "reference", id="reference with refused credentials"),
         pytest.param(
             "refused",
             "output",
             id="output with refused credentials",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Refused credentials on the output are not noticed before work (jobs/shot.py "
-                "check_output_writable skips object stores): the shot runs on Ray and ends 'FAILED: "
-                "PermissionError('The AWS Access Key Id you provided does not exist in our records.')' with exit 1, "
-                "naming no URL. Fix in check_output_writable (a probe write naming the output URL, exit 2).",
-            ),
         ),
     ],
 )
