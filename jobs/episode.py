@@ -84,10 +84,11 @@ def shot_is_complete(shot: ShotPlan, recorded: dict | None, storage_options: dic
 
 
 def run_episode(
-    plan: EpisodePlan, address: str | None = None, resume: bool = True, cpu_workers: int = 1
+    plan: EpisodePlan, address: str | None = None, resume: bool = True, cpu_workers: int = 1, retries: int = 2
 ) -> EpisodeResult:
     """Color every shot of the plan that is not complete yet, longest first, through Ray (one worker per GPU, or
-    `cpu_workers` workers sharing the CPUs of a cluster without GPUs)."""
+    `cpu_workers` workers sharing the CPUs of a cluster without GPUs); a shot whose worker dies is retried up to
+    `retries` times."""
     options = plan.spec.shot_options(resume=resume)
     storage = options.storage_options
     write_table(plan.table(), join_url(plan.spec.output, PLAN_TABLE_NAME), storage)
@@ -119,10 +120,9 @@ def run_episode(
 
     reporter = ProgressReporter(sum(s.frame_count for s in todo), shots=len(todo))
     try:
-        episode.results = run_shots(
-            [shot.shot() for shot in todo], options, RunSettings(plan.weights, address, cpu_workers=cpu_workers),
-            progress=reporter.update, on_result=record,
-        )  # fmt: skip
+        settings = RunSettings(plan.weights, address, retries=retries, cpu_workers=cpu_workers)
+        episode.results = run_shots([shot.shot() for shot in todo], options, settings, progress=reporter.update,
+                                    on_result=record)  # fmt: skip
     finally:
         reporter.close()
         report_or_warn(plan.spec.output, storage)  # also after a crash: the shots recorded so far
