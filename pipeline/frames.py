@@ -8,11 +8,13 @@ shot never leaves a truncated frame under its final name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -132,7 +134,7 @@ def _read_bytes(url: str, storage_options: dict | None) -> bytes:
     """The whole file at url; a missing or unreadable file becomes a FrameError naming it."""
     fs, path = url_to_fs(url, **(storage_options or {}))
     try:
-        return fs.cat_file(path)
+        return with_retries(lambda: fs.cat_file(path), f"reading {url}")
     except FileNotFoundError as exc:
         msg = f"frame {url!r} does not exist"
         raise FrameError(msg) from exc
@@ -264,8 +266,36 @@ def _temporary_sibling(path: str) -> str:
     return f"{parent}/{tmp}" if parent else tmp
 
 
+# Seconds to wait before each retry of a storage call that failed in a way that may pass (a dropped connection, a
+# timeout, a server restarting): about 8 s in all, then the error is reported.
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+# Errors that another try cannot fix.
+_PERMANENT_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
+_PERMANENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.ENAMETOOLONG}
+
+
+def with_retries(call: Callable[[], Any], what: str) -> Any:
+    """call(), tried again after each of RETRY_DELAYS when it fails with an OSError that may pass (not a missing
+    file, refused permission, a full or read-only disk); the last error is raised. `what` names it in the log."""
+    for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        try:
+            return call()
+        except OSError as error:
+            if delay is None or isinstance(error, _PERMANENT_ERRORS) or error.errno in _PERMANENT_ERRNOS:
+                raise
+            log.warning("%s failed (%s: %s); trying again in %.2f s (retry %d of %d)", what,
+                        type(error).__name__, error, delay, attempt + 1, len(RETRY_DELAYS))  # fmt: skip
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _commit(fs: Any, path: str, write: Callable[[str], None]) -> None:
-    """Run write(target) so that path holds either its old content or the complete new one, never a part."""
+    """Run write(target) so that path holds either its old content or the complete new one, never a part; a
+    failure that may pass is retried (`with_retries`)."""
+    with_retries(lambda: _commit_once(fs, path, write), f"writing {path}")
+
+
+def _commit_once(fs: Any, path: str, write: Callable[[str], None]) -> None:
     if _protocols(fs) & _ATOMIC_PUT_PROTOCOLS:
         # No makedirs here: object stores have no folders, and s3fs's makedirs would create a missing bucket.
         write(path)
