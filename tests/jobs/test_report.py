@@ -10,8 +10,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli import main
+from jobs.episode import run_episode
 from jobs.manifest import RESULTS_FOLDER, results_table
+from jobs.plan import plan_episode
 from jobs.report import REPORT_FOLDER, QualitySignals, ShotReport, render
+from jobs.spec import load_spec
 from tests.jobs.conftest import write_episode_spec
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,20 +37,23 @@ def browser():
 
 @pytest.fixture(scope="module")
 def episode_run(episode_inputs, tmp_path_factory) -> Path:
-    """The test episode with sh020's keyframe broken, so that sh020 fails as a whole; its output folder."""
+    """The test episode with sh020's keyframe broken after planning (a planned run is checked first), so that
+    sh020 fails as a whole; its output folder."""
     root = tmp_path_factory.mktemp("report")
     keys = root / "keys"
     keys.mkdir()
-    shutil.copy(episode_inputs / "keys" / "fox.png", keys / "fox.png")
-    (keys / "car.png").write_bytes((episode_inputs / "keys" / "car.png").read_bytes()[:200])  # truncated
+    for name in ("fox.png", "car.png"):
+        shutil.copy(episode_inputs / "keys" / name, keys / name)
     keyframes = [
         {"name": "fox", "image": str(keys / "fox.png"), "shots": ["sh010", "sh030"]},
         {"name": "car", "image": str(keys / "car.png"), "shots": ["sh020"]},
     ]
     output = root / "out"
-    spec = write_episode_spec(episode_inputs, output, root / "ep.yaml", keyframes=keyframes)
-    result = CliRunner().invoke(main, ["run", str(spec)])
-    assert result.exit_code == 1, result.output  # sh020 failed
+    plan = plan_episode(load_spec(str(write_episode_spec(episode_inputs, output, root / "ep.yaml",
+                                                         keyframes=keyframes))))  # fmt: skip
+    (keys / "car.png").write_bytes((episode_inputs / "keys" / "car.png").read_bytes()[:200])  # truncated meanwhile
+    episode = run_episode(plan)
+    assert [r.shot for r in episode.failed] == ["sh020"]
     return output
 
 

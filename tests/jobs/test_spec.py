@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from PIL import Image
 
 from cli import main
 from jobs.spec import SpecError, load_spec, redact_secrets
@@ -125,6 +126,9 @@ def test_credentials_are_masked_when_shown(tmp_path):
 
 def test_validate_command(tmp_path):
     runner = CliRunner()
+    for folder in ("lines/sh010", "lines/sh020", "keys"):
+        (tmp_path / folder).mkdir(parents=True)
+    Image.new("RGB", (64, 48), (200, 80, 40)).save(tmp_path / "keys" / "hero.png")
     good = runner.invoke(main, ["validate", write(tmp_path, GOOD)])
     assert good.exit_code == 0, good.output
     assert "is valid: episode ep101, 2 shots, 1 keyframes" in good.output
