@@ -9,8 +9,10 @@ failed, or was made from other inputs, weights or options (the plan's input hash
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 import fsspec
@@ -18,6 +20,7 @@ import fsspec
 from jobs.manifest import (
     FRAME_TABLE_NAME,
     PLAN_TABLE_NAME,
+    RUN_RECORD_NAME,
     SPEC_COPY_NAME,
     frame_table,
     read_results,
@@ -89,6 +92,7 @@ def run_episode(
     """Color every shot of the plan that is not complete yet, longest first, through Ray (one worker per GPU, or
     `cpu_workers` workers sharing the CPUs of a cluster without GPUs); a shot whose worker dies is retried up to
     `retries` times."""
+    started = time.time()
     options = plan.spec.shot_options(resume=resume)
     storage = options.storage_options
     write_table(plan.table(), join_url(plan.spec.output, PLAN_TABLE_NAME), storage)
@@ -105,7 +109,7 @@ def run_episode(
     if episode.skipped:
         log.info("skipping %d complete shots: %s", len(episode.skipped), ", ".join(episode.skipped))
     if not todo:
-        report_or_warn(plan.spec.output, storage)
+        finish_run(plan, episode, started)
         return episode
     todo.sort(key=lambda s: -s.frame_count)  # longest first: the last shot to start is a short one
     by_name = {shot.name: shot for shot in todo}
@@ -125,5 +129,24 @@ def run_episode(
                                     on_result=record)  # fmt: skip
     finally:
         reporter.close()
-        report_or_warn(plan.spec.output, storage)  # also after a crash: the shots recorded so far
+        finish_run(plan, episode, started)  # also after a crash: the shots recorded so far
     return episode
+
+
+def finish_run(plan: EpisodePlan, episode: EpisodeResult, started: float) -> None:
+    """Record the run (when, what it colored and skipped, which weights) beside its results, then its report."""
+    storage = plan.spec.storage_options
+    record = {
+        "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.time() - started, 1),
+        "colored": [result.shot for result in episode.results],
+        "skipped": episode.skipped,
+        "weights": plan.weights,
+        "weights_sha256": plan.weights_sha256,
+    }
+    try:
+        data = (json.dumps(record, indent=2) + "\n").encode()
+        write_bytes_atomic(data, join_url(plan.spec.output, RUN_RECORD_NAME), storage)
+    except OSError as error:
+        log.warning("could not record the run in %s: %s", plan.spec.output, error)
+    report_or_warn(plan.spec.output, storage)

@@ -22,6 +22,7 @@ from pipeline.frames import write_bytes_atomic
 FRAME_TABLE_NAME = "inkpaint-frames.parquet"
 PLAN_TABLE_NAME = "inkpaint-plan.parquet"  # an episode's plan, in its output
 SPEC_COPY_NAME = "inkpaint-spec.json"  # the spec as run, credentials masked, in an episode's output
+RUN_RECORD_NAME = "inkpaint-run.json"  # the latest run: when, how long, shots colored and skipped, weights
 FRAME_SCHEMA = pa.schema(
     [
         ("shot", pa.string()),

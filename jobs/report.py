@@ -25,7 +25,14 @@ import fsspec
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, SPEC_COPY_NAME, read_results, read_table
+from jobs.manifest import (
+    FRAME_TABLE_NAME,
+    PLAN_TABLE_NAME,
+    RUN_RECORD_NAME,
+    SPEC_COPY_NAME,
+    read_results,
+    read_table,
+)
 from pipeline.colorize import join_url
 from pipeline.frames import read_frame, rgb_to_gray, write_bytes_atomic
 from pipeline.png import encode_png
@@ -255,10 +262,11 @@ def gather(output: str, storage_options: dict | None = None) -> tuple[list[ShotR
     if _exists(plan_url, storage):
         planned = {row["shot"]: row for row in read_table(plan_url, storage).to_pylist()}
     facts: dict = {}
-    spec_url = join_url(output, SPEC_COPY_NAME)
-    if _exists(spec_url, storage):
-        with fsspec.open(spec_url, "rt", **storage) as handle:
-            facts["spec"] = json.load(handle)
+    for key, name in (("spec", SPEC_COPY_NAME), ("run", RUN_RECORD_NAME)):
+        url = join_url(output, name)
+        if _exists(url, storage):
+            with fsspec.open(url, "rt", **storage) as handle:
+                facts[key] = json.load(handle)
     shots = [_shot_report(row, planned.get(name, {}).get("frames"), folder, storage) for name, row in results.items()]
     for name, plan in planned.items():
         if name not in results:
@@ -289,7 +297,9 @@ def render(output: str, shots: list[ShotReport], facts: dict) -> str:
     frames = sum(s.written for s in shots)
     seconds = sum(s.seconds for s in shots)
     weights = sorted({s.weights_sha256 for s in shots if s.weights_sha256})
-    spec = facts.get("spec", {})
+    spec, run = facts.get("spec", {}), facts.get("run", {})
+    weights_name = (run.get("weights") or spec.get("weights") or "the shipped default").rsplit("/", 1)[-1]
+    wall = f"{run['wall_seconds']:.1f} s, started {run.get('started', '?')}" if "wall_seconds" in run else "unknown"
     options = {k: spec[k] for k in ("resolution", "fill", "palette_lock", "track", "chain", "guide_lines",
                                      "clean_lines", "precision", "weights") if k in spec}  # fmt: skip
     parts = [
@@ -310,10 +320,14 @@ def render(output: str, shots: list[ShotReport], facts: dict) -> str:
         f'<tr><th>shots failed</th><td class="num" id="shots-failed">{counts["failed"]}</td></tr>',
         f'<tr><th>shots missing (planned, no result)</th><td class="num" id="shots-missing">{counts["missing"]}</td>'
         "</tr>",
+        f'<tr><th>shots skipped by the last run (already complete)</th><td class="num" id="shots-skipped">'
+        f"{len(run.get('skipped', []))}</td></tr>",
         f'<tr><th>frames colored</th><td class="num" id="frames">{frames}</td></tr>',
-        f'<tr><th>worker time</th><td class="num" id="seconds">{seconds:.1f} s</td></tr>',
-        f'<tr><th>frames/s</th><td class="num">{frames / seconds if seconds else 0:.2f}</td></tr>',
-        f"<tr><th>weights sha256</th><td><code>{e(', '.join(weights) or 'unknown')}</code></td></tr>",
+        f'<tr><th>wall time of the last run</th><td class="num" id="wall">{e(wall)}</td></tr>',
+        f'<tr><th>worker time (all shots)</th><td class="num" id="seconds">{seconds:.1f} s</td></tr>',
+        f'<tr><th>frames/s per worker</th><td class="num">{frames / seconds if seconds else 0:.2f}</td></tr>',
+        f"<tr><th>weights</th><td><code>{e(weights_name)}</code> sha256 <code>{e(', '.join(weights) or 'unknown')}"
+        "</code></td></tr>",
         f"<tr><th>options</th><td><code>{e(json.dumps(options))}</code></td></tr>",
         "</table>",
     ]

@@ -85,6 +85,9 @@ def test_the_report_loads_every_picture_and_video_and_puts_the_failure_first(bro
     assert page.inner_text("#shots-ok") == str(statuses.count("ok")) == "2"
     assert page.inner_text("#shots-failed") == str(statuses.count("failed")) == "1"
     assert page.inner_text("#frames") == str(sum(table.column("written").to_pylist()))
+    assert page.inner_text("#shots-skipped") == "0"
+    assert " s, started 20" in page.inner_text("#wall")  # the run's own record, inkpaint-run.json
+    assert "inkpaint-lite.safetensors" in page.inner_text("#summary")
     screenshot = tmp_path / "report.png"
     page.screenshot(path=str(screenshot), full_page=True)
     with Image.open(screenshot) as picture:
