@@ -85,16 +85,20 @@ class Killer(threading.Thread):
         self.kills = 0
         self.first_seen: dict[int, int] = {}  # pid -> RSS (kB) when first seen
         self.last_seen: dict[int, int] = {}  # pid -> RSS (kB) when last seen alive
+        self.by_shots: dict[int, dict[int, int]] = {}  # shots finished (every 10) -> pid -> RSS (kB)
         self.stop = threading.Event()
 
     def run(self) -> None:
         next_at = self.every
         while not self.stop.wait(0.5):
-            for pid, rss in shot_workers().items():
+            live = shot_workers()
+            for pid, rss in live.items():
                 self.first_seen.setdefault(pid, rss)
                 self.last_seen[pid] = rss
             results = self.output / "inkpaint-results"
             done = len(list(results.glob("*.parquet"))) if results.exists() else 0
+            if done and done % 10 == 0 and done not in self.by_shots:
+                self.by_shots[done] = live
             if done >= next_at:
                 workers = sorted(shot_workers())
                 if workers:
@@ -157,6 +161,8 @@ def main() -> None:
     print(f"wall {wall:.0f} s; shots ok {statuses.count('ok')} of {args.shots}; {len(episode.failed)} failed")
     print(f"frames planned {planned}, present once {present}, lost {lost}, doubled {doubled}")
     print(f"workers killed {killer.kills}; shots retried {deaths.retried}")
+    for done, seen in sorted(killer.by_shots.items()):
+        print(f"after {done} shots, RSS of the live workers (MB): {[round(rss / 1024) for rss in seen.values()]}")
     print("worker processes (a restarted worker is a new one), RSS in MB when first and last seen:")
     for pid, rss in sorted(killer.first_seen.items()):
         print(f"  pid {pid}: {rss / 1024:.0f} -> {killer.last_seen[pid] / 1024:.0f}")
