@@ -97,8 +97,9 @@ class Killer(threading.Thread):
                 self.last_seen[pid] = rss
             results = self.output / "inkpaint-results"
             done = len(list(results.glob("*.parquet"))) if results.exists() else 0
-            if done and done % 10 == 0 and done not in self.by_shots:
-                self.by_shots[done] = live
+            milestone = done - done % 10
+            if milestone and milestone not in self.by_shots and live:
+                self.by_shots[milestone] = live
             if done >= next_at:
                 workers = sorted(shot_workers())
                 if workers:
