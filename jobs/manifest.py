@@ -62,6 +62,12 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
+def url_exists(url: str, storage_options: dict | None = None) -> bool:
+    """Whether a file or folder is at url (any fsspec store)."""
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return fs.exists(path)
+
+
 def storable(text: str) -> str:
     """Text a table can hold: a file name that is not valid UTF-8 (Python shows its odd bytes as surrogates,
     'frame\\udcff.png') is stored with those bytes written out ('frame\\xff.png')."""

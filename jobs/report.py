@@ -32,6 +32,7 @@ from jobs.manifest import (
     SPEC_COPY_NAME,
     read_results,
     read_table,
+    url_exists,
 )
 from pipeline.colorize import join_url
 from pipeline.frames import read_frame, rgb_to_gray, write_bytes_atomic
@@ -96,11 +97,6 @@ class ShotReport:
     key_thumb: str = ""
     sheet: str = ""
     signals: QualitySignals = field(default_factory=QualitySignals)
-
-
-def _exists(url: str, storage_options: dict) -> bool:
-    fs, path = fsspec.core.url_to_fs(url, **storage_options)
-    return fs.exists(path)
 
 
 def _thumbnail(image: np.ndarray, side: int = THUMB) -> Image.Image:
@@ -230,10 +226,10 @@ def _shot_report(row: dict, planned_frames: int | None, folder: str, storage: di
         weights_sha256=row.get("weights_sha256") or "",
     )  # fmt: skip
     table_url = join_url(shot.output, FRAME_TABLE_NAME) if shot.output else ""
-    rows = read_table(table_url, storage).to_pylist() if table_url and _exists(table_url, storage) else []
+    rows = read_table(table_url, storage).to_pylist() if table_url and url_exists(table_url, storage) else []
     rows.sort(key=lambda r: r["index"])
     shot.frame_failures = [(r["frame"], r["reason"]) for r in rows if r["status"] == "failed"]
-    if shot.video and not _exists(shot.video, storage):
+    if shot.video and not url_exists(shot.video, storage):
         shot.video = ""  # planned, never written (the shot failed)
     reference = None
     if shot.reference:
@@ -259,12 +255,12 @@ def gather(output: str, storage_options: dict | None = None) -> tuple[list[ShotR
     results = read_results(output, storage)
     planned: dict[str, dict] = {}
     plan_url = join_url(output, PLAN_TABLE_NAME)
-    if _exists(plan_url, storage):
+    if url_exists(plan_url, storage):
         planned = {row["shot"]: row for row in read_table(plan_url, storage).to_pylist()}
     facts: dict = {}
     for key, name in (("spec", SPEC_COPY_NAME), ("run", RUN_RECORD_NAME)):
         url = join_url(output, name)
-        if _exists(url, storage):
+        if url_exists(url, storage):
             with fsspec.open(url, "rt", **storage) as handle:
                 facts[key] = json.load(handle)
     shots = [_shot_report(row, planned.get(name, {}).get("frames"), folder, storage) for name, row in results.items()]

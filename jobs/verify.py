@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import fsspec
 from PIL import Image, UnidentifiedImageError
 
-from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, read_table
+from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, read_table, url_exists
 from pipeline.colorize import join_url
 from pipeline.frames import file_checksum
 
@@ -45,11 +45,6 @@ class Verification:
         return "\n".join(lines + [f"  {problem}" for problem in self.problems])
 
 
-def _exists(url: str, storage_options: dict) -> bool:
-    fs, path = fsspec.core.url_to_fs(url, **storage_options)
-    return fs.exists(path)
-
-
 def check_frame(row: dict, storage_options: dict) -> str | None:
     """What is wrong with one row's output file, or None when it is there, unchanged and decodes."""
     if row["status"] == "failed" or not row["output"]:
@@ -77,7 +72,7 @@ def verify_shot(output: str, storage_options: dict, expected_frames: int | None,
     """Check one shot's output folder against its frames table, adding to `report`."""
     report.shots += 1
     table_url = join_url(output, FRAME_TABLE_NAME)
-    if not _exists(table_url, storage_options):
+    if not url_exists(table_url, storage_options):
         report.problems.append(f"{output}: no frames table ({FRAME_TABLE_NAME}): the shot never finished a run")
         report.frames += expected_frames or 0
         return
@@ -101,11 +96,11 @@ def verify_output(output: str, storage_options: dict | None = None) -> Verificat
     storage_options = storage_options or {}
     report = Verification()
     plan_url = join_url(output, PLAN_TABLE_NAME)
-    if _exists(plan_url, storage_options):
+    if url_exists(plan_url, storage_options):
         for shot in read_table(plan_url, storage_options).to_pylist():
             verify_shot(shot["output"], storage_options, shot["frames"], report)
         return report
-    if _exists(join_url(output, FRAME_TABLE_NAME), storage_options):
+    if url_exists(join_url(output, FRAME_TABLE_NAME), storage_options):
         verify_shot(output, storage_options, None, report)
         return report
     msg = f"{output!r} holds neither an episode plan ({PLAN_TABLE_NAME}) nor a shot's frames table ({FRAME_TABLE_NAME})"
