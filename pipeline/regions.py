@@ -484,3 +484,73 @@ def vote_regions(
     if labels is vote.labels:
         return vote
     return region_vote(colors, labels, min_region=min_region, lab=lab, previous=vote)
+
+
+def vote_regions_sampled(
+    colors: np.ndarray,
+    labels: np.ndarray,
+    grid_lab: np.ndarray,
+    step: int,
+    *,
+    min_region: int = 16,
+    wall_width: int = 2,
+) -> RegionVote:
+    """`vote_regions` for a frame far larger than its colors' own resolution, on every `step`-th pixel.
+
+    The model's colors were enlarged from a few hundred pixels a side, so a vote over every `step`-th pixel of each
+    row and column sees the same colors as one over all of them, for `step` squared times less work; leaks are split
+    off on that grid too and brought back to the frame's own labels (the band along the lines, whose samples fell on
+    ink, follows the region beside it). Regions the grid misses (thin strips) are voted on their own pixels.
+
+    Args:
+        colors: (H, W, 3) uint8 model colors at the frame's size.
+        labels: (H, W) int32 paint regions of the frame (`segment_regions`).
+        grid_lab: CIELAB of the colors at the grid's size, labels[::step, ::step].shape.
+        step: the grid's spacing in pixels.
+        min_region: smallest region, in the frame's pixels, that is flattened.
+        wall_width: the leak split's wall band, in grid pixels.
+    """
+    grid_labels = np.ascontiguousarray(labels[::step, ::step])
+    grid_colors = np.ascontiguousarray(colors[::step, ::step])
+    vote = region_vote(grid_colors, grid_labels, min_region=1, lab=grid_lab)
+    split = split_leaks(grid_lab, vote, wall_width=wall_width, min_leak=max(1, 64 // step**2))
+    full_labels = labels
+    if split is not grid_labels:
+        vote = region_vote(grid_colors, split, min_region=1, lab=grid_lab, previous=vote)
+        full_labels = _refine_labels(labels, grid_labels, split, step)
+    sizes = np.bincount(full_labels.ravel(), minlength=len(vote.sizes))
+    region_lab = np.zeros((len(sizes), 3), dtype=np.float64)
+    region_lab[: len(vote.lab)] = vote.lab[: len(sizes)]
+    voted = np.zeros(len(sizes), dtype=bool)
+    voted[: len(vote.flat)] = vote.flat[: len(sizes)]
+    flat = sizes >= max(min_region, 1)
+    flat[0] = False
+    missed = flat & ~voted
+    if missed.any():  # regions too thin for the grid: their own pixels vote
+        own = region_vote(colors, np.where(missed[full_labels], full_labels, 0), min_region=1)
+        region_lab[missed] = own.lab[: len(sizes)][missed]
+    return RegionVote(full_labels, sizes, flat, region_lab)
+
+
+def _refine_labels(labels: np.ndarray, before: np.ndarray, after: np.ndarray, step: int) -> np.ndarray:
+    """The frame's labels with the regions split on the grid (`before` -> `after`, both labels[::step, ::step]
+    sized) split the same way: a pixel of the parent region takes the new label of its nearest grid sample, and the
+    band along the lines, whose samples lay on ink, is grown into from the new label beside it."""
+    rows, columns = np.nonzero(after != before)
+    reach = step + 1
+    top, bottom = max(rows.min() - reach, 0), rows.max() + reach + 1
+    left, right = max(columns.min() - reach, 0), columns.max() + reach + 1
+    height, width = labels.shape
+    box = (slice(top * step, min(bottom * step, height)), slice(left * step, min(right * step, width)))
+    crop = labels[box]
+
+    def enlarge(grid: np.ndarray) -> np.ndarray:
+        part = grid[top:bottom, left:right]
+        return np.repeat(np.repeat(part, step, axis=0), step, axis=1)[: crop.shape[0], : crop.shape[1]]
+
+    up_after, up_before = enlarge(after), enlarge(before)
+    grown = np.where((up_after != up_before) & (up_before == crop), up_after, 0).astype(labels.dtype)
+    _grow_within_region(grown, (up_before == 0) & (crop > 0), crop, steps=step)
+    refined = labels.copy()
+    refined[box] = np.where(grown > 0, grown, crop)
+    return refined

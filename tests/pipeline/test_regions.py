@@ -7,6 +7,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from pipeline.regions import (
+    RegionVote,
     flat_fill,
     keyframe_palette,
     lab_to_rgb,
@@ -16,6 +17,7 @@ from pipeline.regions import (
     rgb_to_lab,
     segment_regions,
     vote_regions,
+    vote_regions_sampled,
 )
 
 RED = (255, 0, 0)
@@ -268,3 +270,47 @@ def test_a_refined_vote_counts_again_only_what_changed_and_equals_a_fresh_vote()
     np.testing.assert_array_equal(incremental.flat, fresh.flat)
     untouched = [label for label in range(2, labels.max() + 1) if label != refined[2, 2]]
     np.testing.assert_array_equal(incremental.lab[untouched], before.lab[untouched])
+
+
+def sampled(colors: np.ndarray, lines: np.ndarray, step: int = 2) -> RegionVote:
+    """`vote_regions_sampled` as `pipeline.lineart.vote_frame` calls it, the grid's Lab taken from the colors."""
+    labels = segment_regions(lines)
+    grid_lab = rgb_to_lab(np.ascontiguousarray(colors[::step, ::step]))
+    return vote_regions_sampled(colors, labels, grid_lab, step)
+
+
+def test_a_sampled_vote_gives_the_regions_the_colors_of_a_full_vote() -> None:
+    rng = np.random.default_rng(3)
+    lines = np.full((200, 240), 255, np.uint8)
+    lines[:, 118:121], lines[98:101] = 0, 0  # four panels
+    lines[150:190, 40:42], lines[150:190, 43:45] = 0, 0  # and a strip 1 px wide between two lines
+    colors = np.empty((200, 240, 3), np.uint8)
+    for (rows, columns), color in zip([(slice(0, 100), slice(0, 120)), (slice(0, 100), slice(120, 240)),
+                                       (slice(100, 200), slice(0, 120)), (slice(100, 200), slice(120, 240))],
+                                      [RED, BLUE, (40, 160, 60), (230, 200, 40)], strict=True):  # fmt: skip
+        colors[rows, columns] = color
+    colors[150:190, 42] = (120, 40, 160)  # the strip: the grid's even columns never see it
+    colors = np.clip(colors.astype(int) + rng.integers(-6, 7, colors.shape), 0, 255).astype(np.uint8)
+    full, fast = vote_regions(colors, lines), sampled(colors, lines)
+    np.testing.assert_array_equal(fast.labels, full.labels)
+    np.testing.assert_array_equal(fast.flat, full.flat)
+    assert np.abs(fast.lab[full.flat] - full.lab[full.flat]).max() < 1.5  # CIELAB units
+    strip = fast.labels[170, 42]
+    assert fast.flat[strip] and np.abs(fast.lab[strip] - rgb_to_lab(np.array([[120, 40, 160]], np.uint8))[0]).max() < 4
+
+
+def test_a_leak_split_on_the_grid_is_split_in_the_frame() -> None:
+    lines = np.asarray(Image.fromarray(pocket_with_opening(8)).resize((480, 480), Image.Resampling.NEAREST))
+    colors = np.full((480, 480, 3), 250, np.uint8)
+    colors[168:320, 168:320] = RED  # the pocket, as in the full-resolution test above, four times larger
+    colors[144:176, 228:260] = (250, 130, 130)
+    vote = sampled(colors, lines)
+    out = paint_regions(colors, vote, region_colors(vote.lab))
+    assert region_count(vote.labels) == 2
+    pocket, outside = out[200:300, 200:300].reshape(-1, 3), out[20:120, 20:460].reshape(-1, 3)
+    assert len(np.unique(pocket, axis=0)) == 1 and np.abs(pocket[0].astype(int) - RED).max() <= 2
+    assert len(np.unique(outside, axis=0)) == 1 and outside[0].min() >= 245
+    full = vote_regions(colors, lines)
+    red_full = paint_regions(colors, full, region_colors(full.lab))[..., 1] < 100
+    paper = lines == 255
+    assert (red_full != (out[..., 1] < 100))[paper].mean() < 0.005  # the same pixels red as a full vote, but a few
