@@ -18,6 +18,7 @@ expected. Relative paths in a spec are relative to the spec's own folder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import asdict, field, replace
@@ -154,12 +155,10 @@ class JobSpec:
     def shot_options(self, resume: bool = True) -> ShotOptions:
         """The per-shot processing options this spec asks for."""
         video = self.video or VideoSpec()
-        return ShotOptions(
-            resolution=self.resolution, batch_size=self.batch_size, resume=resume, fps=video.fps,
-            codec=video.codec, fill=self.fill, palette_lock=self.palette_lock, track=self.track, chain=self.chain,
-            clean_lines=self.clean_lines, guide_lines=self.guide_lines, precision=self.precision,
-            compile=self.compile, max_pixels=self.max_pixels, storage_options=dict(self.storage_options),
-        )  # fmt: skip
+        # Every option a spec names the way ShotOptions does passes through as it is; one list of them, the fields.
+        shared = {f.name for f in dataclasses.fields(ShotOptions)} & {f.name for f in dataclasses.fields(self)}
+        values = {name: getattr(self, name) for name in shared} | {"storage_options": dict(self.storage_options)}
+        return ShotOptions(**values, resume=resume, fps=video.fps, codec=video.codec)
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
         """The spec as plain data; with `redact`, storage options that look like credentials are masked."""

@@ -520,9 +520,9 @@ def vote_regions_sampled(
         full_labels = _refine_labels(labels, grid_labels, split, step)
     sizes = np.bincount(full_labels.ravel(), minlength=len(vote.sizes))
     region_lab = np.zeros((len(sizes), 3), dtype=np.float64)
-    region_lab[: len(vote.lab)] = vote.lab[: len(sizes)]
+    region_lab[: len(vote.lab)] = vote.lab
     voted = np.zeros(len(sizes), dtype=bool)
-    voted[: len(vote.flat)] = vote.flat[: len(sizes)]
+    voted[: len(vote.flat)] = vote.flat
     flat = sizes >= max(min_region, 1)
     flat[0] = False
     missed = flat & ~voted

@@ -136,3 +136,12 @@ def test_validate_command(tmp_path):
     assert bad.exit_code == 2
     assert "batch_size: must be at least 1, got 0" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_every_option_of_a_spec_reaches_the_shot_options(tmp_path):
+    chosen = {"fill": "flat", "palette_lock": True, "track": False, "chain": True, "clean_lines": False,
+              "guide_lines": "keep", "precision": "bfloat16", "compile": True, "max_pixels": 1000, "batch_size": 2,
+              "resolution": 320, "storage_options": {"anon": True}}  # fmt: skip
+    options = load_spec(write(tmp_path, {**GOOD, **chosen, "video": {"codec": "ffv1", "fps": 12}})).shot_options()
+    assert {name: getattr(options, name) for name in chosen} == chosen
+    assert (options.codec, options.fps, options.resume) == ("ffv1", 12.0, True)
