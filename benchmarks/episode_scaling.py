@@ -48,12 +48,29 @@ from pipeline.colorize import ShotColorizer  # noqa: E402
 from pipeline.frames import read_frame, write_bytes_atomic  # noqa: E402
 from pipeline.lineart import composite_lines, fit_frame, prepare_line_art, to_model_line  # noqa: E402
 from pipeline.png import encode_png  # noqa: E402
+from pipeline.references import colored_share  # noqa: E402
 from pipeline.video import VideoWriter  # noqa: E402
+
+
+def colored_drawings(count: int) -> list[Path]:
+    """`count` OpenMoji test drawings spread over the split, skipping those drawn in black and white only (a
+    keyframe without color would leave nothing for the region fill to do)."""
+    candidates = list_openmoji("test")
+    step = max(1, len(candidates) // (4 * count))
+    chosen = []
+    for svg in candidates[::step]:
+        color = render_openmoji_shot(svg, 1, 128, 128, Motion()).color[0]
+        if colored_share(color) >= 0.05:
+            chosen.append(svg)
+        if len(chosen) == count:
+            return chosen
+    msg = f"only {len(chosen)} colored drawings found for {count} shots"
+    raise SystemExit(msg)
 
 
 def make_episode(root: Path, shots: int, frames: int, size: tuple[int, int], resolution: int) -> Path:
     """Shots of different OpenMoji drawings moving, a keyframe per shot, and the spec; returns the spec's path."""
-    drawings = list_openmoji("test")[:: max(1, len(list_openmoji("test")) // shots)][:shots]
+    drawings = colored_drawings(shots)
     spec: dict = {"episode": "bench", "output": str(root / "out"), "resolution": resolution,
                   "shots": [], "keyframes": []}  # fmt: skip
     for index, svg in enumerate(drawings):
