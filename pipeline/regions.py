@@ -5,8 +5,9 @@ wants one flat color per area enclosed by the lines. `segment_regions` finds tho
 lines first, and `flat_fill` gives each area the median of the model's colors inside it, taken in CIELAB so that the
 vote is perceptual rather than per sRGB byte.
 
-numpy and Pillow only: scipy, scikit-image and OpenCV are not dependencies, so connected components are found by a union-find
-over horizontal runs of paper, which needs a handful of vectorised passes instead of a Python loop over pixels.
+numpy and Pillow only: scipy, scikit-image and OpenCV are not dependencies, so connected components are found by a
+union-find over horizontal runs of paper, which needs a handful of vectorised passes instead of a Python loop over
+pixels.
 """
 
 from __future__ import annotations
