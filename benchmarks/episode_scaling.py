@@ -44,11 +44,13 @@ from jobs.plan import plan_episode  # noqa: E402
 from jobs.spec import load_spec  # noqa: E402
 from model.data import list_openmoji  # noqa: E402
 from model.shots import Motion, render_openmoji_shot  # noqa: E402
-from pipeline.colorize import ShotColorizer  # noqa: E402
+from pipeline.colorize import ShotColorizer, frame_threads, paint_and_finish  # noqa: E402
 from pipeline.frames import read_frame, write_bytes_atomic  # noqa: E402
-from pipeline.lineart import composite_lines, fit_frame, prepare_line_art, to_model_line  # noqa: E402
+from pipeline.lineart import fit_frame, prepare_line_art, to_model_line, vote_frame  # noqa: E402
 from pipeline.png import encode_png  # noqa: E402
 from pipeline.references import colored_share  # noqa: E402
+from pipeline.regions import region_colors  # noqa: E402
+from pipeline.tracking import RegionTracker  # noqa: E402
 from pipeline.video import VideoWriter  # noqa: E402
 
 
@@ -117,9 +119,20 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
     batches = [gray[i : i + batch] for i in range(0, len(gray) - batch + 1, batch)]
     colorizer.predict_colors(batches[0], tokens, resolution)  # warm-up
     stages["model"] = per_frame_ms(lambda b: colorizer.predict_colors(b, tokens, resolution), batches) / batch
-    small = colorizer.predict_colors(gray[:1], tokens, resolution)[0]
-    stages["composite (flat)"] = per_frame_ms(lambda art: composite_lines(small, art, "flat"), arts)
-    finished = [composite_lines(small, art, "flat") for art in arts]
+    smalls = [colorizer.predict_colors([g], tokens, resolution)[0] for g in gray]
+    # As a tracked flat fill runs: the vote on the pool, the colors decided in order, the painting on the pool.
+    votes = []
+    stages["region vote"] = per_frame_ms(lambda i: votes.append(vote_frame(smalls[i], arts[i])), range(len(arts)))
+    tracker = RegionTracker([(read_frame(str(key)), 0)])
+    tracker.decide(0, votes[0][1], arts[0].boundaries)  # the keyframe's regions, found once per shot
+    decided = [region_colors(votes[0][1].lab)]
+    stages["region colors"] = per_frame_ms(
+        lambda i: decided.append(tracker.decide(i, votes[i][1], arts[i].boundaries)), range(1, len(arts))
+    )
+    finished = []
+    stages["paint + lines"] = per_frame_ms(
+        lambda i: finished.append(paint_and_finish(*votes[i], decided[i], arts[i], "paint")), range(len(arts))
+    )
     encoded = [encode_png(f) for f in finished]
     stages["encode"] = per_frame_ms(lambda f: encode_png(f), finished)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,6 +141,19 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
     stages["video"] = per_frame_ms(video.write, finished)
     video.close()
     return stages
+
+
+def thread_groups(stages: dict[str, float], threads: int) -> dict[str, float]:
+    """Milliseconds per frame each thread group of a worker spends (pipeline/colorize.py), from `stages`: the
+    readers (read, decode, line prep), the composite pool (region vote, painting and lines) and the PNG writers,
+    `threads` each (`frame_threads`); the finishing thread, in frame order (region colors, video). The model's
+    thread (model input, model) is left to the caller. With enough cores, the slowest group sets the rate."""
+    return {
+        f"readers ({threads} threads)": (stages["storage read"] + stages["decode"] + stages["line prep"]) / threads,
+        f"composite ({threads} threads)": (stages["region vote"] + stages["paint + lines"]) / threads,
+        "finishing thread (colors, video)": stages["region colors"] + stages["video"],
+        f"writers ({threads} threads)": (stages["encode"] + stages["storage write"]) / threads,
+    }
 
 
 def timed_episode(spec: Path, cpu_workers: int) -> tuple[float, int]:
@@ -173,16 +199,8 @@ def main() -> None:
     print(f"{'step':>16} {'ms/frame':>9} {'share':>6}   (one step at a time, this machine)")
     for name, ms in stages.items():
         print(f"{name:>16} {ms:>9.2f} {ms / total:>6.0%}")
-    # A worker's steps run on thread groups of their own (pipeline/colorize.py): 2 reader threads (read, decode,
-    # line prep), the model's thread (model input, model), 2 composite threads, 1 finishing thread (video, in order)
-    # and 2 writer threads (PNG encode, write). With enough cores, the slowest group sets the worker's rate.
-    groups = {
-        "readers (2 threads)": 2 * 1000 / (stages["storage read"] + stages["decode"] + stages["line prep"]),
-        "model thread (GPU, assumed)": 1000 / (stages["model input"] + 1000 / args.gpu_model_fps),
-        "composite (2 threads)": 2 * 1000 / stages["composite (flat)"],
-        "finishing thread (video)": 1000 / stages["video"],
-        "writers (2 threads)": 2 * 1000 / (stages["encode"] + stages["storage write"]),
-    }
+    groups = {name: 1000 / ms for name, ms in thread_groups(stages, frame_threads(args.cores_per_gpu)).items()}
+    groups["model thread (GPU, assumed)"] = 1000 / (stages["model input"] + 1000 / args.gpu_model_fps)
     cpu_ms = total - stages["model"]
     groups["all cores, if every step spread"] = args.cores_per_gpu * 1000 / cpu_ms
     print()

@@ -41,12 +41,12 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from episode_scaling import stage_breakdown  # noqa: E402
+from episode_scaling import stage_breakdown, thread_groups  # noqa: E402
 from model_speed import count_flops, header_lines, inputs, measure  # noqa: E402
 from shot_speed import SAMPLE, make_shot, peak_memory_mb  # noqa: E402
 
 from model.colorizer import Colorizer, build_colorizer  # noqa: E402
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions  # noqa: E402
+from pipeline.colorize import Shot, ShotColorizer, ShotOptions, frame_threads  # noqa: E402
 
 SECTIONS = ("matmul", "model", "pipeline", "1080p", "startup", "memory")
 PAPER_SECONDS_PER_FRAME = 0.44  # the figure for the paper's generator at 256x256 on a 2-core machine
@@ -100,17 +100,10 @@ def full_hd(work: Path, frames: int) -> None:
     print(f"{'step':>16} {'ms/frame':>9} {'of model':>9}   (one step at a time)")
     for name, ms in stages.items():
         print(f"{name:>16} {ms:>9.1f} {ms / model:>9.2f}")
-    # pipeline/colorize.py runs each group on threads of its own; per frame, each group's threads share its work.
-    groups = {
-        "readers (2 threads)": (stages["storage read"] + stages["decode"] + stages["line prep"]) / 2,
-        "model thread": stages["model input"] + model,
-        "composite (2 threads)": stages["composite (flat)"] / 2,
-        "finishing thread (video)": stages["video"],
-        "writers (2 threads)": (stages["encode"] + stages["storage write"]) / 2,
-    }
-    print(f"\n{'thread group':>26} {'ms/frame':>9} {'of model':>9}   (target: every group but the model's <= 0.33)")
+    groups = {"model thread": stages["model input"] + model, **thread_groups(stages, frame_threads())}
+    print(f"\n{'thread group':>34} {'ms/frame':>9} {'of model':>9}   (target: every group but the model's <= 0.33)")
     for name, ms in groups.items():
-        print(f"{name:>26} {ms:>9.1f} {ms / model:>9.2f}")
+        print(f"{name:>34} {ms:>9.1f} {ms / model:>9.2f}")
     colorizer = ShotColorizer.from_weights()
     result = colorizer.run(Shot("hd", str(folder), str(SAMPLE / "key.png"), str(work / "hd_out")),
                            ShotOptions(resolution=512))  # fmt: skip

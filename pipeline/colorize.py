@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -412,15 +413,15 @@ class ShotColorizer:
         stream_video = shot.video is not None and order is None
         video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
                             storage_options=options.storage_options) if stream_video else None  # fmt: skip
-        writer = FrameWriter(options.storage_options)
+        threads = frame_threads()
+        writer = FrameWriter(options.storage_options, workers=threads, max_pending=4 * threads)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
         palette = shot_palette([image for image, _ in keyframes]) if options.palette_lock else None
         tracker = None
         if options.fill != "soft" and options.track:
             seeds = [(image, position) for image, position in keyframes if order is not None and position is not None]
             tracker = RegionTracker(seeds or [(keyframes[0][0], 0)], palette)
-        workers = composite_threads()
-        finisher = FrameFinisher(emitter, max(options.batch_size, workers), workers, fill=options.fill,
+        finisher = FrameFinisher(emitter, max(options.batch_size, threads), threads, fill=options.fill,
                                  palette=palette, tracker=tracker, on_finished=bank.finish if options.chain else None,
                                  guide_lines=options.guide_lines)  # fmt: skip
         batch: list[PendingFrame] = []
@@ -480,8 +481,10 @@ class ShotColorizer:
         order = self.frame_order(shot, len(urls))
         if order is not None:
             urls = [urls[i] for i in order]
-        reader = FrameReader(urls, options.storage_options, max_pixels=options.max_pixels,
-                             gray=options.guide_lines == "off", prepare=self.line_preparation(options))  # fmt: skip
+        threads = frame_threads()
+        reader = FrameReader(urls, options.storage_options, prefetch=2 * threads, workers=threads,
+                             max_pixels=options.max_pixels, gray=options.guide_lines == "off",
+                             prepare=self.line_preparation(options))  # fmt: skip
         return iter(reader), len(urls)
 
     @staticmethod
@@ -543,8 +546,10 @@ class FrameFinisher:
 
     The model's thread only queues frames (at most `depth` waiting), so full-resolution work (composite, PNG
     submission, video encoding) runs beside the next batch instead of between batches, and composites of later
-    frames run while the video encodes an earlier one. An error on a finishing thread is raised in the caller at its
-    next put() or at close().
+    frames run while the video encodes an earlier one. With region tracking, only the choice of each frame's region
+    colors runs in order on the finishing thread: the region vote before it and the painting after it run on the
+    pool, several frames at once. An error on a finishing thread is raised in the caller at its next put() or at
+    close().
 
     Args:
         emitter: receives the finished frames in order.
@@ -578,6 +583,7 @@ class FrameFinisher:
         self.frames_done = 0
         self.done_changed = threading.Condition()
         self.queue: queue.Queue[tuple[PendingFrame, Future | None] | None] = queue.Queue(max(1, depth))
+        self.workers = composite_workers
         self.pool = ThreadPoolExecutor(max_workers=composite_workers, thread_name_prefix="frame-composite")
         self.error: BaseException | None = None
         self.aborted = False
@@ -626,35 +632,58 @@ class FrameFinisher:
             self.thread.join()
         self.pool.shutdown(cancel_futures=True)
 
-    def finish(self, pending: PendingFrame, composited: np.ndarray | tuple[np.ndarray, RegionVote]) -> np.ndarray:
-        """The finished frame: the pool's composite, or, when tracking, the pool's region vote with the region
-        colors decided here, in frame order."""
-        if isinstance(composited, np.ndarray):
-            return composited
-        full, vote = composited
+    def start_finishing(self, pending: PendingFrame, composite: Future | None) -> Future | None:
+        """In frame order: the future of the finished frame. With tracking, the region colors are decided here from
+        the pool's region vote, and the painting goes back to the pool."""
+        if composite is None or self.tracker is None or self.fill != "flat":
+            return composite
+        full, vote = composite.result()
         region_rgb = self.tracker.decide(pending.index, vote, pending.art.boundaries)
-        return finish_frame(paint_regions(full, vote, region_rgb), pending.art, self.guide_lines, vote.labels)
+        return self.pool.submit(paint_and_finish, full, vote, region_rgb, pending.art, self.guide_lines)
 
     def _raise_error(self) -> None:
         if self.error is not None:
             raise self.error
 
     def _work(self) -> None:
+        in_flight: deque[tuple[PendingFrame, Future | None]] = deque()
         while (item := self.queue.get()) is not None:
             if self.error is not None or self.aborted:
                 continue  # keep draining, so a blocked put() returns
             pending, composite = item
             try:
-                if composite is not None:
-                    pending.colored, pending.colors = self.finish(pending, composite.result()), None
+                in_flight.append((pending, self.start_finishing(pending, composite)))
+            except BaseException as error:  # re-raised in the caller's thread
+                self.error = error
+                in_flight.append((pending, None))
+            # Emit in order what is ready; wait for the oldest frame only when nothing else is queued (the model's
+            # thread may be waiting for it) or when more frames are in flight than the pool has threads.
+            while in_flight and (in_flight[0][1] is None or in_flight[0][1].done() or self.queue.empty()
+                                 or len(in_flight) > self.workers):  # fmt: skip
+                self._emit(*in_flight.popleft())
+        while in_flight:
+            self._emit(*in_flight.popleft())
+
+    def _emit(self, pending: PendingFrame, finishing: Future | None) -> None:
+        if self.error is None and not self.aborted:
+            try:
+                if finishing is not None:
+                    pending.colored, pending.colors = finishing.result(), None
                     if self.on_finished is not None:
                         self.on_finished(pending.index, pending.batch, pending.colored)
                 self.emitter.emit(pending)
             except BaseException as error:  # re-raised in the caller's thread
                 self.error = error
-            with self.done_changed:
-                self.frames_done += 1
-                self.done_changed.notify_all()
+        with self.done_changed:
+            self.frames_done += 1
+            self.done_changed.notify_all()
+
+
+def paint_and_finish(
+    full: np.ndarray, vote: RegionVote, region_rgb: np.ndarray, art: LineArt, guide_lines: str
+) -> np.ndarray:
+    """A tracked frame finished: its regions painted the colors decided for them, then the lines laid over."""
+    return finish_frame(paint_regions(full, vote, region_rgb), art, guide_lines, vote.labels)
 
 
 class FrameEmitter:
@@ -717,11 +746,13 @@ class FrameEmitter:
         self.last = write_holding(self.video, frame, self.last)
 
 
-def composite_threads() -> int:
-    """Threads finishing frames at full resolution (region fill, lines, guide lines): half the cores this process
-    may use, at least 2 and at most 8. numpy and Pillow release the GIL in their large loops, so on a GPU node's
-    many cores the finishing keeps up with a model far faster than one thread of it."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def frame_threads(cores: int | None = None) -> int:
+    """Threads for each full-resolution stage of a shot (reading and line prep, region fill and lines, PNG
+    writing): half the cores this process may use, at least 2 and at most 8. numpy, Pillow and zlib release the
+    GIL in their large loops, so on a GPU node's many cores each stage keeps up with a model far faster than one
+    thread of it. `cores`: those of another machine, for a prediction; by default this process's."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(8, max(2, cores // 2))
 
 

@@ -327,11 +327,11 @@ def paint_regions(colors: np.ndarray, vote: RegionVote, region_rgb: np.ndarray) 
     rgb = region_rgb[: len(vote.flat)].astype("<u4")
     table = rgb[:, 0] | rgb[:, 1] << 8 | rgb[:, 2] << 16
     table[~vote.flat] = _KEEP_MODEL_COLOR
-    packed = table[vote.labels]
+    packed = np.take(table, vote.labels)
     unpacked = Image.frombuffer("RGBX", (width, height), packed, "raw", "RGBX", 0, 1).convert("RGB")
     out = np.array(unpacked)
-    keep = packed == _KEEP_MODEL_COLOR
-    out[keep] = colors[keep]
+    keep = np.flatnonzero(packed == _KEEP_MODEL_COLOR)  # indices: several times faster than a boolean mask here
+    out.reshape(-1, 3)[keep] = colors.reshape(-1, 3)[keep]
     return out
 
 
@@ -548,9 +548,10 @@ def vote_regions_sampled(
     flat = sizes >= max(min_region, 1)
     flat[0] = False
     missed = flat & ~voted
-    if missed.any():  # regions too thin for the grid: their own pixels vote
-        own = region_vote(colors, np.where(missed[full_labels], full_labels, 0), min_region=1)
-        region_lab[missed] = own.lab[: len(sizes)][missed]
+    if missed.any():  # regions too thin for the grid: their own pixels vote, gathered as a (pixels, 1) strip
+        pixels = np.flatnonzero(missed[full_labels])
+        own = region_vote(colors.reshape(-1, 1, 3)[pixels], full_labels.reshape(-1, 1)[pixels], min_region=1)
+        region_lab[: len(own.lab)][missed[: len(own.lab)]] = own.lab[missed[: len(own.lab)]]
     return RegionVote(full_labels, sizes, flat, region_lab)
 
 

@@ -279,23 +279,25 @@ def sampled(colors: np.ndarray, lines: np.ndarray, step: int = 2) -> RegionVote:
     return vote_regions_sampled(colors, labels, grid_lab, step)
 
 
-def test_a_sampled_vote_gives_the_regions_the_colors_of_a_full_vote() -> None:
+@pytest.mark.parametrize("step", [2, 3])
+def test_a_sampled_vote_gives_the_regions_the_colors_of_a_full_vote(step: int) -> None:
     rng = np.random.default_rng(3)
     lines = np.full((200, 240), 255, np.uint8)
     lines[:, 118:121], lines[98:101] = 0, 0  # four panels
-    lines[150:190, 40:42], lines[150:190, 43:45] = 0, 0  # and a strip 1 px wide between two lines
+    lines[150:190, 40 : 41 + step], lines[150:190, 42 + step : 44 + step] = 0, 0  # and a strip 1 px wide between
+    # two lines, on a column the grid skips
     colors = np.empty((200, 240, 3), np.uint8)
     for (rows, columns), color in zip([(slice(0, 100), slice(0, 120)), (slice(0, 100), slice(120, 240)),
                                        (slice(100, 200), slice(0, 120)), (slice(100, 200), slice(120, 240))],
                                       [RED, BLUE, (40, 160, 60), (230, 200, 40)], strict=True):  # fmt: skip
         colors[rows, columns] = color
-    colors[150:190, 42] = (120, 40, 160)  # the strip: the grid's even columns never see it
+    colors[150:190, 41 + step] = (120, 40, 160)  # the strip: the grid's columns never see it
     colors = np.clip(colors.astype(int) + rng.integers(-6, 7, colors.shape), 0, 255).astype(np.uint8)
-    full, fast = vote_regions(colors, lines), sampled(colors, lines)
+    full, fast = vote_regions(colors, lines), sampled(colors, lines, step)
     np.testing.assert_array_equal(fast.labels, full.labels)
     np.testing.assert_array_equal(fast.flat, full.flat)
     assert np.abs(fast.lab[full.flat] - full.lab[full.flat]).max() < 1.5  # CIELAB units
-    strip = fast.labels[170, 42]
+    strip = fast.labels[170, 41 + step]
     assert fast.flat[strip] and np.abs(fast.lab[strip] - rgb_to_lab(np.array([[120, 40, 160]], np.uint8))[0]).max() < 4
 
 
