@@ -12,6 +12,7 @@ pixels.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,28 +135,34 @@ def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return np.cumsum(delta[:, :width], axis=1, dtype=np.int32), len(roots)  # the last column only closes runs
 
 
+def _neighbours(pixels: np.ndarray, height: int, width: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For flat indices of an (height, width) image: (the neighbour's index, whether it is inside the image) for
+    the neighbours above, below, left and right, in that order. Outside the image the index is the pixel's own."""
+    rows, columns = np.divmod(pixels, width)
+    for offset, inside in ((-width, rows > 0), (width, rows < height - 1),
+                           (-1, columns > 0), (1, columns < width - 1)):  # fmt: skip
+        yield np.where(inside, pixels + offset, pixels), inside
+
+
 def _grow_into(labels: np.ndarray, allowed: np.ndarray, steps: int) -> None:
     """Spread labels in place into unlabelled `allowed` pixels, one 4-neighbour step at a time (a pixel takes the
     largest label beside it). Works on the list of pixels still to fill, not the whole frame: they are a thin seam
     along the lines."""
-    height, width = labels.shape
-    flat = labels.reshape(-1)  # a view when labels is contiguous, else a copy written back at the end
+    flat = np.ascontiguousarray(labels).reshape(-1)  # labels itself when contiguous, else written back at the end
     todo = np.flatnonzero(allowed & (labels == 0))
     for _ in range(steps):
         if len(todo) == 0:
             break
-        rows, columns = np.divmod(todo, width)
         best = np.zeros(len(todo), dtype=labels.dtype)
-        for offset, inside in ((-width, rows > 0), (width, rows < height - 1),
-                               (-1, columns > 0), (1, columns < width - 1)):  # fmt: skip
-            np.maximum(best, np.where(inside, flat[np.where(inside, todo + offset, todo)], 0), out=best)
+        for neighbour, inside in _neighbours(todo, *labels.shape):
+            np.maximum(best, np.where(inside, flat[neighbour], 0), out=best)
         grown = best > 0
         if not grown.any():
             break
         flat[todo[grown]] = best[grown]
         todo = todo[~grown]
     if not np.shares_memory(flat, labels):
-        labels[...] = flat.reshape(height, width)
+        labels[...] = flat.reshape(labels.shape)
 
 
 def segment_regions(lines: np.ndarray, *, gap: int = 3, ink_threshold: int = 160) -> np.ndarray:
@@ -464,19 +471,27 @@ def _squared_distance_to_vote(lab: np.ndarray, vote: RegionVote) -> np.ndarray:
 
 
 def _grow_within_region(grown: np.ndarray, allowed: np.ndarray, regions: np.ndarray, steps: int) -> None:
-    """Spread the labels of `grown` in place into unlabelled `allowed` pixels of the same `regions` label."""
+    """Spread the labels of `grown` in place into unlabelled `allowed` pixels of the same `regions` label (from the
+    first labelled neighbour of the same region, looking above, below, left, right), over the pixels still to
+    fill only."""
+    flat = np.ascontiguousarray(grown).reshape(-1)  # grown itself when contiguous, else written back at the end
+    region_of = np.ascontiguousarray(regions).reshape(-1)
+    todo = np.flatnonzero(allowed & (grown == 0))
     for _ in range(steps):
-        todo = allowed & (grown == 0)
-        if not todo.any():
-            return
-        reached = np.zeros_like(grown)
-        for here, there in _NEIGHBOUR_SLICES:
-            same = (grown[there] > 0) & (regions[there] == regions[here])
-            reached[here] = np.where(same & (reached[here] == 0), grown[there], reached[here])
-        step = todo & (reached > 0)
+        if len(todo) == 0:
+            break
+        reached = np.zeros(len(todo), dtype=grown.dtype)
+        for neighbour, inside in _neighbours(todo, *grown.shape):
+            candidate = flat[neighbour]
+            take = inside & (candidate > 0) & (region_of[neighbour] == region_of[todo]) & (reached == 0)
+            reached[take] = candidate[take]
+        step = reached > 0
         if not step.any():
-            return
-        grown[step] = reached[step]
+            break
+        flat[todo[step]] = reached[step]
+        todo = todo[~step]
+    if not np.shares_memory(flat, grown):
+        grown[...] = flat.reshape(grown.shape)
 
 
 def vote_regions(
