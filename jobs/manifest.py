@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import fsspec
@@ -70,8 +71,17 @@ def url_exists(url: str, storage_options: dict | None = None) -> bool:
 
 def storable(text: str) -> str:
     """Text a table can hold: a file name that is not valid UTF-8 (Python shows its odd bytes as surrogates,
-    'frame\\udcff.png') is stored with those bytes written out ('frame\\xff.png')."""
+    'frame\\udcff.png') is stored with those bytes written out ('frame\\xff.png'); `restored` undoes it."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_WRITTEN_OUT_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
+def restored(text: str) -> str:
+    """The name `storable` was given, as Python names that file: each byte it wrote out (only bytes 0x80-0xff
+    are) back to its surrogate. Output names never hold a backslash (`check_output_names`)."""
+    return _WRITTEN_OUT_BYTE.sub(lambda match: chr(0xDC00 + int(match.group(1), 16)), text)
 
 
 def result_row(
@@ -136,3 +146,9 @@ def read_table(url: str, storage_options: dict | None = None) -> pa.Table:
     """Read a Parquet table from any fsspec URL."""
     with fsspec.open(url, "rb", **(storage_options or {})) as handle:
         return pq.read_table(handle)
+
+
+def read_rows(url: str, storage_options: dict | None = None) -> list[dict]:
+    """The rows of a table this package wrote, with every file name as Python names the file (`restored`)."""
+    rows = read_table(url, storage_options).to_pylist()
+    return [{key: restored(value) if isinstance(value, str) else value for key, value in row.items()} for row in rows]

@@ -31,7 +31,7 @@ from jobs.manifest import (
     RUN_RECORD_NAME,
     SPEC_COPY_NAME,
     read_results,
-    read_table,
+    read_rows,
     url_exists,
 )
 from pipeline.colorize import join_url
@@ -226,7 +226,7 @@ def _shot_report(row: dict, planned_frames: int | None, folder: str, storage: di
         weights_sha256=row.get("weights_sha256") or "",
     )  # fmt: skip
     table_url = join_url(shot.output, FRAME_TABLE_NAME) if shot.output else ""
-    rows = read_table(table_url, storage).to_pylist() if table_url and url_exists(table_url, storage) else []
+    rows = read_rows(table_url, storage) if table_url and url_exists(table_url, storage) else []
     rows.sort(key=lambda r: r["index"])
     shot.frame_failures = [(r["frame"], r["reason"]) for r in rows if r["status"] == "failed"]
     if shot.video and not url_exists(shot.video, storage):
@@ -256,7 +256,7 @@ def gather(output: str, storage_options: dict | None = None) -> tuple[list[ShotR
     planned: dict[str, dict] = {}
     plan_url = join_url(output, PLAN_TABLE_NAME)
     if url_exists(plan_url, storage):
-        planned = {row["shot"]: row for row in read_table(plan_url, storage).to_pylist()}
+        planned = {row["shot"]: row for row in read_rows(plan_url, storage)}
     facts: dict = {}
     for key, name in (("spec", SPEC_COPY_NAME), ("run", RUN_RECORD_NAME)):
         url = join_url(output, name)

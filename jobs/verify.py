@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import fsspec
 from PIL import Image, UnidentifiedImageError
 
-from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, read_table, url_exists
+from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, read_rows, url_exists
 from pipeline.colorize import join_url
 from pipeline.frames import file_checksum
 
@@ -76,7 +76,7 @@ def verify_shot(output: str, storage_options: dict, expected_frames: int | None,
         report.problems.append(f"{output}: no frames table ({FRAME_TABLE_NAME}): the shot never finished a run")
         report.frames += expected_frames or 0
         return
-    rows = read_table(table_url, storage_options).to_pylist()
+    rows = read_rows(table_url, storage_options)
     if expected_frames is not None and len(rows) != expected_frames:
         report.problems.append(f"{output}: the frames table lists {len(rows)} frames, the plan {expected_frames}")
     report.frames += max(len(rows), expected_frames or 0)
@@ -97,7 +97,7 @@ def verify_output(output: str, storage_options: dict | None = None) -> Verificat
     report = Verification()
     plan_url = join_url(output, PLAN_TABLE_NAME)
     if url_exists(plan_url, storage_options):
-        for shot in read_table(plan_url, storage_options).to_pylist():
+        for shot in read_rows(plan_url, storage_options):
             verify_shot(shot["output"], storage_options, shot["frames"], report)
         return report
     if url_exists(join_url(output, FRAME_TABLE_NAME), storage_options):

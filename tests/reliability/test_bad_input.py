@@ -323,6 +323,10 @@ def test_a_file_name_that_is_not_utf8_is_colored_or_refused_alone(tmp_path):
     if result.exit_code == 0:
         assert odd["status"] == "written"
         assert len(list(output.glob("*.png"))) == 4
+        # The table holds the name's odd byte written out; verify finds the very file by it.
+        checked = CliRunner().invoke(main, ["verify", str(output)], catch_exceptions=False)
+        assert checked.exit_code == 0, checked.output
+        assert "4 of 4 frames" in checked.output
     else:
         assert odd["status"] == "failed" and "4.png" in odd["reason"] and "4.png" in result.output
     assert_no_partial_output(output)
