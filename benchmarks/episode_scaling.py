@@ -146,12 +146,13 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
 def thread_groups(stages: dict[str, float], threads: int) -> dict[str, float]:
     """Milliseconds per frame each thread group of a worker spends (pipeline/colorize.py), from `stages`: the
     readers (read, decode, line prep), the composite pool (region vote, painting and lines) and the PNG writers,
-    `threads` each (`frame_threads`); the finishing thread, in frame order (region colors, video). The model's
-    thread (model input, model) is left to the caller. With enough cores, the slowest group sets the rate."""
+    `threads` each (`frame_threads`); the finishing thread (region colors) and the video's, in frame order. The
+    model's thread (model input, model) is left to the caller. With enough cores, the slowest group sets the rate."""
     return {
         f"readers ({threads} threads)": (stages["storage read"] + stages["decode"] + stages["line prep"]) / threads,
         f"composite ({threads} threads)": (stages["region vote"] + stages["paint + lines"]) / threads,
-        "finishing thread (colors, video)": stages["region colors"] + stages["video"],
+        "finishing thread (region colors)": stages["region colors"],
+        "video thread": stages["video"],
         f"writers ({threads} threads)": (stages["encode"] + stages["storage write"]) / threads,
     }
 

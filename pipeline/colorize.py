@@ -52,7 +52,7 @@ from pipeline.lineart import (
 from pipeline.references import FrameReferences, ReferenceBank, ShotReference
 from pipeline.regions import RegionVote, keyframe_palette, paint_regions
 from pipeline.tracking import RegionTracker
-from pipeline.video import VideoWriter, decode_video
+from pipeline.video import VideoFeed, VideoWriter, decode_video
 
 log = logging.getLogger(__name__)
 
@@ -264,13 +264,12 @@ def outward_order(count: int, starts: int | tuple[int, ...]) -> list[int]:
 def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[FrameRecord]) -> None:
     """Write the shot's video from its output PNGs in frame order; a frame without one holds the previous frame."""
     video = VideoWriter(shot.video, fps=options.fps, codec=options.codec, storage_options=options.storage_options)
-    last: np.ndarray | None = None
     try:
         for record in records:
             frame = None
             if record.output:
                 frame = read_frame(record.output, options.storage_options, max_pixels=options.max_pixels)
-            last = write_holding(video, frame, last)
+            video.write_or_hold(frame)
     except BaseException:
         video.abort()
         raise
@@ -411,8 +410,8 @@ class ShotColorizer:
         order = self.frame_order(shot, total)
         # Frames colored outward from the keyframe reach the video encoder out of order: it is fed from the PNGs.
         stream_video = shot.video is not None and order is None
-        video = VideoWriter(shot.video, fps=options.fps, codec=options.codec,
-                            storage_options=options.storage_options) if stream_video else None  # fmt: skip
+        video = VideoFeed(VideoWriter(shot.video, fps=options.fps, codec=options.codec,
+                                      storage_options=options.storage_options)) if stream_video else None  # fmt: skip
         threads = frame_threads()
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=4 * threads)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
@@ -687,20 +686,20 @@ def paint_and_finish(
 
 
 class FrameEmitter:
-    """Writes finished frames in order: PNG behind on threads, video in sequence (a failed frame holds the last)."""
+    """Writes finished frames in order: PNG behind on threads, video in sequence on a thread of its own (a failed
+    frame holds the last)."""
 
     def __init__(
         self,
         shot: Shot,
         options: ShotOptions,
         writer: FrameWriter,
-        video: VideoWriter | None,
+        video: VideoFeed | None,
         result: ShotResult,
         progress: Callable[[int], None] | None,
     ) -> None:
         self.shot, self.options, self.writer, self.video = shot, options, writer, video
         self.result, self.progress = result, progress
-        self.last: np.ndarray | None = None
         self.done = 0
 
     def emit(self, pending: PendingFrame) -> None:
@@ -717,7 +716,7 @@ class FrameEmitter:
         else:
             self.result.records.append(FrameRecord(pending.source, output, "resumed", index=pending.index))
         if self.video is not None:
-            self.write_video_frame(pending.colored)
+            self.video.write(pending.colored)
         self.done += 1
         if self.progress is not None:
             self.progress(self.done)
@@ -741,9 +740,6 @@ class FrameEmitter:
                 self.result.written -= 1
             elif record.output in self.writer.written:
                 record.bytes, record.sha256 = self.writer.written[record.output]
-
-    def write_video_frame(self, frame: np.ndarray | None) -> None:
-        self.last = write_holding(self.video, frame, self.last)
 
 
 def frame_threads(cores: int | None = None) -> int:
@@ -770,22 +766,3 @@ def shot_palette(keyframes: list[np.ndarray]) -> np.ndarray:
     palettes = np.concatenate([keyframe_palette(image) for image in keyframes])
     _, first = np.unique(palettes, axis=0, return_index=True)
     return palettes[np.sort(first)]
-
-
-def write_holding(video: VideoWriter, frame: np.ndarray | None, last: np.ndarray | None) -> np.ndarray | None:
-    """Write a frame to the video, scaled to its size; a missing frame (None) repeats `last`, so the video keeps
-    its timing (nothing is written before the first frame). Returns the frame written, the next `last`."""
-    frame = last if frame is None else frame
-    if frame is None:
-        return None
-    if video.size is not None and (frame.shape[1], frame.shape[0]) != tuple(video.size):
-        frame = resize_rgb(frame, video.size)
-    video.write(frame)
-    return frame
-
-
-def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of an (H, W, 3) uint8 frame to (width, height) = size."""
-    tensor = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
-    resized = torch.nn.functional.interpolate(tensor, size=(size[1], size[0]), mode="bilinear", align_corners=False)
-    return resized[0].round().clamp(0, 255).byte().permute(1, 2, 0).numpy()

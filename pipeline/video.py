@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from typing import Any
 import av
 import fsspec
 import numpy as np
+import torch
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
@@ -153,6 +156,7 @@ class VideoWriter:
         self._container: Any = None
         self._stream: Any = None
         self._finished = False
+        self._last: np.ndarray | None = None  # the frame `write_or_hold` repeats
 
     def write(self, frame: np.ndarray) -> None:
         """Encode one (H, W, 3) uint8 RGB frame."""
@@ -189,6 +193,17 @@ class VideoWriter:
             msg = f"video {self.url!r}: encoding frame {index} failed: {exc}"
             raise VideoError(msg) from exc
         self.frames_written += 1
+
+    def write_or_hold(self, frame: np.ndarray | None) -> None:
+        """Write a frame, scaled to the video's size when it differs; a missing frame (None) repeats the last one
+        written, so the video keeps its timing (nothing is written before the first frame)."""
+        frame = self._last if frame is None else frame
+        if frame is None:
+            return
+        if self.size is not None and (frame.shape[1], frame.shape[0]) != tuple(self.size):
+            frame = resize_rgb(frame, self.size)
+        self.write(frame)
+        self._last = frame
 
     def _open(self, width: int, height: int) -> None:
         """Open the temporary file and the stream for frames of this size."""
@@ -274,6 +289,64 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class VideoFeed:
+    """Feeds frames to a VideoWriter's `write_or_hold` in order on a thread of its own, so the thread that hands
+    them over does not wait for the encoder (at 1080p, x264 takes longer per frame than anything else that must
+    run in frame order). An encoding error stops the feed and is raised by close(), which then discards the video.
+
+    Args:
+        video: the writer, opened by its first frame; closed or aborted by this feed.
+        depth: frames that may wait for the encoder before write() blocks (bounds memory).
+    """
+
+    _END = object()
+
+    def __init__(self, video: VideoWriter, depth: int = 4) -> None:
+        self.video = video
+        self.error: BaseException | None = None
+        self._queue: queue.Queue = queue.Queue(max(1, depth))
+        self._thread = threading.Thread(target=self._work, name="video-encoder", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: np.ndarray | None) -> None:
+        """Queue a frame (None: repeat the last one)."""
+        self._queue.put(frame)
+
+    def close(self) -> None:
+        """Encode every queued frame and finish the file; raises the encoder's error, if it had one."""
+        self._stop()
+        if self.error is not None:
+            self.video.abort()
+            raise self.error
+        self.video.close()
+
+    def abort(self) -> None:
+        """Stop after the frame being encoded and discard the partial video."""
+        self.error = self.error or VideoError(f"video {self.video.url!r}: aborted")
+        self._stop()
+        self.video.abort()
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(self._END)
+            self._thread.join()
+
+    def _work(self) -> None:
+        while (frame := self._queue.get()) is not self._END:
+            if self.error is None:
+                try:
+                    self.video.write_or_hold(frame)
+                except BaseException as error:  # raised by close()
+                    self.error = error
+
+
+def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an (H, W, 3) uint8 frame to (width, height) = size."""
+    tensor = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+    resized = torch.nn.functional.interpolate(tensor, size=(size[1], size[0]), mode="bilinear", align_corners=False)
+    return resized[0].round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
 
 def encode_video(

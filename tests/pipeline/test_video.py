@@ -12,6 +12,7 @@ import pytest
 from pipeline.video import (
     CODECS,
     VideoError,
+    VideoFeed,
     VideoWriter,
     count_frames,
     decode_video,
@@ -135,6 +136,37 @@ def test_failed_encode_keeps_the_old_video(tmp_path: Path) -> None:
         raise RuntimeError("worker died")
     assert count_frames(path) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["shot.mkv"]
+
+
+def test_a_feed_encodes_in_order_holding_the_last_frame_for_a_missing_one(tmp_path: Path) -> None:
+    path = str(tmp_path / "shot.mkv")
+    frames = noise_frames(4, 16, 24)
+    feed = VideoFeed(VideoWriter(path, codec="ffv1"), depth=1)
+    for frame in (None, frames[0], frames[1], None, frames[2], smooth_frames(1, 8, 12)[0], frames[3]):
+        feed.write(frame)  # nothing before the first frame; a smaller frame is scaled to the video's size
+    feed.close()
+    decoded = list(decode_video(path))
+    assert len(decoded) == 6
+    for expected, frame in zip([frames[0], frames[1], frames[1], frames[2]], decoded, strict=False):
+        assert np.array_equal(frame, expected)
+    assert decoded[4].shape == (16, 24, 3) and np.array_equal(decoded[5], frames[3])
+
+
+def test_a_feed_raises_the_encoders_error_at_close_and_leaves_no_video(tmp_path: Path) -> None:
+    feed = VideoFeed(VideoWriter(str(tmp_path / "shot.mkv"), codec="ffv1"))
+    feed.write(np.zeros((8, 8, 3), np.uint8))
+    feed.write(np.zeros((8, 8), np.uint8))  # not RGB: the encoder thread fails on it
+    feed.write(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(VideoError, match=r"frame 1 must be uint8 \(H, W, 3\)"):
+        feed.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_aborted_feed_leaves_no_video(tmp_path: Path) -> None:
+    feed = VideoFeed(VideoWriter(str(tmp_path / "shot.mkv"), codec="ffv1"))
+    feed.write(np.zeros((8, 8, 3), np.uint8))
+    feed.abort()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_writer_after_close(tmp_path: Path) -> None:
