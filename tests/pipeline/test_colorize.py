@@ -10,7 +10,15 @@ import pytest
 from PIL import Image
 
 from pipeline import frames as frames_module
-from pipeline.colorize import FrameFinisher, PendingFrame, Shot, ShotColorizer, ShotOptions, outward_order
+from pipeline.colorize import (
+    FrameFinisher,
+    PendingFrame,
+    Shot,
+    ShotColorizer,
+    ShotOptions,
+    frame_threads,
+    outward_order,
+)
 from pipeline.lineart import LineArt
 from pipeline.regions import keyframe_palette, segment_regions
 from pipeline.video import decode_video
@@ -209,3 +217,9 @@ def test_palette_lock_paints_regions_only_in_the_keyframes_colors(colorizer, tmp
     image = np.asarray(Image.open(tmp_path / "locked" / "frame7.png"))
     used = {tuple(color) for color in np.unique(image[big_paper], axis=0).tolist()}
     assert used and used <= palette
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 2), (2, 2), (6, 3), (16, 8), (64, 8)])
+def test_each_full_resolution_stage_gets_half_the_cores_from_2_to_8_threads(cores: int, threads: int) -> None:
+    assert frame_threads(cores) == threads
+    assert 2 <= frame_threads() <= 8
