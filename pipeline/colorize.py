@@ -413,7 +413,8 @@ class ShotColorizer:
         video = VideoFeed(VideoWriter(shot.video, fps=options.fps, codec=options.codec,
                                       storage_options=options.storage_options)) if stream_video else None  # fmt: skip
         threads = frame_threads()
-        writer = FrameWriter(options.storage_options, workers=threads, max_pending=4 * threads)
+        # Enough queued to keep every thread busy, and no more: a 4K frame waiting costs ~25 MB.
+        writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
         palette = shot_palette([image for image, _ in keyframes]) if options.palette_lock else None
         tracker = None
@@ -481,7 +482,7 @@ class ShotColorizer:
         if order is not None:
             urls = [urls[i] for i in order]
         threads = frame_threads()
-        reader = FrameReader(urls, options.storage_options, prefetch=2 * threads, workers=threads,
+        reader = FrameReader(urls, options.storage_options, prefetch=threads + 2, workers=threads,
                              max_pixels=options.max_pixels, gray=options.guide_lines == "off",
                              prepare=self.line_preparation(options))  # fmt: skip
         return iter(reader), len(urls)
