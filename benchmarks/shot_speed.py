@@ -76,17 +76,20 @@ def model_alone_fps(colorizer: ShotColorizer, frame: np.ndarray, resolution: int
     return done / (time.perf_counter() - started)
 
 
-def peak_memory_mb(frames_dir: Path, out: Path, resolution: int) -> float:
-    """Peak RSS (MB) of a fresh process coloring the shot in-process."""
+def peak_memory_mb(frames_dir: Path, out: Path, resolution: int, stage_threads: int | None = None) -> float:
+    """Peak RSS (MB) of a fresh process coloring the shot in-process; `stage_threads` sets the threads of each
+    full-resolution stage (`frame_threads`) as on a machine with twice as many cores, instead of this one's."""
     code = (
         "import resource, sys; sys.path.insert(0, sys.argv[4]);"
-        "from pipeline.colorize import Shot, ShotColorizer, ShotOptions;"
-        "c = ShotColorizer.from_weights();"
-        "r = c.run(Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), ShotOptions(resolution=int(sys.argv[5])));"
+        "import pipeline.colorize as pc;"
+        "threads = int(sys.argv[6]);"
+        "pc.frame_threads = (lambda cores=None: threads) if threads else pc.frame_threads;"
+        "c = pc.ShotColorizer.from_weights();"
+        "r = c.run(pc.Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), pc.ShotOptions(resolution=int(sys.argv[5])));"
         "assert r.status == 'ok', r.summary();"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
-    args = [str(frames_dir), str(SAMPLE / "key.png"), str(out), str(ROOT), str(resolution)]
+    args = [str(frames_dir), str(SAMPLE / "key.png"), str(out), str(ROOT), str(resolution), str(stage_threads or 0)]
     output = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
     return int(output.stdout.strip().splitlines()[-1]) / 1024
 
