@@ -18,7 +18,8 @@ Sections (each can be left out with --skip):
 - start-up: `colorize-shot` on the 12-frame sample in a fresh process, from the command's start to its first PNG
   on disk and to its end (a local Ray started and the weights loaded on the way), and the parts timed alone:
   importing the CLI, starting and stopping a local Ray, loading the weights.
-- memory: peak RSS of a fresh process coloring a 3-frame 3840x2160 shot at 512 working resolution in-process.
+- memory: peak RSS of a fresh process coloring a 3-frame 3840x2160 shot at 512 working resolution in-process, and
+  of a 24-frame one with 8 threads per full-resolution stage, as a 16-core GPU node runs it.
 Nothing here passes or fails; the targets are printed beside the numbers.
 """
 
