@@ -331,8 +331,8 @@ def paint_regions(colors: np.ndarray, vote: RegionVote, region_rgb: np.ndarray) 
     lookup per pixel and unpacked by Pillow, rather than gathered three bytes at a time.
     """
     height, width = vote.labels.shape
-    rgb = region_rgb[: len(vote.flat)].astype("<u4")
-    table = rgb[:, 0] | rgb[:, 1] << 8 | rgb[:, 2] << 16
+    rgb = region_rgb[: len(vote.flat)].astype(np.uint32)
+    table = (rgb[:, 0] | rgb[:, 1] << 8 | rgb[:, 2] << 16).astype("<u4")  # little-endian: R is the first byte
     table[~vote.flat] = _KEEP_MODEL_COLOR
     packed = np.take(table, vote.labels)
     unpacked = Image.frombuffer("RGBX", (width, height), packed, "raw", "RGBX", 0, 1).convert("RGB")
