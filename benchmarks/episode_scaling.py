@@ -137,22 +137,33 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
     stages["encode"] = per_frame_ms(lambda f: encode_png(f), finished)
     out.mkdir(parents=True, exist_ok=True)
     stages["storage write"] = per_frame_ms(lambda d: write_bytes_atomic(d, str(out / "f.png")), encoded)
+    # As `VideoFeed` runs it: the conversion to the encoder's pixel format on threads, the encode in order.
     video = VideoWriter(str(out / "v.mp4"), fps=24, codec="h264")
-    stages["video"] = per_frame_ms(video.write, finished)
+    video.write(finished[0])  # opens the encoder
+    pictures = []
+    stages["video convert"] = per_frame_ms(lambda frame: pictures.append(video.convert(frame)), finished[1:])
+    # x264 encodes on threads of its own and returns early or late by turns: time the whole encode, flush
+    # included, per frame.
+    started = time.perf_counter()
+    for frame, picture in zip(finished[1:], pictures, strict=True):
+        video.write(frame, picture)
     video.close()
+    stages["video encode"] = (time.perf_counter() - started) * 1000 / len(pictures)
     return stages
 
 
 def thread_groups(stages: dict[str, float], threads: int) -> dict[str, float]:
     """Milliseconds per frame each thread group of a worker spends (pipeline/colorize.py), from `stages`: the
     readers (read, decode, line prep), the composite pool (region vote, painting and lines) and the PNG writers,
-    `threads` each (`frame_threads`); the finishing thread (region colors) and the video's, in frame order. The
-    model's thread (model input, model) is left to the caller. With enough cores, the slowest group sets the rate."""
+    `threads` each (`frame_threads`); the finishing thread (region colors) and the video's (encode), in frame order,
+    the video's 2 converters beside them. The model's thread (model input, model) is left to the caller. With
+    enough cores, the slowest group sets the rate."""
     return {
         f"readers ({threads} threads)": (stages["storage read"] + stages["decode"] + stages["line prep"]) / threads,
         f"composite ({threads} threads)": (stages["region vote"] + stages["paint + lines"]) / threads,
         "finishing thread (region colors)": stages["region colors"],
-        "video thread": stages["video"],
+        "video converters (2 threads)": stages["video convert"] / 2,
+        "video thread (encode)": stages["video encode"],
         f"writers ({threads} threads)": (stages["encode"] + stages["storage write"]) / threads,
     }
 

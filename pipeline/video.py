@@ -15,6 +15,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -158,8 +159,8 @@ class VideoWriter:
         self._finished = False
         self._last: np.ndarray | None = None  # the frame `write_or_hold` repeats
 
-    def write(self, frame: np.ndarray) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame."""
+    def write(self, frame: np.ndarray, picture: av.VideoFrame | None = None) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame; `picture` is its `convert`ed form when already at hand."""
         index = self.frames_written
         if self._finished:
             msg = f"video {self.url!r} is already closed; cannot write frame {index}"
@@ -175,15 +176,7 @@ class VideoWriter:
             msg = f"video {self.url!r}: frame {index} is {width}x{height}, but frame 0 was {first_w}x{first_h}"
             raise VideoError(msg)
 
-        frame = _pad(frame, self._spec.pad_to)
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        if self._spec.yuv:
-            # swscale's default matrix is BT.601, but players read untagged HD as BT.709: convert and tag alike.
-            video_frame = video_frame.reformat(
-                format=self._spec.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
-            )
-        else:
-            video_frame = video_frame.reformat(format=self._spec.pix_fmt)
+        video_frame = self.convert(frame) if picture is None else picture
         video_frame.pts = index
         video_frame.time_base = 1 / self.rate
         try:
@@ -194,15 +187,30 @@ class VideoWriter:
             raise VideoError(msg) from exc
         self.frames_written += 1
 
-    def write_or_hold(self, frame: np.ndarray | None) -> None:
+    def convert(self, frame: np.ndarray) -> av.VideoFrame:
+        """The encoder's picture of a valid (H, W, 3) uint8 RGB frame: padded and converted to the codec's pixel
+        format. It depends on nothing written before, so frames may be converted on several threads at once
+        (swscale releases the GIL) and then written in order."""
+        frame = _pad(frame, self._spec.pad_to)
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        if self._spec.yuv:
+            # swscale's default matrix is BT.601, but players read untagged HD as BT.709: convert and tag alike.
+            return video_frame.reformat(
+                format=self._spec.pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
+            )
+        return video_frame.reformat(format=self._spec.pix_fmt)
+
+    def write_or_hold(self, frame: np.ndarray | None, picture: av.VideoFrame | None = None) -> None:
         """Write a frame, scaled to the video's size when it differs; a missing frame (None) repeats the last one
-        written, so the video keeps its timing (nothing is written before the first frame)."""
-        frame = self._last if frame is None else frame
+        written, so the video keeps its timing (nothing is written before the first frame). `picture`: the frame
+        `convert`ed, when already at hand (unused if the frame must be scaled)."""
+        if frame is None:
+            frame, picture = self._last, None
         if frame is None:
             return
         if self.size is not None and (frame.shape[1], frame.shape[0]) != tuple(self.size):
-            frame = resize_rgb(frame, self.size)
-        self.write(frame)
+            frame, picture = resize_rgb(frame, self.size), None
+        self.write(frame, picture)
         self._last = frame
 
     def _open(self, width: int, height: int) -> None:
@@ -292,27 +300,32 @@ class VideoWriter:
 
 
 class VideoFeed:
-    """Feeds frames to a VideoWriter's `write_or_hold` in order on a thread of its own, so the thread that hands
-    them over does not wait for the encoder (at 1080p, x264 takes longer per frame than anything else that must
-    run in frame order). An encoding error stops the feed and is raised by close(), which then discards the video.
+    """Feeds frames to a VideoWriter in order on a thread of its own, so the thread that hands them over does not
+    wait for the encoder: at 1080p, x264 and the conversion to its pixel format take longer per frame than
+    anything else that must run in frame order. The conversions run ahead on `converters` threads of their own;
+    the feed's thread only encodes. An encoding error stops the feed and is raised by close(), which then discards
+    the video.
 
     Args:
         video: the writer, opened by its first frame; closed or aborted by this feed.
         depth: frames that may wait for the encoder before write() blocks (bounds memory).
+        converters: threads converting frames to the encoder's pixel format.
     """
 
     _END = object()
 
-    def __init__(self, video: VideoWriter, depth: int = 4) -> None:
+    def __init__(self, video: VideoWriter, depth: int = 4, converters: int = 2) -> None:
         self.video = video
         self.error: BaseException | None = None
         self._queue: queue.Queue = queue.Queue(max(1, depth))
+        self._converters = ThreadPoolExecutor(max_workers=max(1, converters), thread_name_prefix="video-convert")
         self._thread = threading.Thread(target=self._work, name="video-encoder", daemon=True)
         self._thread.start()
 
     def write(self, frame: np.ndarray | None) -> None:
-        """Queue a frame (None: repeat the last one)."""
-        self._queue.put(frame)
+        """Queue a frame (None: repeat the last one); its conversion starts now."""
+        picture = None if frame is None else self._converters.submit(self.video.convert, frame)
+        self._queue.put((frame, picture))
 
     def close(self) -> None:
         """Encode every queued frame and finish the file; raises the encoder's error, if it had one."""
@@ -332,14 +345,19 @@ class VideoFeed:
         if self._thread.is_alive():
             self._queue.put(self._END)
             self._thread.join()
+        self._converters.shutdown(cancel_futures=True)
 
     def _work(self) -> None:
-        while (frame := self._queue.get()) is not self._END:
-            if self.error is None:
-                try:
-                    self.video.write_or_hold(frame)
-                except BaseException as error:  # raised by close()
-                    self.error = error
+        while (item := self._queue.get()) is not self._END:
+            frame, picture = item
+            if self.error is not None:
+                continue
+            try:
+                # A frame that could not be converted (not RGB, say) is converted again by the writer, which names it.
+                converted = picture.result() if picture is not None and picture.exception() is None else None
+                self.video.write_or_hold(frame, converted)
+            except BaseException as error:  # raised by close()
+                self.error = error
 
 
 def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
