@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.regions import _label_components
+from pipeline.components import component_runs
 
 # Ratios to the paper are quantised to 1/_BINS; index _BINS is the paper itself. Grain lies above it, so the
 # histogram runs to twice the paper level (anything brighter is clipped to the last bin).
@@ -133,9 +133,13 @@ def paper_level(gray: np.ndarray) -> np.ndarray:
         (H, W) float32, the local paper level in [1, 255]: smooth, at least the frame's paper everywhere it shows.
     """
     _check_line_art(gray)
-    height, width = gray.shape
+    return _upsample_cells(_paper_cells(gray, _paper_cell_size(*gray.shape)), gray.shape)
+
+
+def _upsample_cells(cells: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The paper level of every pixel of a frame of `shape`, bilinear between the cells' centres."""
+    height, width = shape
     cell = _paper_cell_size(height, width)
-    cells = _paper_cells(gray, cell)
     rows, cols = cells.shape
     # align_corners=False puts each cell's value at the centre of its cell of the padded frame.
     grid = torch.from_numpy(cells)[None, None]
@@ -185,18 +189,21 @@ def _speck_mask(marks: np.ndarray, speck_size: int) -> np.ndarray:
 
     Marks that touch, diagonally too, are one group (a one-pixel aliased diagonal stroke stays one stroke), and so
     are marks one pixel apart along a row or a column: growing every mark one pixel down and right joins them, and
-    `_label_components` finds the 4-connected groups of the grown marks.
+    the 4-connected components of the grown marks are the groups. Only the marks are looked up in the components'
+    runs: no label image is painted.
     """
     grown = marks.copy()
     grown[1:] |= marks[:-1]
     grown[:, 1:] |= grown[:, :-1].copy()
-    labels, count = _label_components(grown)
-    if count == 0:
-        return marks
-    sizes = np.bincount(labels[marks], minlength=count + 1)
-    small = sizes <= speck_size
-    small[0] = False
-    return marks & small[labels]
+    runs = component_runs(grown)
+    specks = np.zeros(marks.shape, dtype=bool)
+    if runs.count == 0:
+        return specks
+    pixels = np.flatnonzero(marks)
+    group = runs.labels[runs.run_of(pixels)]
+    small = np.bincount(group, minlength=runs.count + 1) <= speck_size
+    specks.ravel()[pixels[small[group]]] = True
+    return specks
 
 
 def _level_table(white: int, ink: int) -> np.ndarray:
@@ -226,7 +233,11 @@ def clean_line_art(gray: np.ndarray, *, speck_size: int = 6) -> np.ndarray:
         raise ValueError(msg)
     if gray.size == 0:
         return gray.copy()
-    bins = _ratio_bins(gray, paper_level(gray))
+    cells = _paper_cells(gray, _paper_cell_size(*gray.shape))
+    digital = _digital_paper(gray, cells)
+    if digital is not None:
+        return _clean_on_digital_paper(gray, *digital, speck_size)
+    bins = _ratio_bins(gray, _upsample_cells(cells, gray.shape))
     histogram = np.bincount(bins.ravel(), minlength=_TOP_BIN + 1)
     white, sigma = _white_bin(histogram)
     if speck_size > 0:
@@ -237,6 +248,50 @@ def clean_line_art(gray: np.ndarray, *, speck_size: int = 6) -> np.ndarray:
             bins[specks] = _BINS
     ink = _ink_bin(histogram, white, sigma)
     return _level_table(white, ink)[bins]
+
+
+def _digital_paper(gray: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the ratio bin of each of the 256 gray levels, the frame's histogram of bins) when its paper is one level
+    without grain, as digital line art's is; None for a scan.
+
+    The paper is one level when every paper cell is within the paper tolerance of the brightest (cells crowded by
+    strokes come out a little darker than the paper between them), and it has no grain when the upper half of the
+    paper's histogram is a single bin. A pixel's ratio to its paper then depends on its own gray level alone.
+    """
+    if cells.min() < cells.max() * (1 - _PAPER_TOLERANCE):
+        return None
+    level_bins = _ratio_bins(np.arange(256, dtype=np.uint8), np.full(256, cells.max(), dtype=np.float32))
+    level_counts = np.array(Image.fromarray(gray).histogram(), dtype=np.int64)  # Pillow's counts: no int64 copy
+    histogram = np.bincount(level_bins, weights=level_counts, minlength=_TOP_BIN + 1).astype(np.int64)
+    return (level_bins, histogram) if _white_bin(histogram)[1] == 0 else None
+
+
+def _clean_on_digital_paper(
+    gray: np.ndarray, level_bins: np.ndarray, histogram: np.ndarray, speck_size: int
+) -> np.ndarray:
+    """`clean_line_art` of a frame on grain-free paper of one level (`_digital_paper`): the same steps on 256-entry
+    tables of the gray levels instead of per-pixel arrays, for about half the work, and the anti-aliased edges of
+    strokes crowded together are left exactly as drawn."""
+    white, sigma = _white_bin(histogram)
+    specks = None
+    if speck_size > 0:
+        # The bins rise with the level, so "darker than the white point" is "below some gray level".
+        darkest_paper = int(np.searchsorted(level_bins, white - max(sigma, _BINS / 255), side="left"))
+        specks = _speck_mask(gray < darkest_paper, speck_size)
+        if specks.any():
+            speck_counts = np.bincount(gray[specks], minlength=256)
+            histogram = histogram - np.bincount(level_bins, weights=speck_counts, minlength=_TOP_BIN + 1).astype(
+                np.int64
+            )
+        else:
+            specks = None
+    ink = _ink_bin(histogram, white, sigma)
+    table = _level_table(white, ink)
+    cleaned = np.asarray(Image.fromarray(gray).point(table[level_bins].tolist()))
+    if specks is not None:
+        cleaned = cleaned.copy()
+        cleaned[specks] = table[_BINS]
+    return cleaned
 
 
 def line_thickness(gray: np.ndarray, *, ink_threshold: int = 160) -> float:

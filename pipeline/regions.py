@@ -5,9 +5,7 @@ wants one flat color per area enclosed by the lines. `segment_regions` finds tho
 lines first, and `flat_fill` gives each area the median of the model's colors inside it, taken in CIELAB so that the
 vote is perceptual rather than per sRGB byte.
 
-numpy and Pillow only: scipy, scikit-image and OpenCV are not dependencies, so connected components are found by a
-union-find over horizontal runs of paper, which needs a handful of vectorised passes instead of a Python loop over
-pixels.
+numpy and Pillow only: regions are the connected components of the paper (pipeline/components.py).
 """
 
 from __future__ import annotations
@@ -17,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+from pipeline.components import label_components
 
 # D65 white point and the sRGB <-> XYZ matrices (IEC 61966-2-1).
 _WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)
@@ -86,55 +86,6 @@ def _dilate(mask: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """4-connected components of a bool mask -> (int32 labels, 0 outside the mask and 1..N inside; N)."""
-    height, width = mask.shape
-    padded = np.zeros((height, width + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1)  # +1 where a run starts, -1 one past where it ends
-    # Flat indices (several times faster than 2-D nonzero), in row-major order, so ends pair with starts.
-    rows, starts = np.divmod(np.flatnonzero(edges == 1), width + 1)
-    ends = np.flatnonzero(edges == -1) % (width + 1)
-    count = len(starts)
-    if count == 0:
-        return np.zeros((height, width), dtype=np.int32), 0
-
-    # Runs touch across rows when they overlap on some column. Keys row * stride + column sort runs globally; for
-    # each run the touching runs of the row above form one contiguous slice of that order, found by binary search.
-    stride = width + 1
-    start_keys = rows.astype(np.int64) * stride + starts
-    end_keys = rows.astype(np.int64) * stride + ends
-    above = (rows - 1).astype(np.int64) * stride
-    first = np.searchsorted(end_keys, above + starts, side="right")
-    last = np.searchsorted(start_keys, above + ends, side="left")
-    touching = np.maximum(last - first, 0)
-    lower = np.repeat(np.arange(count), touching)
-    upper = np.arange(touching.sum()) - np.repeat(np.cumsum(touching) - touching, touching) + np.repeat(first, touching)
-
-    # Union-find by hooking roots onto smaller roots, then full path compression, until every edge is inside a set.
-    parent = np.arange(count)
-    while True:
-        root_a, root_b = parent[lower], parent[upper]
-        split = root_a != root_b
-        if not split.any():
-            break
-        root_a, root_b = root_a[split], root_b[split]
-        parent[np.maximum(root_a, root_b)] = np.minimum(root_a, root_b)  # any winner works: it only ever decreases
-        while True:
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
-
-    roots, run_labels = np.unique(parent, return_inverse=True)
-    run_labels = run_labels.astype(np.int32) + 1
-    # Paint runs with a difference array: +label at the start, -label one past the end, summed along each row.
-    delta = np.zeros((height, width + 1), dtype=np.int32)
-    delta[rows, starts] = run_labels
-    delta[rows, ends] -= run_labels
-    return np.cumsum(delta[:, :width], axis=1, dtype=np.int32), len(roots)  # the last column only closes runs
-
-
 def _neighbours(pixels: np.ndarray, height: int, width: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """For flat indices of an (height, width) image: (the neighbour's index, whether it is inside the image) for
     the neighbours above, below, left and right, in that order. Outside the image the index is the pixel's own."""
@@ -186,12 +137,12 @@ def segment_regions(lines: np.ndarray, *, gap: int = 3, ink_threshold: int = 160
         raise ValueError(msg)
     paper = lines >= ink_threshold
     closed_paper = ~_dilate(~paper, gap) if gap > 1 else paper
-    labels, count = _label_components(closed_paper)
+    labels, count = label_components(closed_paper)
     # A swallowed pixel lies within `gap` of surviving paper unless the closing ate a whole thin area.
     _grow_into(labels, paper, steps=2 * gap + 2)
     orphans = paper & (labels == 0)
     if orphans.any():  # thin areas the closing filled completely become regions of their own
-        extra, _ = _label_components(orphans)
+        extra, _ = label_components(orphans)
         labels[orphans] = extra[orphans] + count
     return labels
 
@@ -424,7 +375,7 @@ def split_leaks(
     # A pixel next to another region's pixel (where a closed gap was handed back) may not link the two.
     flat = vote.flat[labels]
     dissent = flat & (distance > leak_delta_e**2) & ~_neighbour_differs(labels)
-    parts, count = _label_components(dissent)
+    parts, count = label_components(dissent)
     if count == 0:
         return labels
     # Border pixels of each part, and those of them touching their own region's agreeing pixels.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from pipeline import lineclean
 from pipeline.lineclean import clean_line_art, line_thickness, paper_level
 from pipeline.regions import segment_regions
 
@@ -170,3 +171,31 @@ def test_line_thickness_measures_straight_and_diagonal_strokes(stroke: int) -> N
         drawn_width = (lines < 160).sum() / np.hypot(x1 - x0, y1 - y0)
         assert line_thickness(lines) == pytest.approx(drawn_width, rel=0.1)
     assert line_thickness(np.full((10, 10), 255, dtype=np.uint8)) == 0.0
+
+
+@pytest.mark.parametrize(("ink", "paper"), [(0, 255), (140, 230), (90, 200)])
+def test_digital_paper_is_cleaned_as_the_per_pixel_paper_estimate_cleans_it(
+    ink: int, paper: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = clean_drawing(width=2, ink=ink, paper=paper).copy()
+    rng = np.random.default_rng(5)
+    lines[rng.integers(0, HEIGHT, 20), rng.integers(0, WIDTH, 20)] = 10  # dust, some of it on the strokes
+    assert (
+        lineclean._digital_paper(lines, lineclean._paper_cells(lines, lineclean._paper_cell_size(*lines.shape)))
+        is not None
+    )
+    by_levels = clean_line_art(lines)
+    monkeypatch.setattr(lineclean, "_digital_paper", lambda gray, cells: None)
+    per_pixel = clean_line_art(lines)
+    difference = np.abs(by_levels.astype(int) - per_pixel)
+    assert difference.max() <= 4 and (difference > 0).mean() < 0.01
+    assert (by_levels[lines == paper] == 255).all()
+
+
+def test_grainy_paper_is_not_taken_for_digital_paper() -> None:
+    lines = clean_drawing(width=2, ink=150, paper=225)
+    grainy = np.clip(lines + np.random.default_rng(3).normal(0, 4, lines.shape), 0, 255).round().astype(np.uint8)
+    assert (
+        lineclean._digital_paper(grainy, lineclean._paper_cells(grainy, lineclean._paper_cell_size(*grainy.shape)))
+        is None
+    )
