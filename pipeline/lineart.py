@@ -193,22 +193,26 @@ def colors_to_rgb(colors: torch.Tensor, geometry: FrameGeometry) -> np.ndarray:
     return small.round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
 
+def resize_bilinear(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w, C) uint8 or float32 -> (H, W, C) of the same dtype, bilinear between pixel centres, without
+    antialiasing (Pillow's BILINEAR when enlarging, to the level). torch's kernels, on the image's own channels-last
+    layout: about 1.7x Pillow's time on uint8 RGB and 4x on float32 at 1080p."""
+    if tuple(shape) == image.shape[:2]:
+        return image
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+    resized = F.interpolate(tensor, size=tuple(shape), mode="bilinear", align_corners=False)
+    return resized[0].permute(1, 2, 0).contiguous().numpy()  # torch's transpose: numpy's is slower here
+
+
 def upscale_colors(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
     """Colors (h, w, 3) uint8 at the working resolution -> (H, W, 3) uint8 at the frame's size, bilinear."""
-    height, width = frame_shape
-    return np.asarray(Image.fromarray(colors, "RGB").resize((width, height), Image.Resampling.BILINEAR))
+    return resize_bilinear(colors, frame_shape)
 
 
 def upscale_lab(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
     """CIELAB of colors (h, w, 3) uint8, taken at their own size and scaled bilinearly to (H, W, 3) float32: the
     conversion is the costly part, and a small image has far fewer pixels to convert."""
-    height, width = frame_shape
-    lab = rgb_to_lab(colors)
-    if lab.shape[:2] == (height, width):
-        return lab
-    channels = [Image.fromarray(np.ascontiguousarray(lab[..., i], dtype=np.float32), "F") for i in range(3)]
-    resized = [channel.resize((width, height), Image.Resampling.BILINEAR) for channel in channels]
-    return np.stack([np.asarray(channel) for channel in resized], axis=-1)
+    return resize_bilinear(rgb_to_lab(colors), frame_shape)
 
 
 def vote_frame(colors: np.ndarray, art: LineArt, *, gap: int = 3) -> tuple[np.ndarray, RegionVote]:

@@ -23,12 +23,12 @@ from typing import Any
 import av
 import fsspec
 import numpy as np
-import torch
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from pipeline.frames import put_file_atomic
+from pipeline.lineart import resize_bilinear
 
 
 class VideoError(ValueError):
@@ -209,7 +209,7 @@ class VideoWriter:
         if frame is None:
             return
         if self.size is not None and (frame.shape[1], frame.shape[0]) != tuple(self.size):
-            frame, picture = resize_rgb(frame, self.size), None
+            frame, picture = resize_bilinear(frame, (self.size[1], self.size[0])), None
         self.write(frame, picture)
         self._last = frame
 
@@ -358,13 +358,6 @@ class VideoFeed:
                 self.video.write_or_hold(frame, converted)
             except BaseException as error:  # raised by close()
                 self.error = error
-
-
-def resize_rgb(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of an (H, W, 3) uint8 frame to (width, height) = size."""
-    tensor = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
-    resized = torch.nn.functional.interpolate(tensor, size=(size[1], size[0]), mode="bilinear", align_corners=False)
-    return resized[0].round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
 
 def encode_video(
