@@ -3,10 +3,12 @@ to the last bit that float32 reordering allows."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions
@@ -55,6 +57,22 @@ def test_compiled_model_gives_the_same_colors(colorizer, sample) -> None:
     plain = predict(colorizer, sample)
     compiled = predict(colorizer, sample, compile=True)
     assert np.abs(compiled - plain).max() <= 1  # float32 sums in another order may round a level the other way
+
+
+def test_a_compile_that_fails_falls_back_to_the_plain_model(sample, monkeypatch, caplog) -> None:
+    def failing_backend(graph, example_inputs):
+        raise RuntimeError("no C++ compiler found")
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **_: real_compile(model, backend=failing_backend))
+    colorizer = ShotColorizer.from_weights()  # its own: the fallback is kept for the colorizer's life
+    plain = predict(colorizer, sample)
+    with caplog.at_level(logging.WARNING, logger="pipeline.colorize"):
+        fallback = predict(colorizer, sample, compile=True)
+    assert np.array_equal(fallback, plain)
+    assert "torch.compile failed" in caplog.text and "no C++ compiler found" in caplog.text
+    colorizer.configure(compile=True)
+    assert colorizer.colorize == colorizer.model.colorize  # later shots do not try again
 
 
 def test_a_shot_runs_in_bfloat16_through_the_pipeline(colorizer, tmp_path) -> None:
