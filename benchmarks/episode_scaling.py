@@ -93,9 +93,10 @@ def make_episode(root: Path, shots: int, frames: int, size: tuple[int, int], res
 def per_frame_ms(step, items, warm_up: bool = True) -> tuple[float, list]:
     """(median milliseconds of step(item) over the items, the timed pass's results).
 
-    With `warm_up`, one untimed pass over all the items runs first, its results kept until it ends: a running shot's steps reuse the memory earlier frames freed, while a first pass over a fresh heap times the
-    kernel's page faults (16 1080p frames' votes: about 300 MB of new pages; the region vote took 76 ms a frame
-    on a first pass in a process and 41-42 ms on the next two).
+    With `warm_up`, an untimed pass over all the items runs first and its results are freed before the timed pass,
+    which then reuses that memory as a running shot's steps reuse what earlier frames freed. Timed on a fresh heap,
+    a step pays the kernel's page faults instead (the 1080p region vote: 70-76 ms a frame on a first pass in a
+    process, 42-44 ms in steady state).
     """
     items = list(items)
     if warm_up:
