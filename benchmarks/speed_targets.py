@@ -1,7 +1,7 @@
 """The speed issue's CPU figures in one run: the machine's matrix rate, the model against it, the default pipeline
 against the paper's generator, 1080p frames at 512 stage by stage, the start-up to the first frame, 4K memory.
 
-    python benchmarks/speed_targets.py            # about 6 minutes on 2 CPU cores
+    python benchmarks/speed_targets.py            # about 7 minutes on 2 CPU cores
     python benchmarks/speed_targets.py --help     # --runs, --frames, --skip
 
 Sections (each can be left out with --skip):
@@ -12,7 +12,7 @@ Sections (each can be left out with --skip):
   torch.profiler (aten::convolution and what it calls), the rate the convolutions reach against the matmul.
 - pipeline: `ShotColorizer.run` in-process with the default options (auto fill, flat with tracking on closed line
   art) on --frames frames of the bundled sample at 800x600, PNG in and out, beside the `icme2023` model-alone rate
-  measured above: the issue asks for 8x.
+  measured above: the issue asks for 8x. Then the same with `--compile`, compiled on a warm-up shot first.
 - 1080p: one 1920x1080 shot at 512 working resolution: each step alone per frame (benchmarks/episode_scaling.py's
   `stage_breakdown`), what each thread group of a worker spends per frame, and the shot's end-to-end rate.
 - start-up: `colorize-shot` on the 12-frame sample in a fresh process, from the command's start to its first PNG
