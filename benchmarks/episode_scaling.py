@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import os
 import statistics
 import sys
@@ -31,7 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 from PIL import Image
@@ -45,7 +43,7 @@ from jobs.spec import load_spec  # noqa: E402
 from model.data import list_openmoji  # noqa: E402
 from model.shots import Motion, render_openmoji_shot  # noqa: E402
 from pipeline.colorize import ShotColorizer, frame_threads, paint_and_finish  # noqa: E402
-from pipeline.frames import read_frame, write_bytes_atomic  # noqa: E402
+from pipeline.frames import decode_frame, read_frame, write_bytes_atomic  # noqa: E402
 from pipeline.lineart import fit_frame, prepare_line_art, to_model_line, vote_frame  # noqa: E402
 from pipeline.png import encode_png  # noqa: E402
 from pipeline.references import colored_share  # noqa: E402
@@ -117,8 +115,9 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
     tokens = colorizer.encode_reference(read_frame(str(key)), resolution)
     stages: dict[str, float] = {}
     stages["storage read"], raw = per_frame_ms(lambda url: Path(url).read_bytes(), urls)
-    stages["decode"], rgb = per_frame_ms(lambda data: np.asarray(Image.open(io.BytesIO(data)).convert("RGB")), raw)
-    stages["line prep"], arts = per_frame_ms(prepare_line_art, rgb)
+    # As the shot's readers decode: gray files to luma, others to RGB.
+    stages["decode"], decoded = per_frame_ms(lambda data: decode_frame(data, "frame", gray="auto"), raw)
+    stages["line prep"], arts = per_frame_ms(prepare_line_art, decoded)
     gray = [art.lines for art in arts]
     geometry = fit_frame(*gray[0].shape, resolution)
     stages["model input"], _ = per_frame_ms(lambda g: to_model_line(g, geometry), gray)

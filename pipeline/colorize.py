@@ -500,7 +500,7 @@ class ShotColorizer:
             urls = [urls[i] for i in order]
         threads = frame_threads()
         reader = FrameReader(urls, options.storage_options, prefetch=threads + 2, workers=threads,
-                             max_pixels=options.max_pixels, gray=options.guide_lines == "off",
+                             max_pixels=options.max_pixels, gray=True if options.guide_lines == "off" else "auto",
                              prepare=self.line_preparation(options))  # fmt: skip
         return iter(reader), len(urls)
 

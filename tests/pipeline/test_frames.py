@@ -204,6 +204,22 @@ def test_line_art_reads_as_gray(tmp_path: Path) -> None:
     assert read_frame(save(wide, tmp_path / "wide.png"), gray=True).tolist() == [[0, 255]]
 
 
+@pytest.mark.parametrize(
+    ("mode", "colored"), [("L", False), ("LA", False), ("1", False), ("I;16", False), ("RGB", True), ("P", True)]
+)
+def test_auto_reads_files_without_color_as_gray_and_the_others_as_rgb(tmp_path: Path, mode: str, colored: bool) -> None:
+    pixels = noise(6, 5)
+    image = Image.fromarray(pixels, "RGB")
+    if mode == "I;16":
+        image = Image.fromarray(pixels[..., 0].astype(np.uint16) * 257)
+    elif mode != "RGB":
+        image = image.convert(mode)
+    url = save(image, tmp_path / f"frame-{mode.replace(';', '')}.png")
+    auto = read_frame(url, gray="auto")
+    assert auto.ndim == (3 if colored else 2)
+    assert np.array_equal(auto, read_frame(url, gray=not colored))
+
+
 # --- reading: refusals ---------------------------------------------------------------------------------------------
 
 
