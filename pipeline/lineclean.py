@@ -250,9 +250,9 @@ def clean_line_art(gray: np.ndarray, *, speck_size: int = 6) -> np.ndarray:
     return _level_table(white, ink)[bins]
 
 
-def _digital_paper(gray: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(the ratio bin of each of the 256 gray levels, the frame's histogram of bins) when its paper is one level
-    without grain, as digital line art's is; None for a scan.
+def _digital_paper(gray: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(the ratio bin of each of the 256 gray levels, the frame's histogram of bins, the white point bin) when its
+    paper is one level without grain, as digital line art's is; None for a scan.
 
     The paper is one level when every paper cell is within the paper tolerance of the brightest (cells crowded by
     strokes come out a little darker than the paper between them), and it has no grain when the upper half of the
@@ -262,35 +262,37 @@ def _digital_paper(gray: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.
         return None
     level_bins = _ratio_bins(np.arange(256, dtype=np.uint8), np.full(256, cells.max(), dtype=np.float32))
     level_counts = np.array(Image.fromarray(gray).histogram(), dtype=np.int64)  # Pillow's counts: no int64 copy
-    histogram = np.bincount(level_bins, weights=level_counts, minlength=_TOP_BIN + 1).astype(np.int64)
-    return (level_bins, histogram) if _white_bin(histogram)[1] == 0 else None
+    histogram = _bin_histogram(level_bins, level_counts)
+    white, sigma = _white_bin(histogram)
+    return (level_bins, histogram, white) if sigma == 0 else None
+
+
+def _bin_histogram(level_bins: np.ndarray, level_counts: np.ndarray) -> np.ndarray:
+    """(_TOP_BIN + 1,) int64 pixels per ratio bin, from the pixels per gray level and each level's bin."""
+    return np.bincount(level_bins, weights=level_counts, minlength=_TOP_BIN + 1).astype(np.int64)
 
 
 def _clean_on_digital_paper(
-    gray: np.ndarray, level_bins: np.ndarray, histogram: np.ndarray, speck_size: int
+    gray: np.ndarray, level_bins: np.ndarray, histogram: np.ndarray, white: int, speck_size: int
 ) -> np.ndarray:
-    """`clean_line_art` of a frame on grain-free paper of one level (`_digital_paper`): the same steps on 256-entry
-    tables of the gray levels instead of per-pixel arrays, for about half the work, and the anti-aliased edges of
-    strokes crowded together are left exactly as drawn."""
-    white, sigma = _white_bin(histogram)
+    """`clean_line_art` of a frame on grain-free paper of one level (`_digital_paper`; the grain's deviation is 0):
+    the same steps on 256-entry tables of the gray levels instead of per-pixel arrays, for about half the work, and
+    the anti-aliased edges of strokes crowded together are left exactly as drawn."""
     specks = None
     if speck_size > 0:
         # The bins rise with the level, so "darker than the white point" is "below some gray level".
-        darkest_paper = int(np.searchsorted(level_bins, white - max(sigma, _BINS / 255), side="left"))
+        darkest_paper = int(np.searchsorted(level_bins, white - _BINS / 255, side="left"))
         specks = _speck_mask(gray < darkest_paper, speck_size)
         if specks.any():
-            speck_counts = np.bincount(gray[specks], minlength=256)
-            histogram = histogram - np.bincount(level_bins, weights=speck_counts, minlength=_TOP_BIN + 1).astype(
-                np.int64
-            )
+            histogram = histogram - _bin_histogram(level_bins, np.bincount(gray[specks], minlength=256))
         else:
             specks = None
-    ink = _ink_bin(histogram, white, sigma)
-    table = _level_table(white, ink)
-    cleaned = np.asarray(Image.fromarray(gray).point(table[level_bins].tolist()))
-    if specks is not None:
-        cleaned = cleaned.copy()
-        cleaned[specks] = table[_BINS]
+    table = _level_table(white, _ink_bin(histogram, white, 0.0))
+    cleaned = Image.fromarray(gray).point(table[level_bins].tolist())
+    if specks is None:
+        return np.asarray(cleaned)
+    cleaned = np.array(cleaned)
+    cleaned[specks] = table[_BINS]
     return cleaned
 
 
