@@ -205,11 +205,6 @@ def resize_bilinear(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resized[0].permute(1, 2, 0).contiguous().numpy()  # torch's transpose: numpy's is slower here
 
 
-def upscale_colors(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
-    """Colors (h, w, 3) uint8 at the working resolution -> (H, W, 3) uint8 at the frame's size, bilinear."""
-    return resize_bilinear(colors, frame_shape)
-
-
 def upscale_lab(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
     """CIELAB of colors (h, w, 3) uint8, taken at their own size and scaled bilinearly to (H, W, 3) float32: the
     conversion is the costly part, and a small image has far fewer pixels to convert."""
@@ -221,7 +216,7 @@ def vote_frame(colors: np.ndarray, art: LineArt, *, gap: int = 3) -> tuple[np.nd
     frame's size and the vote of its paint regions, segmented from `art.boundaries`
     (`pipeline.regions.vote_regions`)."""
     frame_shape = art.shape
-    full = upscale_colors(colors, frame_shape)
+    full = resize_bilinear(colors, frame_shape)
     upscale = frame_shape[0] / colors.shape[0]
     if upscale < SAMPLED_VOTE_UPSCALE:
         lab = upscale_lab(colors, frame_shape)
@@ -279,6 +274,6 @@ def composite_lines(
         msg = f"unknown fill {fill!r} here; choose soft or flat"
         raise ValueError(msg)
     if fill == "soft":
-        return finish_frame(upscale_colors(colors, art.shape), art, guide_lines)
+        return finish_frame(resize_bilinear(colors, art.shape), art, guide_lines)
     full, vote = vote_frame(colors, art)
     return finish_frame(paint_regions(full, vote, region_colors(vote.lab, palette)), art, guide_lines, vote.labels)
