@@ -60,6 +60,10 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 # "auto": bfloat16 autocast on a GPU, where it roughly doubles the model's rate; float32 on a CPU, where few chips
 # have bfloat16 arithmetic and autocast only adds conversions.
 PRECISIONS = ("auto", "float32", "bfloat16")
+# Where a frame's colors come from (pipeline/correspondence.py): "combined", the keyframe's colors carried along
+# correspondences between line drawings and the model's only where nothing corresponds; "carry", the carried colors
+# alone; "model", the model's alone.
+COLOR_SOURCES = ("combined", "carry", "model")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class Shot:
         extra_references: more keyframes of the shot (say its last drawing): every frame attends over all of
             them, each weighted by how near in time it was painted (pipeline/references.py), and frames are colored
             outward from each.
+        reference_lines: URL of the main keyframe's own line art, when the studio has it (see `ShotReference`).
     """
 
     name: str
@@ -90,11 +95,12 @@ class Shot:
     frame_urls: tuple[str, ...] = ()
     keyframe_position: int | None = None
     extra_references: tuple[ShotReference, ...] = ()
+    reference_lines: str | None = None
 
     @property
     def references(self) -> tuple[ShotReference, ...]:
         """Every keyframe of the shot, the main one first."""
-        return (ShotReference(self.reference, self.keyframe_position), *self.extra_references)
+        return (ShotReference(self.reference, self.keyframe_position, self.reference_lines), *self.extra_references)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ class ShotOptions:
             inductor's on-disk cache holds it already); pays off on long shots. A CPU needs a C++ compiler for it;
             where compiling fails, the shot runs uncompiled, with a warning.
         max_pixels: refuse frames larger than this many pixels.
+        color_source: where the colors come from, see COLOR_SOURCES.
         storage_options: fsspec options for every URL (e.g. an S3 endpoint and keys).
     """
 
@@ -141,6 +148,7 @@ class ShotOptions:
     precision: str = "auto"
     compile: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    color_source: str = "combined"
     storage_options: dict = field(default_factory=dict)
 
 

@@ -35,10 +35,13 @@ class ShotReference:
     Args:
         url: the colored keyframe.
         position: index (0-based) of the shot's frame it was painted on; None when it is not one of the shot's.
+        lines: URL of the keyframe's own line art, when the studio has it; else the frame it was painted on, when
+            that is one of the shot's, or lines extracted from the keyframe (pipeline/correspondence.py).
     """
 
     url: str
     position: int | None = None
+    lines: str | None = None
 
 
 @dataclass(frozen=True)
