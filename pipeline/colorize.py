@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import fsspec
 import numpy as np
@@ -25,6 +26,8 @@ import torch
 
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointInfo, load_colorizer
 from model.colorizer import Colorizer
+from pipeline.carried import finish_carried
+from pipeline.correspondence import Correspondence, ShotCarrier, keyframe_line_art
 from pipeline.frames import (
     DEFAULT_MAX_PIXELS,
     FrameRead,
@@ -441,14 +444,16 @@ class ShotColorizer:
         # Enough queued to keep every thread busy, and no more: a 4K frame waiting costs ~25 MB.
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
-        palette = shot_palette([image for image, _ in keyframes]) if options.palette_lock else None
+        carrier = self.shot_carrier(shot, options, keyframes) if options.color_source != "model" else None
+        locked = options.palette_lock or options.color_source == "combined"
+        palette = shot_palette([image for image, _ in keyframes]) if locked else None
         tracker = None
-        if options.fill != "soft" and options.track:
+        if options.fill != "soft" and options.track and carrier is None:
             seeds = [(image, position) for image, position in keyframes if order is not None and position is not None]
             tracker = RegionTracker(seeds or [(keyframes[0][0], 0)], palette)
         finisher = FrameFinisher(emitter, max(options.batch_size, threads), threads, fill=options.fill,
                                  palette=palette, tracker=tracker, on_finished=bank.finish if options.chain else None,
-                                 guide_lines=options.guide_lines)  # fmt: skip
+                                 guide_lines=options.guide_lines, carrier=carrier)  # fmt: skip
         batch: list[PendingFrame] = []
         try:
             for read in reads:
@@ -481,6 +486,27 @@ class ShotColorizer:
             result.failures.append(FrameFailure(shot.video, f"could not write the video: {error}"))
         result.seconds = time.monotonic() - started
         return result
+
+    def shot_carrier(
+        self, shot: Shot, options: ShotOptions, keyframes: list[tuple[np.ndarray, int | None]]
+    ) -> ShotCarrier:
+        """What carries the shot's keyframes to its frames, each keyframe with its own line art: the file the studio
+        gave, else the frame it was painted on (when that frame is a file of the shot), else lines extracted from it
+        (`keyframe_line_art`). A keyframe painted on none of the shot's frames is carried from before the first."""
+        prepare = self.line_preparation(options)
+        read = partial(read_frame, storage_options=options.storage_options, max_pixels=options.max_pixels, gray="auto")
+        urls: list[str] = []
+        carried = []
+        for (image, position), reference in zip(keyframes, shot.references, strict=True):
+            if reference.lines is not None:
+                lines = prepare(read(reference.lines)).lines
+            elif position is not None and not is_video(shot.frames):
+                urls = urls or list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
+                lines = prepare(read(urls[position])).lines
+            else:
+                lines = keyframe_line_art(image)
+            carried.append((image, lines, -1 if position is None else position))
+        return ShotCarrier(carried)
 
     @staticmethod
     def frame_order(shot: Shot, total: int) -> list[int] | None:
@@ -545,7 +571,7 @@ class ShotColorizer:
         number = finisher.batches_put
         if bank.chain:  # chaining reads frames finished two batches back: wait for them, for the same result always
             finisher.wait_for_batch(number - 2)
-        todo = [p for p in batch if p.art is not None]
+        todo = [p for p in batch if p.art is not None] if options.color_source != "carry" else []
         references = [bank.for_frame(p.index, number) for p in todo]
         # Frames attending over as many tokens share a model call.
         by_count: dict[int, list[int]] = {}
@@ -586,6 +612,10 @@ class FrameFinisher:
             where each frame's neighbour nearer the keyframe comes first (see `outward_order`).
         on_finished: called on the finishing thread with (index, batch, finished frame) of every colored frame.
         guide_lines: what becomes of colored guide lines, see `finish_frame`.
+        carrier: carries the keyframes' colors to the frames (pipeline/correspondence.py), the model's colors
+            standing in where nothing corresponds; the frames must then be put in outward order, as for `tracker`,
+            which is not used. The flows run on the pool, each frame's correspondence is chained in order on the
+            finishing thread, and the carrying and finishing go back to the pool.
     """
 
     def __init__(
@@ -598,9 +628,11 @@ class FrameFinisher:
         tracker: RegionTracker | None = None,
         on_finished: Callable[[int, int, np.ndarray], None] | None = None,
         guide_lines: str = "paint",
+        carrier: ShotCarrier | None = None,
     ) -> None:
         self.emitter = emitter
         self.fill, self.palette, self.tracker, self.guide_lines = fill, palette, tracker, guide_lines
+        self.carrier = carrier
         self.on_finished = on_finished
         self.batches_put = 0  # batches whose frames were all put
         self.batch_ends: list[int] = []  # frames put when each batch ended
@@ -618,9 +650,12 @@ class FrameFinisher:
     def put(self, pending: PendingFrame) -> None:
         self._raise_error()
         composite = None
-        if pending.colors is not None and self.fill == "auto":
+        if pending.art is not None and self.fill == "auto":
             self.fill = "flat" if has_closed_regions(pending.art) else "soft"
-        if pending.colors is not None and self.tracker is not None and self.fill == "flat":
+        if pending.art is not None and self.carrier is not None:
+            self.carrier.plan(pending.index)
+            composite = self.pool.submit(self.carrier.flows, pending.index, pending.art.lines)
+        elif pending.colors is not None and self.tracker is not None and self.fill == "flat":
             composite = self.pool.submit(vote_frame, pending.colors, pending.art)
         elif pending.colors is not None:
             composite = self.pool.submit(composite_lines, pending.colors, pending.art, self.fill, self.palette,
@@ -660,6 +695,10 @@ class FrameFinisher:
     def start_finishing(self, pending: PendingFrame, composite: Future | None) -> Future | None:
         """In frame order: the future of the finished frame. With tracking, the region colors are decided here from
         the pool's region vote, and the painting goes back to the pool."""
+        if composite is not None and self.carrier is not None:
+            correspondence = self.carrier.correspond(pending.index, composite.result())
+            return self.pool.submit(finish_carried_frame, self.carrier, pending, correspondence, self.palette,
+                                    self.fill, self.guide_lines)  # fmt: skip
         if composite is None or self.tracker is None or self.fill != "flat":
             return composite
         full, vote = composite.result()
@@ -702,6 +741,19 @@ class FrameFinisher:
         with self.done_changed:
             self.frames_done += 1
             self.done_changed.notify_all()
+
+
+def finish_carried_frame(
+    carrier: ShotCarrier,
+    pending: PendingFrame,
+    correspondence: Correspondence,
+    palette: np.ndarray | None,
+    fill: str,
+    guide_lines: str,
+) -> np.ndarray:
+    """A frame finished from its keyframe's carried colors, the model's (if any) where nothing corresponds."""
+    carried = carrier.carry(pending.index, correspondence, pending.art.shape)
+    return finish_carried(carried, pending.art, pending.colors, palette, fill, guide_lines)
 
 
 def paint_and_finish(

@@ -29,6 +29,7 @@ instead of drawing them in the keyframe's line colors gave 16.8.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import cv2
@@ -246,3 +247,96 @@ def compose_frame(paint: np.ndarray, line_color: np.ndarray, lines: np.ndarray) 
     paper = cv2.merge([lines, lines, lines])
     # paint * paper / 255 + line_color * ink / 255, in 8-bit fixed point (cv2 saturates and rounds).
     return cv2.add(cv2.multiply(paint, paper, scale=1 / 255), cv2.multiply(line_color, ink, scale=1 / 255))
+
+
+@dataclass(frozen=True)
+class FrameFlows:
+    """The flows a frame is carried by.
+
+    Args:
+        neighbour: the frame it is chained through, or None when that is its keyframe itself.
+        step: flow to that neighbour (or keyframe).
+        direct: flow straight to the keyframe, or None when `step` already goes there.
+    """
+
+    neighbour: int | None
+    step: PairFlow
+    direct: PairFlow | None
+
+
+class ShotCarrier:
+    """Carries a shot's keyframes to its frames, each frame through its neighbour nearer a keyframe.
+
+    Frames must be `planned` in an order where that neighbour comes first (outward from the keyframes), then their
+    `flows` may run on any thread (each waits for its neighbour's guide), and `correspond` must run in the planned
+    order. A frame that is never planned (failed, or resumed from an earlier run) is stepped over toward the
+    keyframe.
+
+    Args:
+        keyframes: (colored keyframe (H, W, 3) uint8, its line art (H, W) uint8, position) of each keyframe; the
+            position is the index of the frame it was painted on, or -1 for one before the shot's first frame.
+    """
+
+    def __init__(self, keyframes: list[tuple[np.ndarray, np.ndarray, int]]) -> None:
+        if not keyframes:
+            msg = "carrying colors needs at least one keyframe"
+            raise ValueError(msg)
+        self.keyframes = {position: (rgb, lines) for rgb, lines, position in reversed(keyframes)}  # first wins a tie
+        self.positions = tuple(sorted(self.keyframes))
+        self.lock = threading.Lock()
+        self.layers: dict[tuple[int, tuple[int, int]], KeyframeLayers] = {}
+        self.guides: dict[int, Future] = {}
+        self.planned: dict[int, int | None] = {}
+        self.correspondences: dict[int, Correspondence] = {}
+
+    def nearest_keyframe(self, index: int) -> int:
+        return min(self.positions, key=lambda position: (abs(index - position), position))
+
+    def keyframe_layers(self, position: int, frame_shape: tuple[int, int]) -> KeyframeLayers:
+        """A keyframe's layers at a frame size, built once (any thread)."""
+        with self.lock:
+            key = (position, frame_shape)
+            if key not in self.layers:
+                self.layers[key] = KeyframeLayers.build(*self.keyframes[position], frame_shape)
+            return self.layers[key]
+
+    def plan(self, index: int) -> None:
+        """Frame `index` will be carried: choose its neighbour among the frames planned before it."""
+        keyframe = self.nearest_keyframe(index)
+        step = 1 if index < keyframe else -1
+        neighbour = None
+        candidate = index + step
+        while (candidate - keyframe) * step < 0 or (candidate == keyframe and keyframe >= 0):
+            if candidate in self.planned:
+                neighbour = candidate
+                break
+            candidate += step
+        self.planned[index] = neighbour
+        self.guides[index] = Future()
+
+    def flows(self, index: int, lines: np.ndarray) -> FrameFlows:
+        """The flows of a planned frame from its line art (H, W) uint8; any thread."""
+        keyframe = self.keyframe_layers(self.nearest_keyframe(index), lines.shape)
+        guide = flow_guide(lines, keyframe.guide.shape)
+        self.guides[index].set_result(guide)
+        neighbour = self.planned[index]
+        if neighbour is None:
+            return FrameFlows(None, pair_flow(guide, keyframe.guide), None)
+        neighbour_guide = self.guides[neighbour].result()
+        return FrameFlows(neighbour, pair_flow(guide, neighbour_guide), pair_flow(guide, keyframe.guide))
+
+    def correspond(self, index: int, flows: FrameFlows) -> Correspondence:
+        """Frame `index`'s correspondence to its keyframe, in planned order."""
+        if flows.neighbour is None:
+            found = direct(flows.step)
+        else:
+            found = better(chain(self.correspondences[flows.neighbour], flows.step), direct(flows.direct))
+            # Each frame is the neighbour of at most the next one outward: it is no longer needed.
+            self.correspondences.pop(flows.neighbour, None)
+            self.guides.pop(flows.neighbour, None)
+        self.correspondences[index] = found
+        return found
+
+    def carry(self, index: int, correspondence: Correspondence, frame_shape: tuple[int, int]) -> CarriedFrame:
+        """The keyframe's colors carried to frame `index`; any thread."""
+        return carry(self.keyframe_layers(self.nearest_keyframe(index), frame_shape), correspondence, frame_shape)
