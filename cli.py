@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from jobs.shot_eval import DEFAULT_MAX_FRAMES, PIPELINE_VARIANT_NAMES, format_tables, run_shot_eval, write_html
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
@@ -133,9 +134,42 @@ def train(**options: object) -> None:
     default=None,
     help="Also write the table and side-by-side pictures (line art, reference, ours, truth) as a page here.",
 )
-def evaluate_command(weights: str, data: str, resolution: int, limit: int | None, batch_size: int, device: str,
-                     html_folder: str | None) -> None:  # fmt: skip
-    """Score weights against ground truth beside two baselines; prints one table."""
+@click.option(
+    "--shots",
+    "shots_folder",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Instead, score finished colored shots: each entry of this folder is a case folder (reference.png, lines/, "
+    "truth/), a folder of colored frames or a video, colored again from its first frame through the shot pipeline.",
+)
+@click.option(
+    "--variants",
+    default=None,
+    help=f"With --shots: the pipeline variants to run, comma-separated (default: all): "
+    f"{', '.join(PIPELINE_VARIANT_NAMES)}. The baselines always run.",
+)
+@click.option(
+    "--max-frames",
+    type=click.IntRange(2),
+    default=DEFAULT_MAX_FRAMES,
+    help="With --shots: frames taken from a video or frame folder (up to its first cut), the keyframe included.",
+)
+@click.pass_context
+def evaluate_command(ctx: click.Context, weights: str, data: str, resolution: int, limit: int | None,
+                     batch_size: int, device: str, html_folder: str | None, shots_folder: str | None,
+                     variants: str | None, max_frames: int) -> None:  # fmt: skip
+    """Score weights against ground truth beside two baselines; prints one table. With --shots, score the shot
+    pipeline on finished shots instead: one row per variant, then one row per shot (Markdown tables)."""
+    given = [f"--{name.replace('_', '-')}" for name in ("data", "limit", "variants", "max_frames")
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]  # fmt: skip
+    if shots_folder is not None:
+        if mixed := [option for option in given if option in ("--data", "--limit")]:
+            raise click.UsageError(f"{' and '.join(mixed)} choose drawings to score; --shots scores shots: give one")
+        evaluate_shots_command(shots_folder, weights, device, variants, resolution, batch_size, max_frames,
+                               html_folder)  # fmt: skip
+        return
+    if only_shots := [option for option in given if option in ("--variants", "--max-frames")]:
+        raise click.UsageError(f"{' and '.join(only_shots)} apply to --shots only")
     from model.checkpoint import load_colorizer
     from model.evaluate import evaluate, format_table, load_eval_set, write_eval_html
     from model.train import resolve_device
@@ -154,6 +188,21 @@ def evaluate_command(weights: str, data: str, resolution: int, limit: int | None
     if html_folder is not None:
         page = write_eval_html(Path(html_folder), results, title, model, data_set)
         click.echo(f"wrote {page}")
+
+
+def evaluate_shots_command(shots_folder: str, weights: str, device: str, variants: str | None, resolution: int,
+                           batch_size: int, max_frames: int, html_folder: str | None) -> None:  # fmt: skip
+    """`eval --shots`: the tables on stdout, the failures named; exit code 1 when a shot or a variant failed."""
+    try:
+        result = run_shot_eval(shots_folder, weights, device, variants, resolution, batch_size, max_frames)
+    except (ValueError, CheckpointError) as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(format_tables(result))
+    if html_folder is not None:
+        click.echo(f"wrote {write_html(result, html_folder)}")
+    if result.failed:
+        click.echo(f"failed shots: {', '.join(case.name for case in result.failed)}", err=True)
+        sys.exit(1)
 
 
 @main.command(name="export-weights")

@@ -13,6 +13,8 @@ Three steps, each only where it is needed:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -31,6 +33,8 @@ MIN_CONFIDENT_SHARE = 0.3
 # the (snapped) vote of the model's colors.
 UNCONFIDENT_WEIGHT = 0.01
 MIN_REGION = 16
+# A flat region's mean color within this CIE76 Delta E of one of the keyframe's colors takes that color exactly.
+SNAP_DELTA_E = 10.0
 # A region with under this share of its pixels confident, and at least MIN_UNSEEN_REGION of the frame, is one the
 # keyframe does not show: the model colors it.
 UNSEEN_SHARE = 0.05
@@ -50,9 +54,19 @@ def snap_to_palette(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return snapped[inverse.ravel()].reshape(colors.shape)
 
 
-def region_stats(paint: np.ndarray, confident: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per region label: pixel count, confident pixel count, the mean color (count, 3) weighted toward confident
-    pixels, and the spread of the colors around it (RGB standard deviation, channels in quadrature)."""
+@dataclass(frozen=True)
+class RegionStats:
+    """Per region label: `sizes` and `confident` pixel counts, the `mean` color (count, 3) weighted toward the
+    confident pixels, and the `spread` of the colors around it (RGB standard deviation, channels in quadrature)."""
+
+    sizes: np.ndarray
+    confident: np.ndarray
+    mean: np.ndarray
+    spread: np.ndarray
+
+
+def region_stats(paint: np.ndarray, confident: np.ndarray, labels: np.ndarray) -> RegionStats:
+    """The `RegionStats` of `paint` (H, W, 3) uint8 over `labels` (H, W), from a few whole-array bincounts."""
     flat_labels = labels.ravel()
     count = int(flat_labels.max()) + 1
     weights = np.where(confident.ravel(), 1.0, UNCONFIDENT_WEIGHT)
@@ -67,31 +81,39 @@ def region_stats(paint: np.ndarray, confident: np.ndarray, labels: np.ndarray) -
         mean[:, channel] = np.bincount(flat_labels, weights * values, minlength=count) / total
         variance += np.bincount(flat_labels, weights * values * values, minlength=count) / total
         variance -= mean[:, channel] ** 2
-    return sizes, confident_count, mean, np.sqrt(np.maximum(variance, 0))
+    return RegionStats(sizes, confident_count, mean, np.sqrt(np.maximum(variance, 0)))
 
 
-def model_pixels(
-    confident: np.ndarray, labels: np.ndarray, sizes: np.ndarray, confident_count: np.ndarray
-) -> np.ndarray:
+def model_pixels(confident: np.ndarray, labels: np.ndarray, stats: RegionStats) -> np.ndarray:
     """(H, W) bool: where the model's colors stand in. Unconfident pixels of a region the keyframe does not show
     (under MIN_CONFIDENT_SHARE of it confident), and those far from any confident pixel (a disocclusion in open line
     art, whose paper is one region). Elsewhere an unconfident pixel keeps its carried color: scattered along lines
     and edges, it is nearer the truth than the model (on the development set, standing in for every unconfident
     pixel lost 6 dB on a close-up)."""
-    unseen = (confident_count < UNSEEN_SHARE * sizes) & (sizes >= MIN_UNSEEN_REGION * confident.size)
+    unseen = (stats.confident < UNSEEN_SHARE * stats.sizes) & (stats.sizes >= MIN_UNSEEN_REGION * confident.size)
     unseen[0] = False  # ink
     far_px = FAR_FROM_CONFIDENT * max(confident.shape) / 1000
     far = cv2.distanceTransform((~confident).astype(np.uint8), cv2.DIST_L2, 3) > far_px
     return ~confident & (unseen[labels] | far)
 
 
-def flat_paint(paint: np.ndarray, labels: np.ndarray, sizes: np.ndarray, mean: np.ndarray, spread: np.ndarray,
-               confident_count: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Each closed region whose paint is flat (`FLAT_SPREAD`), painted its mean color."""
-    flat = (spread < FLAT_SPREAD) & (sizes >= MIN_REGION)
+def flat_paint(
+    paint: np.ndarray, labels: np.ndarray, stats: RegionStats, palette: np.ndarray | None = None
+) -> np.ndarray:
+    """Each closed region whose paint is flat (`FLAT_SPREAD`) painted one color: its mean, or the nearest of the
+    keyframe's `palette` colors where that is within SNAP_DELTA_E (a cel's flat colors are the keyframe's own,
+    exactly) or where the model colored most of the region."""
+    flat = (stats.spread < FLAT_SPREAD) & (stats.sizes >= MIN_REGION)
     flat[0] = False
-    vote = RegionVote(labels, sizes, flat, np.zeros((len(sizes), 3)))
-    return paint_regions(paint, vote, np.clip(np.round(mean), 0, 255).astype(np.uint8))
+    region_rgb = np.clip(np.round(stats.mean), 0, 255).astype(np.uint8)
+    if palette is not None and len(palette) and flat.any():
+        lab = rgb_to_lab(region_rgb[flat]).astype(np.float64)
+        snapped = nearest_in_palette(lab, palette)
+        distance = np.linalg.norm(rgb_to_lab(snapped).astype(np.float64) - lab, axis=1)
+        unseen = stats.confident[flat] < UNSEEN_SHARE * stats.sizes[flat]
+        region_rgb[flat] = np.where(((distance <= SNAP_DELTA_E) | unseen)[:, None], snapped, region_rgb[flat])
+    vote = RegionVote(labels, stats.sizes, flat, np.zeros((len(stats.sizes), 3)))
+    return paint_regions(paint, vote, region_rgb)
 
 
 def finish_carried(
@@ -109,22 +131,23 @@ def finish_carried(
         art: the frame's line art.
         model_colors: (h, w, 3) uint8 model colors at the working resolution, for what nothing corresponds to
             (`model_pixels`); None: the carried colors everywhere.
-        palette: (P, 3) uint8 the keyframe's colors the model's are snapped to; None or empty: not snapped.
+        palette: (P, 3) uint8 the keyframe's colors the model's and flat regions' colors are snapped to (see
+            `flat_paint`); None or empty: not snapped.
         fill: "flat": closed regions whose carried colors are flat take one color; "soft": the colors as carried.
         guide_lines: what becomes of colored guide lines (see `finish_guide_lines`).
     """
     paint = carried.paint
     labels = segment_regions(art.boundaries)
-    sizes, confident_count, mean, spread = region_stats(paint, carried.confident, labels)
+    stats = region_stats(paint, carried.confident, labels)
     if model_colors is not None:
-        stand_in_at = model_pixels(carried.confident, labels, sizes, confident_count)
+        stand_in_at = model_pixels(carried.confident, labels, stats)
         if stand_in_at.any():
             stand_in = model_colors if palette is None else snap_to_palette(model_colors, palette)
             paint = np.where(stand_in_at[..., None], resize_bilinear(stand_in, art.shape), paint)
             if fill == "flat":
-                sizes, confident_count, mean, spread = region_stats(paint, carried.confident, labels)
+                stats = region_stats(paint, carried.confident, labels)
     if fill == "flat":
-        paint = flat_paint(paint, labels, sizes, mean, spread, confident_count)
+        paint = flat_paint(paint, labels, stats, palette)
     finished = compose_frame(paint, carried.line_color, art.lines)
     if art.guides is None:
         return finished

@@ -445,7 +445,7 @@ class ShotColorizer:
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
         carrier = self.shot_carrier(shot, options, keyframes) if options.color_source != "model" else None
-        locked = options.palette_lock or options.color_source == "combined"
+        locked = options.palette_lock or carrier is not None
         palette = shot_palette([image for image, _ in keyframes]) if locked else None
         tracker = None
         if options.fill != "soft" and options.track and carrier is None:

@@ -331,9 +331,11 @@ class ShotCarrier:
             found = direct(flows.step)
         else:
             found = better(chain(self.correspondences[flows.neighbour], flows.step), direct(flows.direct))
-            # Each frame is the neighbour of at most the next one outward: it is no longer needed.
-            self.correspondences.pop(flows.neighbour, None)
-            self.guides.pop(flows.neighbour, None)
+            # A frame is the neighbour of the next one outward only (a keyframe's own frame, of one on each side):
+            # once used, it is not needed again.
+            if flows.neighbour not in self.positions:
+                self.correspondences.pop(flows.neighbour, None)
+                self.guides.pop(flows.neighbour, None)
         self.correspondences[index] = found
         return found
 

@@ -198,8 +198,10 @@ def test_frames_are_colored_outward_from_the_keyframe_and_the_video_stays_in_ord
 
 
 def test_flat_fill_gives_each_closed_region_one_color(colorizer, tmp_path):
-    soft = run(colorizer, SAMPLE / "frames", tmp_path / "soft", resolution=128, fill="soft")
-    flat = run(colorizer, SAMPLE / "frames", tmp_path / "flat", resolution=128, fill="flat")
+    # The model's colors alone (the carried colors are the keyframe's, flat already: tests/pipeline/
+    # test_correspondence.py).
+    soft = run(colorizer, SAMPLE / "frames", tmp_path / "soft", resolution=128, fill="soft", color_source="model")
+    flat = run(colorizer, SAMPLE / "frames", tmp_path / "flat", resolution=128, fill="flat", color_source="model")
     assert soft.status == flat.status == "ok"
     lines = np.asarray(Image.open(SAMPLE / "frames" / "frame5.png").convert("L"))
     labels = segment_regions(lines)
@@ -221,7 +223,8 @@ def test_flat_fill_gives_each_closed_region_one_color(colorizer, tmp_path):
 
 
 def test_palette_lock_paints_regions_only_in_the_keyframes_colors(colorizer, tmp_path):
-    result = run(colorizer, SAMPLE / "frames", tmp_path / "locked", resolution=128, fill="flat", palette_lock=True)
+    result = run(colorizer, SAMPLE / "frames", tmp_path / "locked", resolution=128, fill="flat", palette_lock=True,
+                 color_source="model")  # fmt: skip
     assert result.status == "ok"
     palette = {tuple(color) for color in keyframe_palette(np.asarray(Image.open(SAMPLE / "key.png").convert("RGB")))}
     lines = np.asarray(Image.open(SAMPLE / "frames" / "frame7.png").convert("L"))

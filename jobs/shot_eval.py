@@ -1,0 +1,864 @@
+"""Scoring inkpaint on a studio's own finished shots: `inkpaint eval --shots DIR`.
+
+A studio's finished, colored shots are the truest test it has: each one is colored again from its own first frame
+and line art, and the result is compared with what the colorists painted. Each entry of DIR is one shot:
+- a case folder: ``reference.png`` (the colored keyframe, frame 0), ``lines/`` (line art of the frames to color,
+  0 ink, 255 paper) and ``truth/`` (their colored frames, under the same names), used as it is;
+- a folder of colored frames, or a video file: cut at its first cut (`pipeline.shots.detect_cuts` on the frames'
+  line art), at most `max_frames` frames. Frame 0 is the keyframe; every later frame is stripped to line art by
+  the binary XDoG the model was trained on (`model.xdog.extract_line_art`) and becomes a target. The case folder is
+  written to a temporary folder and removed after the shot is scored: nothing is written into DIR.
+
+Every case is colored in process, through the same `ShotColorizer.run` as `colorize-shot`, once per variant (one
+row of the table per stage, so a reader sees what each stage adds); two baselines are computed without the model:
+the keyframe's pixels under each frame's lines, and the lines alone.
+
+Scores, per target frame, then per shot (the mean over its frames), then overall (the mean over shots, each shot
+counting once whatever its length):
+- PSNR in dB on 0-255 RGB; a frame identical to the truth scores `PSNR_CAP` (100 dB) rather than infinity, so
+  that one perfect frame cannot make a mean infinite;
+- SSIM (`skimage.metrics.structural_similarity`, 7-pixel window, channels averaged);
+- temporal error: over consecutive frames, the keyframe counting as frame 0 of both the output and the truth, the
+  mean over pixels and channels of |(out_t - out_t-1) - (truth_t - truth_t-1)| in 0-255 levels, averaged over the
+  pairs: the change from frame to frame that the output has and the truth does not (flicker, a color that jumps).
+  Lower is better. A shot of one target frame has one pair.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+from model.data import natural_key
+from model.train import resolve_device
+from model.xdog import extract_line_art
+from pipeline.colorize import Shot, ShotColorizer, ShotOptions, is_video
+from pipeline.frames import list_frames, output_name, read_frame, write_png
+from pipeline.lineart import resize_bilinear
+from pipeline.shots import detect_cuts, thumbnail
+from pipeline.video import decode_video
+
+log = logging.getLogger(__name__)
+
+# A frame equal to the truth has an infinite PSNR; it scores this instead (model.metrics.psnr caps there too).
+PSNR_CAP = 100.0
+# XDoG's narrow Gaussian: that of the development set's line art (the upper end of the paper's 0.3-0.5), so that
+# frame folders and videos are scored like its case folders.
+XDOG_SIGMA = 0.5
+# Frames taken from a video or a frame folder, the keyframe included: 2 s at 24 fps, enough to show drift and
+# flicker, and a folder of many shots still scores in minutes.
+DEFAULT_MAX_FRAMES = 48
+# A cut closer than this to the end of the frames read is not found (`detect_cuts` needs frames on both sides):
+# read this many more than `max_frames`, so that every cut within them is seen.
+CUT_LOOKAHEAD = 8
+REFERENCE_NAME, LINES_FOLDER, TRUTH_FOLDER = "reference.png", "lines", "truth"
+# Panels of the HTML page's strips are scaled down to this height (never up).
+STRIP_HEIGHT = 240
+STRIP_GAP = 4
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: a baseline computed here, or the pipeline with some ShotOptions changed.
+
+    Args:
+        name: the row's name, as given to --variants.
+        description: one line for a reader of the table.
+        options: ShotOptions fields this variant sets over the command's own; None for a baseline.
+    """
+
+    name: str
+    description: str
+    options: dict[str, object] | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.options is None
+
+
+KEYFRAME_BASELINE = "keyframe-under-lines"
+VARIANTS: tuple[Variant, ...] = (
+    Variant(KEYFRAME_BASELINE, "the keyframe's pixels multiplied by each frame's lines, no model"),
+    Variant("lines-on-white", "the lines alone"),
+    Variant("model", "the model's colors as predicted", {"color_source": "model", "fill": "soft"}),
+    Variant("model+flat", "the model's, flat per region (until now)", {"color_source": "model", "fill": "auto"}),
+    Variant("carry", "the keyframe's carried along line correspondences", {"color_source": "carry", "fill": "soft"}),
+    Variant("carry+flat", "carried colors, flat per region", {"color_source": "carry", "fill": "auto"}),
+    Variant("combined", "carried, the model's where nothing corresponds", {"color_source": "combined", "fill": "soft"}),
+    Variant("combined+flat", "combined colors, flat per region", {"color_source": "combined", "fill": "auto"}),
+    Variant("default", "ShotOptions' defaults: what inkpaint ships", {}),
+)
+VARIANT_NAMES = tuple(variant.name for variant in VARIANTS)
+PIPELINE_VARIANT_NAMES = tuple(variant.name for variant in VARIANTS if not variant.is_baseline)
+
+
+def select_variants(names: str | Sequence[str] | None = None) -> tuple[Variant, ...]:
+    """The variants to run, in table order: the baselines always, and the named pipeline variants (all when None).
+
+    Args:
+        names: variant names, or one comma-separated string of them ("model,carry").
+
+    Raises:
+        ValueError: a name that is not in VARIANTS, with the valid ones.
+    """
+    if names is None:
+        return VARIANTS
+    if isinstance(names, str):
+        names = [name.strip() for name in names.split(",")]
+    wanted = [name for name in names if name]
+    unknown = [name for name in wanted if name not in VARIANT_NAMES]
+    if unknown:
+        msg = f"unknown variant {', '.join(map(repr, unknown))}; choose from {', '.join(VARIANT_NAMES)}"
+        raise ValueError(msg)
+    if not wanted:
+        msg = f"no variant named in {names!r}; choose from {', '.join(VARIANT_NAMES)}"
+        raise ValueError(msg)
+    return tuple(variant for variant in VARIANTS if variant.is_baseline or variant.name in wanted)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Metrics
+
+
+def psnr(output: np.ndarray, truth: np.ndarray) -> float:
+    """PSNR in dB of a (H, W, 3) uint8 frame against the truth on the 0-255 scale, at most PSNR_CAP."""
+    _check_same_shape(output, truth)
+    mse = float(np.mean((output.astype(np.float64) - truth.astype(np.float64)) ** 2))
+    if mse == 0:
+        return PSNR_CAP
+    return min(PSNR_CAP, 10 * float(np.log10(255.0**2 / mse)))
+
+
+def ssim(output: np.ndarray, truth: np.ndarray) -> float:
+    """SSIM of a (H, W, 3) uint8 frame against the truth, channels averaged (scikit-image, 7-pixel window; a frame
+    smaller than that uses its largest odd side)."""
+    _check_same_shape(output, truth)
+    window = min(7, *output.shape[:2])
+    window -= 1 - window % 2  # odd, as scikit-image requires
+    return float(structural_similarity(output, truth, channel_axis=2, data_range=255, win_size=window))
+
+
+def temporal_error(outputs: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float:
+    """The change from frame to frame that the output has and the truth does not: the mean over consecutive pairs
+    of the mean |(out_t - out_t-1) - (truth_t - truth_t-1)| over pixels and channels, in 0-255 levels; 0 for fewer
+    than 2 frames.
+
+    Args:
+        outputs: the colored frames in order, (H, W, 3) uint8 each.
+        truth: the true frames, as many and of the same sizes.
+    """
+    if len(outputs) != len(truth):
+        msg = f"temporal_error needs as many output frames as true frames, got {len(outputs)} and {len(truth)}"
+        raise ValueError(msg)
+    errors = []
+    for index in range(1, len(outputs)):
+        _check_same_shape(outputs[index], truth[index])
+        output_change = outputs[index].astype(np.int16) - outputs[index - 1].astype(np.int16)
+        truth_change = truth[index].astype(np.int16) - truth[index - 1].astype(np.int16)
+        errors.append(float(np.abs(output_change - truth_change).mean()))
+    return float(np.mean(errors)) if errors else 0.0
+
+
+def _check_same_shape(output: np.ndarray, truth: np.ndarray) -> None:
+    if output.shape != truth.shape:
+        msg = f"an output frame is {output.shape} but its true frame is {truth.shape}; they must match"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class ShotScore:
+    """One shot's scores for one variant.
+
+    Args:
+        frame_psnr: PSNR (dB) of each target frame.
+        frame_ssim: SSIM of each target frame.
+        temporal_error: see `temporal_error`, the keyframe counting as frame 0.
+    """
+
+    frame_psnr: tuple[float, ...]
+    frame_ssim: tuple[float, ...]
+    temporal_error: float
+
+    @property
+    def psnr(self) -> float:
+        return statistics.fmean(self.frame_psnr)
+
+    @property
+    def ssim(self) -> float:
+        return statistics.fmean(self.frame_ssim)
+
+    @property
+    def frames(self) -> int:
+        return len(self.frame_psnr)
+
+
+def score_shot(outputs: Sequence[np.ndarray], truth: Sequence[np.ndarray], keyframe: np.ndarray) -> ShotScore:
+    """Every score of one colored shot.
+
+    Args:
+        outputs: the colored target frames (frame 1 on), (H, W, 3) uint8 each.
+        truth: their true frames.
+        keyframe: frame 0, (H, W, 3) uint8 at the targets' size: the first pair of the temporal error.
+    """
+    if not outputs or len(outputs) != len(truth):
+        msg = f"score_shot needs one output per true frame and at least one, got {len(outputs)} and {len(truth)}"
+        raise ValueError(msg)
+    return ShotScore(
+        frame_psnr=tuple(psnr(out, true) for out, true in zip(outputs, truth, strict=True)),
+        frame_ssim=tuple(ssim(out, true) for out, true in zip(outputs, truth, strict=True)),
+        temporal_error=temporal_error([keyframe, *outputs], [keyframe, *truth]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Cases
+
+
+@dataclass(frozen=True)
+class ShotSource:
+    """One entry of the shots folder.
+
+    Args:
+        name: the entry's name in DIR (a video's with its extension).
+        path: its path.
+        kind: "case" (a prepared case folder), "frames" (a folder of colored frames) or "video".
+    """
+
+    name: str
+    path: Path
+    kind: str
+
+
+def find_shots(folder: str | Path) -> list[ShotSource]:
+    """The shots in a folder, in natural order of their names; other files are skipped with a warning.
+
+    A folder holding reference.png, lines/ or truth/ is a case folder (and fails later if one is missing), any
+    other folder a folder of colored frames; a file with a video extension is a video.
+
+    Raises:
+        ValueError: the folder does not exist or holds no shot.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        msg = f"shots folder {str(folder)!r} is not a folder"
+        raise ValueError(msg)
+    sources, skipped = [], []
+    for entry in sorted(root.iterdir(), key=lambda path: natural_key(path.name)):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            parts = (entry / REFERENCE_NAME, entry / LINES_FOLDER, entry / TRUTH_FOLDER)
+            sources.append(ShotSource(entry.name, entry, "case" if any(p.exists() for p in parts) else "frames"))
+        elif is_video(entry.name):
+            sources.append(ShotSource(entry.name, entry, "video"))
+        else:
+            skipped.append(entry.name)
+    if skipped:
+        log.warning("shots folder %s: skipping %d files that are neither folders nor videos: %s", root, len(skipped),
+                    ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))  # fmt: skip
+    if not sources:
+        msg = (
+            f"shots folder {str(folder)!r} holds no shot: expected case folders (reference.png, lines/, truth/), "
+            "folders of colored frames, or videos"
+        )
+        raise ValueError(msg)
+    return sources
+
+
+def line_art(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 line art, 0 ink and 255 paper, of a colored (H, W, 3) uint8 frame, by the model's binary XDoG."""
+    return (extract_line_art(rgb, sigma=XDOG_SIGMA) * 255).astype(np.uint8)
+
+
+def read_colored_frames(source: ShotSource, count: int) -> list[np.ndarray]:
+    """The first `count` frames of a frame folder or a video, (H, W, 3) uint8 each, all of one size.
+
+    Raises:
+        ValueError: a frame that cannot be read (FrameError, VideoError), or frames of different sizes.
+    """
+    if source.kind == "video":
+        with closing(decode_video(str(source.path))) as frames:
+            images = list(itertools.islice(frames, count))
+    else:
+        images = [read_frame(url) for url in list_frames(str(source.path))[:count]]
+    for index, image in enumerate(images):
+        if image.shape != images[0].shape:
+            msg = (
+                f"{source.kind} {str(source.path)!r}: frame {index} is {image.shape[1]}x{image.shape[0]} but frame 0 "
+                f"is {images[0].shape[1]}x{images[0].shape[0]}; a shot's frames must share one size"
+            )
+            raise ValueError(msg)
+    return images
+
+
+def first_shot_length(lines: Sequence[np.ndarray]) -> int:
+    """How many of the frames, from the first, belong to the first shot: up to the first cut `detect_cuts` finds in
+    their line art (which, like the project's cut detection everywhere, ignores "shots" under 4 frames)."""
+    if len(lines) < 2:
+        return len(lines)
+    cuts = detect_cuts([thumbnail(frame) for frame in lines])
+    return cuts[0] if cuts else len(lines)
+
+
+def write_case_folder(source: ShotSource, folder: Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Path:
+    """Turn a frame folder or a video into a case folder: its first shot, at most `max_frames` frames; frame 0 is
+    reference.png, the others lines/NNNN.png (XDoG) and truth/NNNN.png. Returns `folder`.
+
+    Args:
+        source: a "frames" or "video" source.
+        folder: where to write the case (created).
+        max_frames: the most frames taken, the keyframe included.
+
+    Raises:
+        ValueError: unreadable frames, frames of different sizes, or fewer than 2 frames in the first shot.
+    """
+    frames = read_colored_frames(source, max_frames + CUT_LOOKAHEAD)
+    lines = [line_art(frame) for frame in frames]
+    shot_length = first_shot_length(lines)
+    if shot_length < min(len(frames), max_frames + 1):
+        log.info("%s: a cut before frame %d; scoring the %d frames before it", source.name, shot_length, shot_length)
+    length = min(shot_length, max_frames)
+    if length < 2:
+        msg = f"{source.kind} {str(source.path)!r} has {length} frame(s): need a keyframe and a frame to color"
+        raise ValueError(msg)
+    (folder / LINES_FOLDER).mkdir(parents=True)
+    (folder / TRUTH_FOLDER).mkdir()
+    write_png(frames[0], str(folder / REFERENCE_NAME))
+    digits = max(4, len(str(length - 1)))
+    for index in range(1, length):
+        name = f"{index:0{digits}d}.png"
+        write_png(lines[index], str(folder / LINES_FOLDER / name))
+        write_png(frames[index], str(folder / TRUTH_FOLDER / name))
+    return folder
+
+
+@dataclass
+class CaseData:
+    """A case read into memory.
+
+    Args:
+        name: the shot's name.
+        kind: see `ShotSource`.
+        folder: the case folder the pipeline reads (reference.png, lines/, truth/).
+        keyframe: frame 0 at the targets' size, (H, W, 3) uint8.
+        output_names: the pipeline's output file name of each target frame, in order.
+        lines: line art of the targets, (H, W) uint8 each.
+        truth: the true colored targets, (H, W, 3) uint8 each.
+    """
+
+    name: str
+    kind: str
+    folder: Path
+    keyframe: np.ndarray
+    output_names: list[str]
+    lines: list[np.ndarray]
+    truth: list[np.ndarray]
+
+
+def load_case(folder: Path, name: str, kind: str = "case") -> CaseData:
+    """Read a case folder; frames are matched to their truth by file stem.
+
+    Raises:
+        ValueError: a missing or unreadable file or folder, a frame without its truth, or frames of different sizes.
+    """
+    reference = folder / REFERENCE_NAME
+    if not reference.is_file():
+        msg = f"case folder {str(folder)!r} has no {REFERENCE_NAME}"
+        raise ValueError(msg)
+    for path in (folder / LINES_FOLDER, folder / TRUTH_FOLDER):
+        if not path.is_dir():
+            msg = f"case folder {str(folder)!r} has no {path.name}/ folder"
+            raise ValueError(msg)
+    keyframe = read_frame(str(reference))
+    line_urls = list_frames(str(folder / LINES_FOLDER))
+    truth_urls = {Path(url).stem: url for url in list_frames(str(folder / TRUTH_FOLDER))}
+    missing = [Path(url).name for url in line_urls if Path(url).stem not in truth_urls]
+    if missing:
+        msg = f"case folder {str(folder)!r}: no truth/ frame for {', '.join(missing[:5])}" + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise ValueError(msg)
+    lines, truth = [], []
+    for url in line_urls:
+        line, true = read_frame(url, gray=True), read_frame(truth_urls[Path(url).stem])
+        for other, what in ((true, "its truth"), (lines[0] if lines else line, "the first frame")):
+            if other.shape[:2] != line.shape:
+                msg = (
+                    f"case folder {str(folder)!r}: lines/{Path(url).name} is {line.shape[1]}x{line.shape[0]} but "
+                    f"{what} is {other.shape[1]}x{other.shape[0]}; a shot's frames and truth must share one size"
+                )
+                raise ValueError(msg)
+        lines.append(line)
+        truth.append(true)
+    keyframe = resize_bilinear(keyframe, lines[0].shape)
+    return CaseData(name, kind, folder, keyframe, [output_name(url) for url in line_urls], lines, truth)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Running
+
+
+def keyframe_under_lines(keyframe: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Baseline: the keyframe's (H, W, 3) uint8 pixels multiplied by a frame's (H, W) uint8 lines, rounded."""
+    product = keyframe.astype(np.uint16) * lines[..., None].astype(np.uint16)  # at most 255 * 255 + 127: fits
+    return ((product + 127) // 255).astype(np.uint8)
+
+
+def lines_on_white(lines: np.ndarray) -> np.ndarray:
+    """Baseline: a frame's (H, W) uint8 lines as an RGB image."""
+    return np.repeat(lines[..., None], 3, axis=2)
+
+
+def baseline_outputs(variant: Variant, case: CaseData) -> list[np.ndarray]:
+    """A baseline's frames for a case."""
+    if variant.name == KEYFRAME_BASELINE:
+        return [keyframe_under_lines(case.keyframe, lines) for lines in case.lines]
+    return [lines_on_white(lines) for lines in case.lines]
+
+
+def pipeline_outputs(
+    colorizer: ShotColorizer, case: CaseData, variant: Variant, options: ShotOptions
+) -> list[np.ndarray]:
+    """The case colored by `colorizer.run` with the variant's options over `options`, read back in frame order.
+
+    Raises:
+        RuntimeError: the pipeline reported a failed or partial shot, or wrote a frame of the wrong size.
+    """
+    shot_options = dataclasses.replace(options, resume=False, **(variant.options or {}))
+    with tempfile.TemporaryDirectory(prefix="inkpaint-eval-out-") as output:
+        shot = Shot(name=case.name, frames=str(case.folder / LINES_FOLDER),
+                    reference=str(case.folder / REFERENCE_NAME), output=output)  # fmt: skip
+        result = colorizer.run(shot, shot_options)
+        if result.status != "ok":
+            raise RuntimeError(result.summary())
+        frames = [read_frame(f"{output}/{name}") for name in case.output_names]
+    for name, frame, true in zip(case.output_names, frames, case.truth, strict=True):
+        if frame.shape != true.shape:
+            msg = f"the pipeline wrote {name} as {frame.shape}, its truth is {true.shape}"
+            raise RuntimeError(msg)
+    return frames
+
+
+@dataclass(frozen=True)
+class Strip:
+    """One frame shown side by side on the HTML page: keyframe, line art, result, truth.
+
+    Args:
+        frame: the target frame's number (1 = the first after the keyframe).
+        image: the strip, (h, 4w + 3 * STRIP_GAP, 3) uint8, scaled down to STRIP_HEIGHT.
+        psnr: the result's PSNR (dB) on this frame.
+        ssim: the result's SSIM on this frame.
+    """
+
+    frame: int
+    image: np.ndarray
+    psnr: float
+    ssim: float
+
+
+def make_strips(case: CaseData, outputs: Sequence[np.ndarray], score: ShotScore) -> list[Strip]:
+    """Strips of the first, middle and last target frames of a case."""
+    count = len(case.truth)
+    strips = []
+    for index in sorted({0, count // 2, count - 1}):
+        panels = [case.keyframe, lines_on_white(case.lines[index]), outputs[index], case.truth[index]]
+        height, width = case.truth[index].shape[:2]
+        if height > STRIP_HEIGHT:
+            size = (max(1, round(width * STRIP_HEIGHT / height)), STRIP_HEIGHT)
+            panels = [np.asarray(Image.fromarray(panel).resize(size, Image.Resampling.BOX)) for panel in panels]
+        gap = np.full((panels[0].shape[0], STRIP_GAP, 3), 128, np.uint8)  # where one panel ends and the next begins
+        image = np.concatenate([panels[0], gap, panels[1], gap, panels[2], gap, panels[3]], axis=1)
+        strips.append(Strip(index + 1, image, score.frame_psnr[index], score.frame_ssim[index]))
+    return strips
+
+
+@dataclass
+class CaseResult:
+    """What one shot scored.
+
+    Args:
+        name: the shot's name (its entry in DIR).
+        kind: see `ShotSource`.
+        frames: target frames scored (the keyframe is not one).
+        size: (width, height) of its frames.
+        scores: each variant's scores.
+        failures: variants that failed on this shot, with why.
+        error: why the shot could not be read at all, if it could not.
+        strips: pictures of a few frames for the HTML page.
+        seconds: wall time of all its variants.
+    """
+
+    name: str
+    kind: str
+    frames: int = 0
+    size: tuple[int, int] = (0, 0)
+    scores: dict[str, ShotScore] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    strips: list[Strip] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failures
+
+
+@dataclass(frozen=True)
+class VariantSummary:
+    """A variant's scores over the shots it colored, each shot counting once.
+
+    Args:
+        shots: shots scored.
+        psnr: mean PSNR (dB).
+        ssim: mean SSIM.
+        temporal_error: mean temporal error (0-255 levels).
+        psnr_gain: mean PSNR difference (dB) against keyframe-under-lines on the same shots.
+    """
+
+    shots: int
+    psnr: float
+    ssim: float
+    temporal_error: float
+    psnr_gain: float
+
+
+@dataclass
+class ShotEvalResult:
+    """A shot evaluation: its settings and every shot's scores.
+
+    Args:
+        folder: the shots folder.
+        variants: the variants run, in table order.
+        cases: one result per shot, in DIR's natural order.
+        shown: the variant whose pictures and per-shot SSIM and temporal error are shown.
+        weights: the weights' path or URL.
+        weights_sha256: their checksum.
+        preset: their network preset.
+        options: the pipeline options the variants start from.
+        max_frames: the most frames taken from a video or a frame folder.
+        device: where the model ran.
+    """
+
+    folder: str
+    variants: tuple[Variant, ...]
+    cases: list[CaseResult]
+    shown: str
+    weights: str = ""
+    weights_sha256: str = ""
+    preset: str = ""
+    options: ShotOptions = field(default_factory=ShotOptions)
+    max_frames: int = DEFAULT_MAX_FRAMES
+    device: str = "cpu"
+
+    @property
+    def scored(self) -> list[CaseResult]:
+        """The shots that could be read."""
+        return [case for case in self.cases if case.error is None]
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        """The shots that could not be read or on which a variant failed."""
+        return [case for case in self.cases if not case.ok]
+
+    def summary(self, variant: str) -> VariantSummary | None:
+        """A variant's means over the shots it scored; None when it scored none."""
+        scores = [case.scores[variant] for case in self.cases if variant in case.scores]
+        if not scores:
+            return None
+        gains = [case.scores[variant].psnr - case.scores[KEYFRAME_BASELINE].psnr for case in self.cases
+                 if variant in case.scores and KEYFRAME_BASELINE in case.scores]  # fmt: skip
+        return VariantSummary(
+            shots=len(scores),
+            psnr=statistics.fmean(score.psnr for score in scores),
+            ssim=statistics.fmean(score.ssim for score in scores),
+            temporal_error=statistics.fmean(score.temporal_error for score in scores),
+            psnr_gain=statistics.fmean(gains) if gains else float("nan"),
+        )
+
+    @property
+    def title(self) -> str:
+        frames = sum(case.frames for case in self.scored)
+        return (
+            f"inkpaint eval --shots {self.folder}: {len(self.scored)} shots, {frames} frames; weights "
+            f"{Path(self.weights).name or '?'} ({self.preset}, sha256 {self.weights_sha256[:12]}), resolution "
+            f"{self.options.resolution}, batch {self.options.batch_size}, max frames {self.max_frames}, {self.device}"
+        )
+
+
+def evaluate_case(
+    case: CaseData, colorizer: ShotColorizer, options: ShotOptions, variants: Sequence[Variant], shown: str
+) -> CaseResult:
+    """Color and score one case under every variant; a variant that fails is recorded and the others go on."""
+    result = CaseResult(case.name, case.kind, len(case.truth), (case.truth[0].shape[1], case.truth[0].shape[0]))
+    started = time.monotonic()
+    for variant in variants:
+        variant_started = time.monotonic()
+        try:
+            if variant.is_baseline:
+                outputs = baseline_outputs(variant, case)
+            else:
+                outputs = pipeline_outputs(colorizer, case, variant, options)
+        # Anything the pipeline raises fails this variant of this shot only: a stage mid-change must not hide
+        # every other row of the table.
+        except Exception as error:
+            result.failures[variant.name] = f"{type(error).__name__}: {error}"
+            log.warning("%s: %s failed: %s", case.name, variant.name, result.failures[variant.name])
+            continue
+        score = score_shot(outputs, case.truth, case.keyframe)
+        result.scores[variant.name] = score
+        if variant.name == shown:
+            result.strips = make_strips(case, outputs, score)
+        log.info("%s: %-20s PSNR %6.2f dB, SSIM %.3f, temporal error %5.2f (%.1f s)", case.name, variant.name,
+                 score.psnr, score.ssim, score.temporal_error, time.monotonic() - variant_started)  # fmt: skip
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def evaluate_shots(
+    sources: Iterable[ShotSource],
+    colorizer: ShotColorizer,
+    options: ShotOptions,
+    variants: Sequence[Variant] = VARIANTS,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    folder: str = "",
+    weights: str = "",
+) -> ShotEvalResult:
+    """Score every shot under every variant with one loaded colorizer; a shot that cannot be read is recorded with
+    why, and the others go on.
+
+    Args:
+        sources: the shots (see `find_shots`).
+        colorizer: the loaded colorizer, used for every pipeline variant.
+        options: the pipeline options every variant starts from (resume is always off).
+        variants: the rows of the table (see `select_variants`).
+        max_frames: the most frames taken from a video or a frame folder, the keyframe included.
+        folder: the shots folder, for the title.
+        weights: the weights' path or URL, for the title.
+
+    Raises:
+        ValueError: max_frames under 2, or no shot could be read at all (naming each with why).
+    """
+    if max_frames < 2:
+        msg = f"max_frames must be at least 2 (a keyframe and a frame to color), got {max_frames}"
+        raise ValueError(msg)
+    pipeline = [variant.name for variant in variants if not variant.is_baseline]
+    shown = "default" if "default" in pipeline else (pipeline[-1] if pipeline else KEYFRAME_BASELINE)
+    info = colorizer.info
+    result = ShotEvalResult(folder=folder, variants=tuple(variants), cases=[], shown=shown, weights=weights,
+                            weights_sha256=info.sha256 if info else "", preset=info.preset if info else "",
+                            options=options, max_frames=max_frames, device=str(colorizer.device))  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="inkpaint-eval-") as work:
+        for index, source in enumerate(sources):
+            case_folder = Path(work) / f"case-{index:03d}"
+            try:
+                if source.kind != "case":
+                    write_case_folder(source, case_folder, max_frames)
+                case = load_case(source.path if source.kind == "case" else case_folder, source.name, source.kind)
+            except (ValueError, OSError) as error:  # FrameError and VideoError are ValueErrors
+                log.warning("%s: cannot be scored: %s", source.name, error)
+                result.cases.append(CaseResult(source.name, source.kind, error=str(error)))
+                continue
+            log.info("%s: %d frames (%s), %d variants", source.name, len(case.truth), source.kind, len(variants))
+            result.cases.append(evaluate_case(case, colorizer, options, variants, shown))
+            shutil.rmtree(case_folder, ignore_errors=True)  # a long folder of shots needs the disk of one at a time
+    if not result.scored:
+        reasons = "; ".join(f"{case.name}: {case.error}" for case in result.cases)
+        msg = f"no usable shot in {folder or 'the shots given'}: {reasons}"
+        raise ValueError(msg)
+    return result
+
+
+def run_shot_eval(
+    folder: str | Path,
+    weights: str,
+    device: str = "cpu",
+    variants: str | Sequence[str] | None = None,
+    resolution: int = 256,
+    batch_size: int = 4,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+) -> ShotEvalResult:
+    """`inkpaint eval --shots`: find the shots, load the weights once, score every shot.
+
+    Args:
+        folder: the shots folder (see the module's docstring).
+        weights: colorizer weights (.safetensors path or URL).
+        device: "auto", "cpu", "cuda" or "cuda:N".
+        variants: pipeline variants to run besides the baselines (see `select_variants`); None: all.
+        resolution: the model's working resolution (long side).
+        batch_size: frames per model call.
+        max_frames: the most frames taken from a video or a frame folder, the keyframe included.
+
+    Raises:
+        ValueError: an unknown variant, no shot in the folder, or none readable; CheckpointError (a ValueError)
+            for weights that cannot be loaded. Checked before any weights are loaded where possible.
+    """
+    chosen = select_variants(variants)
+    sources = find_shots(folder)
+    colorizer = ShotColorizer.from_weights(weights, resolve_device(device))
+    options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=False)
+    return evaluate_shots(sources, colorizer, options, chosen, max_frames, folder=str(folder), weights=weights)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Reporting
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
+    """A pipe table whose columns are padded to line up; columns from `numeric_from` on are right-aligned."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [cell.rjust(width) if column >= numeric_from else cell.ljust(width)
+                  for column, (cell, width) in enumerate(zip(cells, widths, strict=True))]  # fmt: skip
+        return "| " + " | ".join(padded) + " |"
+
+    rule = ["-" * (width - 1) + ":" if column >= numeric_from else "-" * width for column, width in enumerate(widths)]
+    return "\n".join([line(header), line(rule), *(line(row) for row in rows)])
+
+
+def _number(value: float | None, digits: int, signed: bool = False) -> str:
+    if value is None or value != value:  # NaN: nothing to compare with
+        return "n/a"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+SUMMARY_HEADER = ("variant", "shots", "PSNR (dB)", f"vs {KEYFRAME_BASELINE} (dB)", "SSIM", "temporal error")
+
+
+def summary_rows(result: ShotEvalResult) -> list[list[str]]:
+    """The overall table's rows: variant, shots, PSNR, PSNR gain, SSIM, temporal error."""
+    rows = []
+    for variant in result.variants:
+        summary = result.summary(variant.name)
+        if summary is None:
+            rows.append([variant.name, "0", "failed", "failed", "failed", "failed"])
+            continue
+        gain = None if variant.name == KEYFRAME_BASELINE else summary.psnr_gain
+        rows.append([variant.name, str(summary.shots), _number(summary.psnr, 2), _number(gain, 2, signed=True),
+                     _number(summary.ssim, 4), _number(summary.temporal_error, 2)])  # fmt: skip
+    return rows
+
+
+def format_tables(result: ShotEvalResult) -> str:
+    """The evaluation as plain Markdown: the title, one row per variant, the PSNR of every shot under every
+    variant, the SSIM and temporal error of every shot (the shown variant beside keyframe-under-lines), and the
+    failures."""
+    parts = [result.title, "", markdown_table(SUMMARY_HEADER, summary_rows(result))]
+
+    def cell(case: CaseResult, variant: str, value: str) -> str:
+        if variant in case.failures:
+            return "failed"
+        score = case.scores.get(variant)
+        return "n/a" if score is None else _number(getattr(score, value), 4 if value == "ssim" else 2)
+
+    # Baselines get short column names here so that all nine variants fit in 120 columns.
+    short = {KEYFRAME_BASELINE: "keyframe", "lines-on-white": "lines"}
+    names = [variant.name for variant in result.variants]
+    psnr_rows = [[case.name, *(cell(case, name, "psnr") for name in names)] for case in result.scored]
+    parts += ["", "PSNR (dB) per shot:", "", markdown_table(["shot", *(short.get(n, n) for n in names)], psnr_rows)]
+
+    detail = [KEYFRAME_BASELINE] + ([result.shown] if result.shown != KEYFRAME_BASELINE else [])
+    header = ["shot", "frames", "size"]
+    for name in detail:
+        header += [f"SSIM {short.get(name, name)}", f"temporal {short.get(name, name)}"]
+    rows = []
+    for case in result.scored:
+        row = [case.name, str(case.frames), f"{case.size[0]}x{case.size[1]}"]
+        for name in detail:
+            row += [cell(case, name, "ssim"), cell(case, name, "temporal_error")]
+        rows.append(row)
+    parts += ["", "SSIM and temporal error per shot:", "", markdown_table(header, rows)]
+
+    if result.failed:
+        parts += ["", f"Failed ({len(result.failed)} of {len(result.cases)} shots):", ""]
+        for case in result.failed:
+            if case.error is not None:
+                parts.append(f"- {case.name}: {case.error}")
+            parts += [f"- {case.name} / {variant}: {reason}" for variant, reason in case.failures.items()]
+    return "\n".join(parts)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>inkpaint shot eval</title>
+<style>
+body { font: 14px system-ui, sans-serif; margin: 24px; } table { border-collapse: collapse; margin: 8px 0; }
+td, th { border: 1px solid #ccc; padding: 3px 8px; } td.num { text-align: right; }
+.failed { color: #b00020; } figure { margin: 8px 0; } img { max-width: 100%; }
+.shot { border-top: 1px solid #ddd; margin-top: 16px; }
+</style></head><body>
+<h1>inkpaint shot eval</h1>
+<p id="title">{{ title }}</p>
+<table id="summary">
+<tr>{% for name in summary_header %}<th>{{ name }}</th>{% endfor %}</tr>
+{% for row in summary %}<tr><td>{{ row[0] }}</td>
+{% for value in row[1:] %}<td class="num">{{ value }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+{% if failures %}<h2>Failures</h2><ul id="failures">
+{% for name, reason in failures %}<li class="failed">{{ name }}: {{ reason }}</li>{% endfor %}
+</ul>{% endif %}
+<h2>Shots: keyframe, line art, {{ shown }}, truth</h2>
+{% for shot in shots %}<div class="shot" id="shot-{{ loop.index }}">
+<h3>{{ shot.name }}</h3><p>{{ shot.frames }} frames, {{ shot.size }}, from a {{ shot.kind }}</p>
+<table><tr><th>variant</th><th>PSNR (dB)</th><th>SSIM</th><th>temporal error</th></tr>
+{% for row in shot.rows %}<tr><td>{{ row[0] }}</td>
+{% for value in row[1:] %}<td class="num">{{ value }}</td>{% endfor %}</tr>{% endfor %}
+</table>
+{% for strip in shot.strips %}<figure><img src="{{ strip.src }}" alt="{{ shot.name }} frame {{ strip.frame }}">
+<figcaption>frame {{ strip.frame }}: {{ strip.caption }}</figcaption></figure>
+{% else %}<p class="failed">no pictures: {{ shown }} did not color this shot</p>{% endfor %}
+</div>{% endfor %}
+</body></html>
+"""
+
+
+def write_html(result: ShotEvalResult, folder: str | Path) -> Path:
+    """Write folder/index.html, the tables and, for every shot, strips of its first, middle and last target frames
+    (keyframe, line art, the shown variant, truth) as PNGs beside it. Returns the page's path."""
+    import jinja2  # installed with ray[default]; only this page needs it
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    shots = []
+    for number, case in enumerate(result.scored, start=1):
+        strips = []
+        for strip in case.strips:
+            name = f"shot{number:03d}-frame{strip.frame:04d}.png"
+            write_png(strip.image, str(root / name))
+            caption = f"{result.shown} {strip.psnr:.2f} dB, SSIM {strip.ssim:.4f}"
+            strips.append({"src": name, "frame": strip.frame, "caption": caption})
+        rows = []
+        for variant in result.variants:
+            score = case.scores.get(variant.name)
+            values = ([_number(score.psnr, 2), _number(score.ssim, 4), _number(score.temporal_error, 2)] if score
+                      else [case.failures.get(variant.name, "n/a")] * 3)  # fmt: skip
+            rows.append([variant.name, *values])
+        shots.append({"name": case.name, "frames": case.frames, "size": f"{case.size[0]}x{case.size[1]}",
+                      "kind": case.kind, "rows": rows, "strips": strips})  # fmt: skip
+    failures = [(case.name, case.error) for case in result.failed if case.error is not None]
+    failures += [(f"{case.name} / {variant}", reason) for case in result.failed
+                 for variant, reason in case.failures.items()]  # fmt: skip
+    template = jinja2.Environment(autoescape=True).from_string(_PAGE)
+    page = template.render(
+        title=result.title,
+        summary_header=SUMMARY_HEADER,
+        summary=summary_rows(result),
+        failures=failures,
+        shown=result.shown,
+        shots=shots,
+    )
+    path = root / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
