@@ -15,7 +15,7 @@ from jobs.shot_eval import DEFAULT_MAX_FRAMES, PIPELINE_VARIANT_NAMES, format_ta
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
-from pipeline.colorize import PRECISIONS
+from pipeline.colorize import COLOR_SOURCES, PRECISIONS
 from pipeline.frames import DEFAULT_MAX_PIXELS
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 
@@ -266,9 +266,24 @@ def export_weights(source: str, destination: str, half: bool) -> None:
 )
 @click.option("--palette-lock", is_flag=True, help="Flat regions take only the keyframe's own flat colors.")
 @click.option(
+    "--color-source",
+    type=click.Choice(COLOR_SOURCES),
+    default="combined",
+    show_default=True,
+    help="combined: the keyframe's colors carried along correspondences between the drawings, the model's only "
+    "where nothing corresponds; carry: carried only; model: the model's colors alone.",
+)
+@click.option(
+    "--reference-lines",
+    default=None,
+    help="The keyframe's own line art (path or URL), when the studio has it; else the frame it was painted on "
+    "(--keyframe-at), else lines extracted from it.",
+)
+@click.option(
     "--track/--no-track",
     default=True,
-    help="With flat fill: a paint region keeps its color from frame to frame unless the model clearly disagrees.",
+    help="With flat fill and --color-source model: a paint region keeps its color from frame to frame unless the "
+    "model clearly disagrees (carried colors hold from frame to frame by themselves).",
 )
 @click.option(
     "--chain", is_flag=True, help="The latest colored frame joins the keyframes as a reference (at a lower weight)."
@@ -302,8 +317,9 @@ def export_weights(source: str, destination: str, half: bool) -> None:
 @click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
 def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, ...], output: str,
          video: str | None, fps: float, codec: str, weights: str, resolution: int, batch_size: int, fill: str,
-         palette_lock: bool, track: bool, chain: bool, guide_lines: str, clean_lines: bool, precision: str,
-         compile_model: bool, max_pixels: int, resume: bool, address: str | None) -> None:  # fmt: skip
+         palette_lock: bool, color_source: str, reference_lines: str | None, track: bool, chain: bool,
+         guide_lines: str, clean_lines: bool, precision: str, compile_model: bool, max_pixels: int, resume: bool,
+         address: str | None) -> None:  # fmt: skip
     """Color one shot: FRAMES (a folder of line art or a video) like the keyframes given with --reference."""
     from jobs.shot import colorize_one_shot
     from pipeline.colorize import Shot, ShotOptions
@@ -318,13 +334,14 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
     keyframes = [ShotReference(url, position) for url, position in zip(references, positions, strict=True)]
     name = frames.rstrip("/").rsplit("/", 1)[-1] or "shot"
     spec = Shot(name=name, frames=frames, reference=keyframes[0].url, output=output, video=video,
-                keyframe_position=keyframes[0].position, extra_references=tuple(keyframes[1:]))  # fmt: skip
+                keyframe_position=keyframes[0].position, extra_references=tuple(keyframes[1:]),
+                reference_lines=reference_lines)  # fmt: skip
     if palette_lock and fill == "soft":
         raise click.UsageError("--palette-lock locks the colors of flat regions: use --fill flat or auto")
     options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec,
-                          fill=fill, palette_lock=palette_lock, track=track, chain=chain, guide_lines=guide_lines,
-                          clean_lines=clean_lines, precision=precision, compile=compile_model,
-                          max_pixels=max_pixels)  # fmt: skip
+                          fill=fill, palette_lock=palette_lock, color_source=color_source, track=track, chain=chain,
+                          guide_lines=guide_lines, clean_lines=clean_lines, precision=precision,
+                          compile=compile_model, max_pixels=max_pixels)  # fmt: skip
     try:
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:

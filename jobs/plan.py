@@ -53,6 +53,7 @@ class ShotPlan:
         video: the shot's video file, or None.
         input_hash: fingerprint of frames, keyframes, weights and options: equal hashes color equal frames.
         extras: the shot's more keyframes, as (name, reference) pairs; every frame is colored from all of them.
+        reference_lines: the keyframe's own line art, when the spec gives it.
     """
 
     name: str
@@ -67,11 +68,13 @@ class ShotPlan:
     video: str | None
     input_hash: str
     extras: tuple[tuple[str, ShotReference], ...] = ()
+    reference_lines: str | None = None
 
     def shot(self) -> Shot:
         return Shot(self.name, self.frames, self.reference, self.output, self.video, frame_urls=self.frame_urls,
                     keyframe_position=self.position,
-                    extra_references=tuple(reference for _, reference in self.extras))  # fmt: skip
+                    extra_references=tuple(reference for _, reference in self.extras),
+                    reference_lines=self.reference_lines)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
     similarity = lazy_similarity(weights, options.storage_options)
     assignments = {a.shot: a for a in assign_keyframes(shots, keyframes, similarity)}
     references = {k.name: k.image for k in spec.keyframes}
+    keyframe_lines = {k.name: k.line for k in spec.keyframes}
 
     fingerprint_options = _fingerprint_options(spec, weights_hash)
     plans = []
@@ -214,7 +218,8 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
         source = sources[shot.name]
         video = join_url(spec.output, shot.name + CODECS[spec.video.codec].extensions[0]) if spec.video else None
         reference = references[assignment.keyframe]
-        extras = tuple((name, ShotReference(references[name], at)) for name, at in assignment.extras)
+        extras = tuple((name, ShotReference(references[name], at, keyframe_lines[name]))
+                       for name, at in assignment.extras)  # fmt: skip
         frame_urls = () if is_video(source) else shot.frames
         try:
             check_output_names(frame_urls)
@@ -229,7 +234,7 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
                 input_hash=shot_hash(source, frame_urls, (ShotReference(reference, assignment.position),
                                                           *(ref for _, ref in extras)),
                                      fingerprint_options, options.storage_options),
-                extras=extras,
+                extras=extras, reference_lines=keyframe_lines[assignment.keyframe],
             )
         )  # fmt: skip
     return EpisodePlan(spec=spec, shots=tuple(plans), cuts=cuts, cuts_from=cuts_from, weights=weights,
@@ -266,6 +271,8 @@ def _fingerprint_options(spec: JobSpec, weights_hash: str) -> dict:
         "clean_lines": spec.clean_lines,
         "guide_lines": spec.guide_lines,
         "precision": spec.precision,
+        "color_source": spec.color_source,
+        "reference_lines": sorted(k.line for k in spec.keyframes if k.line),
         "video": None if video is None else {"codec": video.codec, "fps": video.fps},
         "format": 2,
     }

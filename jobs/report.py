@@ -296,8 +296,8 @@ def render(output: str, shots: list[ShotReport], facts: dict) -> str:
     spec, run = facts.get("spec", {}), facts.get("run", {})
     weights_name = (run.get("weights") or spec.get("weights") or "the shipped default").rsplit("/", 1)[-1]
     wall = f"{run['wall_seconds']:.1f} s, started {run.get('started', '?')}" if "wall_seconds" in run else "unknown"
-    options = {k: spec[k] for k in ("resolution", "fill", "palette_lock", "track", "chain", "guide_lines",
-                                     "clean_lines", "precision", "weights") if k in spec}  # fmt: skip
+    options = {k: spec[k] for k in ("resolution", "color_source", "fill", "palette_lock", "track", "chain",
+                                     "guide_lines", "clean_lines", "precision", "weights") if k in spec}  # fmt: skip
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -30,7 +30,7 @@ import yaml
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from pipeline.colorize import PRECISIONS, ShotOptions
+from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotOptions
 from pipeline.frames import DEFAULT_MAX_PIXELS
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
@@ -119,6 +119,8 @@ class JobSpec:
         fill: "soft" (the model's colors), "flat" (one color per closed paint region) or "auto" (flat when the
             shot's line art encloses paint regions).
         palette_lock: with flat fill, regions take only the keyframe's own flat colors.
+        color_source: where the colors come from: "combined" (the keyframe's carried along correspondences between
+            the drawings, the model's where nothing corresponds), "carry" or "model".
         track: with flat fill, a region keeps its color from frame to frame unless the model clearly disagrees.
         chain: the latest colored frame joins the keyframes as a reference, at a lower weight.
         clean_lines: normalise scanned or grey line art to white paper and dark ink first.
@@ -142,6 +144,7 @@ class JobSpec:
     resolution: int = 256
     fill: str = "auto"
     palette_lock: bool = False
+    color_source: str = "combined"
     track: bool = True
     chain: bool = False
     clean_lines: bool = True
@@ -292,6 +295,8 @@ def check_spec(spec: JobSpec) -> list[str]:
         problems.append("keyframes: give at least one colored keyframe")
     if not 16 <= spec.resolution <= 4096:
         problems.append(f"resolution: must be between 16 and 4096 pixels, got {spec.resolution}")
+    if spec.color_source not in COLOR_SOURCES:
+        problems.append(f"color_source: unknown source {spec.color_source!r}; choose one of {', '.join(COLOR_SOURCES)}")
     if spec.fill not in FILLS:
         problems.append(f"fill: unknown fill {spec.fill!r}; choose one of {', '.join(FILLS)}")
     if spec.palette_lock and spec.fill == "soft":

@@ -119,8 +119,8 @@ class ShotOptions:
         fill: "soft" (the model's colors as predicted), "flat" (one color per closed paint region), or "auto":
             flat when the line art of the shot's first frame colored encloses paint regions, else soft.
         palette_lock: with flat fill, every region takes the nearest of the keyframe's own flat colors.
-        track: with flat fill, a region keeps the color it had in the neighbouring frame nearer the keyframe
-            unless the model clearly disagrees (pipeline/tracking.py).
+        track: with flat fill and the model's colors alone (color_source "model"), a region keeps the color it had
+            in the neighbouring frame nearer the keyframe unless the model clearly disagrees (pipeline/tracking.py).
         chain: the latest colored frame on each side of a keyframe joins the references of the next frames, at a
             lower weight than the keyframes (pipeline/references.py).
         clean_lines: normalise scanned or grey line art to white paper and dark ink first (pipeline/lineclean.py).
