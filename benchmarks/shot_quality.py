@@ -10,7 +10,9 @@ Two line-art conditions: "clean" (the drawing's line group, rendered) and "xdog"
 each true colored frame, what a studio without clean line art would feed in).
 
 Variants (--variants): "baseline" (no model: the keyframe's colors under each frame's own lines) and the pipeline's
-`ShotColorizer.run` with the ShotOptions fields in VARIANTS, one loaded model for all.
+`ShotColorizer.run` with the ShotOptions fields in VARIANTS, one loaded model for all: the model's colors alone
+(soft, flat, tracked, chained), then the keyframe's colors carried by correspondence, alone and combined with the
+model's.
 
 Scores per shot, then the mean over shots (the median in brackets):
 - PSNR and SSIM against the true colored frames, mean over frames 1..T-1 (frame 0 is the keyframe's own frame);
@@ -56,10 +58,16 @@ from pipeline.regions import rgb_to_lab, segment_regions  # noqa: E402
 # Each variant's ShotOptions fields; None: computed here without the model.
 VARIANTS: dict[str, dict | None] = {
     "baseline": None,
-    "soft": {"fill": "soft"},
-    "flat": {"fill": "flat", "track": False},
-    "flat+track": {"fill": "flat", "track": True},
-    "flat+track+chain": {"fill": "flat", "track": True, "chain": True},
+    "soft": {"fill": "soft", "color_source": "model"},
+    "flat": {"fill": "flat", "track": False, "color_source": "model"},
+    "flat+track": {"fill": "flat", "track": True, "color_source": "model"},
+    "flat+track+chain": {"fill": "flat", "track": True, "chain": True, "color_source": "model"},
+    # The keyframe's colors carried by correspondence (pipeline/correspondence.py), alone and with the model where
+    # nothing corresponds; "combined+flat" is the shipped default.
+    "carry": {"fill": "soft", "color_source": "carry"},
+    "carry+flat": {"fill": "flat", "color_source": "carry"},
+    "combined": {"fill": "soft", "color_source": "combined"},
+    "combined+flat": {"fill": "flat", "color_source": "combined"},
 }
 CONDITIONS = ("clean", "xdog")
 MIN_REGION = 16  # pixels; smaller regions are not scored

@@ -21,7 +21,7 @@ import numpy as np
 from pipeline.correspondence import CarriedFrame, compose_frame
 from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines
 from pipeline.lineart import LineArt, resize_bilinear
-from pipeline.regions import RegionVote, nearest_in_palette, paint_regions, rgb_to_lab, segment_regions
+from pipeline.regions import nearest_in_palette, rgb_to_lab, segment_regions
 
 # A region is flat when its confident carried colors spread less than this (RGB standard deviation, summed over
 # the channels in quadrature, 0-255 levels): a one-color cel region with its blurred edges measures 2-6, a shaded
@@ -33,15 +33,20 @@ MIN_CONFIDENT_SHARE = 0.3
 # the (snapped) vote of the model's colors.
 UNCONFIDENT_WEIGHT = 0.01
 MIN_REGION = 16
+# Region colors are measured on a grid of every few pixels, at most this many a side; a region flattens only with
+# at least MIN_SAMPLES of them.
+STATS_SIDE = 640
+MIN_SAMPLES = 4
 # A flat region's mean color within this CIE76 Delta E of one of the keyframe's colors takes that color exactly.
 SNAP_DELTA_E = 10.0
 # A region with under this share of its pixels confident, and at least MIN_UNSEEN_REGION of the frame, is one the
 # keyframe does not show: the model colors it.
 UNSEEN_SHARE = 0.05
 MIN_UNSEEN_REGION = 0.001
-# An unconfident pixel farther than this from every confident one (in thousandths of the frame's long side) is a
-# disocclusion the model colors, even inside a region mostly carried.
-FAR_FROM_CONFIDENT = 60.0
+# ... and at most this share: a larger region where nothing is confident is far more often flow lost over a wide,
+# featureless area (a textured floor the lines barely cross) than a new part, and its carried colors beat the model's
+# there (on the development set's wide scene, 21.5 dB carried against 11.4 with the model's colors).
+MAX_UNSEEN_REGION = 0.05
 
 
 def snap_to_palette(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -56,64 +61,83 @@ def snap_to_palette(colors: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RegionStats:
-    """Per region label: `sizes` and `confident` pixel counts, the `mean` color (count, 3) weighted toward the
-    confident pixels, and the `spread` of the colors around it (RGB standard deviation, channels in quadrature)."""
+    """Per region label: `sizes` in pixels, the share of its pixels that are `confident`, the number of `samples`
+    the colors were measured on, their `mean` (count, 3) weighted toward the confident pixels, and the `spread` of
+    the colors around it (RGB standard deviation, channels in quadrature)."""
 
     sizes: np.ndarray
     confident: np.ndarray
+    samples: np.ndarray
     mean: np.ndarray
     spread: np.ndarray
 
 
 def region_stats(paint: np.ndarray, confident: np.ndarray, labels: np.ndarray) -> RegionStats:
-    """The `RegionStats` of `paint` (H, W, 3) uint8 over `labels` (H, W), from a few whole-array bincounts."""
-    flat_labels = labels.ravel()
-    count = int(flat_labels.max()) + 1
-    weights = np.where(confident.ravel(), 1.0, UNCONFIDENT_WEIGHT)
-    total = np.maximum(np.bincount(flat_labels, weights, minlength=count), 1e-9)
-    sizes = np.bincount(flat_labels, minlength=count)
-    confident_count = np.bincount(flat_labels, confident.ravel(), minlength=count)
-    pixels = paint.reshape(-1, 3).astype(np.float64)
+    """The `RegionStats` of `paint` (H, W, 3) uint8 over `labels` (H, W), from whole-array bincounts over a grid of
+    every few pixels (at most STATS_SIDE a side: means and spreads of regions large enough to flatten hardly
+    change, at a ninth of the cost at 1080p)."""
+    count = int(labels.max()) + 1
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    step = max(1, round(max(labels.shape) / STATS_SIDE))
+    grid_labels = labels[::step, ::step].ravel()
+    grid_confident = confident[::step, ::step].ravel()
+    samples = np.bincount(grid_labels, minlength=count)
+    share = np.bincount(grid_labels, grid_confident, minlength=count) / np.maximum(samples, 1)
+    weights = np.where(grid_confident, 1.0, UNCONFIDENT_WEIGHT)
+    total = np.maximum(np.bincount(grid_labels, weights, minlength=count), 1e-9)
+    pixels = paint[::step, ::step].reshape(-1, 3).astype(np.float64)
     mean = np.empty((count, 3))
     variance = np.zeros(count)
     for channel in range(3):
         values = pixels[:, channel]
-        mean[:, channel] = np.bincount(flat_labels, weights * values, minlength=count) / total
-        variance += np.bincount(flat_labels, weights * values * values, minlength=count) / total
+        mean[:, channel] = np.bincount(grid_labels, weights * values, minlength=count) / total
+        variance += np.bincount(grid_labels, weights * values * values, minlength=count) / total
         variance -= mean[:, channel] ** 2
-    return RegionStats(sizes, confident_count, mean, np.sqrt(np.maximum(variance, 0)))
+    return RegionStats(sizes, share, samples, mean, np.sqrt(np.maximum(variance, 0)))
 
 
-def model_pixels(confident: np.ndarray, labels: np.ndarray, stats: RegionStats) -> np.ndarray:
-    """(H, W) bool: where the model's colors stand in. Unconfident pixels of a region the keyframe does not show
-    (under MIN_CONFIDENT_SHARE of it confident), and those far from any confident pixel (a disocclusion in open line
-    art, whose paper is one region). Elsewhere an unconfident pixel keeps its carried color: scattered along lines
-    and edges, it is nearer the truth than the model (on the development set, standing in for every unconfident
-    pixel lost 6 dB on a close-up)."""
-    unseen = (stats.confident < UNSEEN_SHARE * stats.sizes) & (stats.sizes >= MIN_UNSEEN_REGION * confident.size)
+def model_pixels(confident: np.ndarray, labels: np.ndarray, stats: RegionStats) -> tuple[np.ndarray, np.ndarray]:
+    """Where the model's colors stand in: (H, W) bool pixels, and (count,) bool the regions it colors whole.
+
+    Unconfident pixels of a closed region the keyframe does not show (under UNSEEN_SHARE of it confident, and
+    between MIN_UNSEEN_REGION and MAX_UNSEEN_REGION of the frame). Elsewhere an unconfident pixel keeps its carried
+    color: scattered along lines and edges, or over a wide area the flow lost, it is nearer the truth than the
+    model's (on the development set, standing in for every unconfident pixel lost 6 dB on a close-up, and for those
+    far from any confident pixel 10 dB on a wide scene).
+    """
+    share_of_frame = stats.sizes / confident.size
+    unseen = (stats.confident < UNSEEN_SHARE) & (share_of_frame >= MIN_UNSEEN_REGION)
+    unseen &= share_of_frame <= MAX_UNSEEN_REGION
     unseen[0] = False  # ink
-    far_px = FAR_FROM_CONFIDENT * max(confident.shape) / 1000
-    far = cv2.distanceTransform((~confident).astype(np.uint8), cv2.DIST_L2, 3) > far_px
-    return ~confident & (unseen[labels] | far)
+    return ~confident & unseen[labels], unseen
 
 
 def flat_paint(
-    paint: np.ndarray, labels: np.ndarray, stats: RegionStats, palette: np.ndarray | None = None
+    paint: np.ndarray,
+    labels: np.ndarray,
+    stats: RegionStats,
+    palette: np.ndarray | None = None,
+    model_regions: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each closed region whose paint is flat (`FLAT_SPREAD`) painted one color: its mean, or the nearest of the
     keyframe's `palette` colors where that is within SNAP_DELTA_E (a cel's flat colors are the keyframe's own,
-    exactly) or where the model colored most of the region."""
-    flat = (stats.spread < FLAT_SPREAD) & (stats.sizes >= MIN_REGION)
+    exactly) or where the model colored the region (`model_regions`, a bool per label)."""
+    flat = (stats.spread < FLAT_SPREAD) & (stats.sizes >= MIN_REGION) & (stats.samples >= MIN_SAMPLES)
     flat[0] = False
     region_rgb = np.clip(np.round(stats.mean), 0, 255).astype(np.uint8)
     if palette is not None and len(palette) and flat.any():
         lab = rgb_to_lab(region_rgb[flat]).astype(np.float64)
         snapped = nearest_in_palette(lab, palette)
         distance = np.linalg.norm(rgb_to_lab(snapped).astype(np.float64) - lab, axis=1)
-        unseen = stats.confident[flat] < UNSEEN_SHARE * stats.sizes[flat]
-        region_rgb[flat] = np.where(((distance <= SNAP_DELTA_E) | unseen)[:, None], snapped, region_rgb[flat])
-    vote = RegionVote(labels, stats.sizes, flat, np.zeros((len(stats.sizes), 3)))
-    return paint_regions(paint, vote, region_rgb)
+        snap = distance <= SNAP_DELTA_E
+        if model_regions is not None:
+            snap |= model_regions[flat]
+        region_rgb[flat] = np.where(snap[:, None], snapped, region_rgb[flat])
+    painted = cv2.merge([np.take(region_rgb[:, channel], labels) for channel in range(3)])
+    out = paint.copy()
+    # One table lookup per channel and a masked copy: about 10 ms at 1080p, against 50 for `paint_regions`.
+    cv2.copyTo(painted, flat[labels].view(np.uint8), out)
+    return out
 
 
 def finish_carried(
@@ -139,15 +163,16 @@ def finish_carried(
     paint = carried.paint
     labels = segment_regions(art.boundaries)
     stats = region_stats(paint, carried.confident, labels)
+    model_regions = None
     if model_colors is not None:
-        stand_in_at = model_pixels(carried.confident, labels, stats)
+        stand_in_at, model_regions = model_pixels(carried.confident, labels, stats)
         if stand_in_at.any():
             stand_in = model_colors if palette is None else snap_to_palette(model_colors, palette)
             paint = np.where(stand_in_at[..., None], resize_bilinear(stand_in, art.shape), paint)
             if fill == "flat":
                 stats = region_stats(paint, carried.confident, labels)
     if fill == "flat":
-        paint = flat_paint(paint, labels, stats, palette)
+        paint = flat_paint(paint, labels, stats, palette, model_regions)
     finished = compose_frame(paint, carried.line_color, art.lines)
     if art.guides is None:
         return finished

@@ -186,11 +186,14 @@ class KeyframeLayers:
     """A keyframe prepared for carrying.
 
     Args:
-        layers: (H, W, 6) uint8: the paint with the lines taken out, then the color of the nearest line.
+        paint: (H, W, 4) uint8: the paint with the lines taken out (RGB and a spare channel: OpenCV remaps 4
+            channels about three times faster than 6, and than 3).
+        line_color: (H, W, 4) uint8: the color of the nearest line.
         guide: (h, w) uint8 the keyframe drawing's flow guide.
     """
 
-    layers: np.ndarray
+    paint: np.ndarray
+    line_color: np.ndarray
     guide: np.ndarray
 
     @classmethod
@@ -202,9 +205,9 @@ class KeyframeLayers:
         if lines.shape != frame_shape:
             lines = cv2.resize(lines, (width, height), interpolation=cv2.INTER_AREA)
         ink = lines < INK_LEVEL
-        paint = _nearest_colors(rgb, ~ink)
-        line_color = _nearest_colors(rgb, ink)
-        return cls(np.dstack([paint, line_color]), flow_guide(lines, flow_shape(frame_shape)))
+        paint = cv2.cvtColor(_nearest_colors(rgb, ~ink), cv2.COLOR_RGB2RGBA)
+        line_color = cv2.cvtColor(_nearest_colors(rgb, ink), cv2.COLOR_RGB2RGBA)
+        return cls(paint, line_color, flow_guide(lines, flow_shape(frame_shape)))
 
 
 @dataclass(frozen=True)
@@ -228,15 +231,20 @@ def carry(keyframe: KeyframeLayers, correspondence: Correspondence, frame_shape:
     grid_h, grid_w = correspondence.error.shape
     coords = correspondence.coords
     if (grid_h, grid_w) != frame_shape:
-        # Flow-grid coordinates to frame coordinates, both pixel-centred.
-        coords = cv2.resize(coords, (width, height), interpolation=cv2.INTER_LINEAR)
+        # Flow-grid coordinates to frame coordinates (both pixel-centred), then enlarged: scaling is linear, so
+        # scaling the small grid first gives the same and costs a fraction.
         coords = (coords + 0.5) * np.array([width / grid_w, height / grid_h], np.float32) - 0.5
+        coords = cv2.resize(coords, (width, height), interpolation=cv2.INTER_LINEAR)
     fixed, fraction = cv2.convertMaps(coords, None, cv2.CV_16SC2)  # fixed-point maps: remap runs several times faster
-    layers = cv2.remap(keyframe.layers, fixed, fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    paint, line_color = (
+        cv2.cvtColor(cv2.remap(layer, fixed, fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE),
+                     cv2.COLOR_RGBA2RGB)
+        for layer in (keyframe.paint, keyframe.line_color)
+    )  # fmt: skip
     confident = correspondence.confident.astype(np.uint8)
     if confident.shape != frame_shape:
         confident = cv2.resize(confident, (width, height), interpolation=cv2.INTER_NEAREST)
-    return CarriedFrame(layers[..., :3], layers[..., 3:], confident.astype(bool))
+    return CarriedFrame(paint, line_color, confident.astype(bool))
 
 
 def compose_frame(paint: np.ndarray, line_color: np.ndarray, lines: np.ndarray) -> np.ndarray:
