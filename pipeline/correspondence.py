@@ -323,14 +323,20 @@ class ShotCarrier:
         self.guides[index] = Future()
 
     def flows(self, index: int, lines: np.ndarray) -> FrameFlows:
-        """The flows of a planned frame from its line art (H, W) uint8; any thread."""
-        keyframe = self.keyframe_layers(self.nearest_keyframe(index), lines.shape)
-        guide = flow_guide(lines, keyframe.guide.shape)
-        self.guides[index].set_result(guide)
+        """The flows of a planned frame from its line art (H, W) uint8; any thread. A neighbour of another size
+        (a shot of mixed frame sizes) is not chained through: the frame is carried straight from the keyframe."""
+        guide_future = self.guides[index]
+        try:
+            keyframe = self.keyframe_layers(self.nearest_keyframe(index), lines.shape)
+            guide = flow_guide(lines, keyframe.guide.shape)
+        except BaseException as error:
+            guide_future.set_exception(error)  # the next frame out, waiting for this guide, fails too, not hangs
+            raise
+        guide_future.set_result(guide)
         neighbour = self.planned[index]
-        if neighbour is None:
+        neighbour_guide = None if neighbour is None else self.guides[neighbour].result()
+        if neighbour_guide is None or neighbour_guide.shape != guide.shape:
             return FrameFlows(None, pair_flow(guide, keyframe.guide), None)
-        neighbour_guide = self.guides[neighbour].result()
         return FrameFlows(neighbour, pair_flow(guide, neighbour_guide), pair_flow(guide, keyframe.guide))
 
     def correspond(self, index: int, flows: FrameFlows) -> Correspondence:
