@@ -3,15 +3,17 @@ pipeline/carried.py), on synthetic drawings with known motion, and on the bundle
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from pipeline import correspondence
 from pipeline.carried import snap_to_palette
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions
-from pipeline.correspondence import Correspondence, chain, flow_guide, flow_shape, pair_flow
+from pipeline.correspondence import Correspondence, ShotCarrier, chain, flow_guide, flow_shape, pair_flow
 from pipeline.regions import keyframe_palette
 
 SIZE = (192, 144)  # width, height
@@ -172,3 +174,33 @@ def test_the_sample_shot_has_no_paint_leaks_and_one_skin_color(colorizer, tmp_pa
     colors, counts = np.unique(out.reshape(-1, 3)[skin_pixels], axis=0, return_counts=True)
     assert counts.max() / counts.sum() > 0.9, "the skin is more than one color"
     assert np.abs(colors[counts.argmax()].astype(int) - skin).max() <= 3
+
+
+def test_a_frame_whose_flow_failed_fails_the_next_one_out_instead_of_hanging_it(monkeypatch):
+    key_lines, keyframe = scene(0)
+    carrier = ShotCarrier([(keyframe, key_lines, -1)])
+    carrier.plan(0)
+    carrier.plan(1)
+
+    def broken_guide(lines: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+        raise RuntimeError("guide failed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(correspondence, "flow_guide", broken_guide)
+        with pytest.raises(RuntimeError, match="guide failed"):
+            carrier.flows(0, scene(2)[0])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(carrier.flows, 1, scene(4)[0])
+        with pytest.raises(RuntimeError, match="guide failed"):
+            waiting.result(timeout=30)
+
+
+def test_a_shot_of_two_frame_sizes_carries_each_from_the_keyframe(colorizer, tmp_path):
+    _, keyframe = scene(0)
+    small = np.asarray(Image.fromarray(scene(2)[0]).resize((SIZE[0] // 2, SIZE[1] // 2), Image.Resampling.BOX))
+    shot = write_shot(tmp_path, [scene(2)[0], small, scene(4)[0]], keyframe)
+    result = colorizer.run(shot, ShotOptions(resolution=128, color_source="carry", fill="flat", resume=False))
+    assert result.status == "ok" and result.written == 3, result.summary()
+    assert read_output(shot, 2).shape == (SIZE[1] // 2, SIZE[0] // 2, 3)
+    out = read_output(shot, 3)
+    assert (out[interior(scene(4)[0], (69, 65))] == RED).all()
