@@ -13,6 +13,7 @@ Three steps, each only where it is needed:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -143,7 +144,7 @@ def flat_paint(
 def finish_carried(
     carried: CarriedFrame,
     art: LineArt,
-    model_colors: np.ndarray | None = None,
+    model_colors: Callable[[], np.ndarray] | None = None,
     palette: np.ndarray | None = None,
     fill: str = "flat",
     guide_lines: str = "paint",
@@ -153,8 +154,8 @@ def finish_carried(
     Args:
         carried: the keyframe's paint and line colors at the frame's size, and where they are confident.
         art: the frame's line art.
-        model_colors: (h, w, 3) uint8 model colors at the working resolution, for what nothing corresponds to
-            (`model_pixels`); None: the carried colors everywhere.
+        model_colors: gives the model's colors (h, w, 3) uint8 at the working resolution for the frame, called only
+            when some region needs them (`model_pixels`); None: the carried colors everywhere.
         palette: (P, 3) uint8 the keyframe's colors the model's and flat regions' colors are snapped to (see
             `flat_paint`); None or empty: not snapped.
         fill: "flat": closed regions whose carried colors are flat take one color; "soft": the colors as carried.
@@ -167,7 +168,8 @@ def finish_carried(
     if model_colors is not None:
         stand_in_at, model_regions = model_pixels(carried.confident, labels, stats)
         if stand_in_at.any():
-            stand_in = model_colors if palette is None else snap_to_palette(model_colors, palette)
+            colors = model_colors()
+            stand_in = colors if palette is None else snap_to_palette(colors, palette)
             paint = np.where(stand_in_at[..., None], resize_bilinear(stand_in, art.shape), paint)
             if fill == "flat":
                 stats = region_stats(paint, carried.confident, labels)

@@ -341,6 +341,7 @@ class ShotColorizer:
         self.autocast_dtype: torch.dtype | None = None
         self.colorize = self.model.colorize
         self._compiled: Callable | None = None
+        self.model_lock = threading.Lock()
 
     def configure(self, precision: str = "auto", compile: bool = False) -> None:
         """Choose the model's arithmetic and whether it runs compiled (see `ShotOptions`); kept until changed."""
@@ -406,6 +407,14 @@ class ShotColorizer:
                 results[index] = colors_to_rgb(colors[row], geometry)
         return results  # type: ignore[return-value]
 
+    def frame_colors(self, bank: ReferenceBank, resolution: int, pending: PendingFrame) -> np.ndarray:
+        """The model's colors for one frame, asked for while it is finished (any thread, one call at a time): its
+        keyframes' tokens only, so that what it gets never depends on which frames happen to be finished."""
+        references = bank.for_frame(pending.index, with_chain=False)
+        log_weights = references.log_weights if references.log_weights.any() else None
+        with self.model_lock:
+            return self.predict_colors([pending.art.lines], references.tokens, resolution, log_weights)[0]
+
     def _run_model(self, batch: torch.Tensor, tokens: torch.Tensor, log_weights: torch.Tensor | None) -> torch.Tensor:
         """The model's colors for a batch; a compile that fails (no C++ compiler, a backend error) turns compiling
         off for this colorizer, with a warning, and the batch runs uncompiled."""
@@ -453,7 +462,9 @@ class ShotColorizer:
             tracker = RegionTracker(seeds or [(keyframes[0][0], 0)], palette)
         finisher = FrameFinisher(emitter, max(options.batch_size, threads), threads, fill=options.fill,
                                  palette=palette, tracker=tracker, on_finished=bank.finish if options.chain else None,
-                                 guide_lines=options.guide_lines, carrier=carrier)  # fmt: skip
+                                 guide_lines=options.guide_lines, carrier=carrier,
+                                 model_colors=partial(self.frame_colors, bank, options.resolution)
+                                 if options.color_source == "combined" else None)  # fmt: skip
         batch: list[PendingFrame] = []
         try:
             for read in reads:
@@ -571,7 +582,8 @@ class ShotColorizer:
         number = finisher.batches_put
         if bank.chain:  # chaining reads frames finished two batches back: wait for them, for the same result always
             finisher.wait_for_batch(number - 2)
-        todo = [p for p in batch if p.art is not None] if options.color_source != "carry" else []
+        # Carried frames ask for the model's colors while finishing, only when a region needs them.
+        todo = [p for p in batch if p.art is not None] if options.color_source == "model" else []
         references = [bank.for_frame(p.index, number) for p in todo]
         # Frames attending over as many tokens share a model call.
         by_count: dict[int, list[int]] = {}
@@ -616,6 +628,8 @@ class FrameFinisher:
             standing in where nothing corresponds; the frames must then be put in outward order, as for `tracker`,
             which is not used. The flows run on the pool, each frame's correspondence is chained in order on the
             finishing thread, and the carrying and finishing go back to the pool.
+        model_colors: with `carrier`, the model's colors for a frame, asked for (on the pool) only when a region of
+            it needs them.
     """
 
     def __init__(
@@ -629,10 +643,11 @@ class FrameFinisher:
         on_finished: Callable[[int, int, np.ndarray], None] | None = None,
         guide_lines: str = "paint",
         carrier: ShotCarrier | None = None,
+        model_colors: Callable[[PendingFrame], np.ndarray] | None = None,
     ) -> None:
         self.emitter = emitter
         self.fill, self.palette, self.tracker, self.guide_lines = fill, palette, tracker, guide_lines
-        self.carrier = carrier
+        self.carrier, self.model_colors = carrier, model_colors
         self.on_finished = on_finished
         self.batches_put = 0  # batches whose frames were all put
         self.batch_ends: list[int] = []  # frames put when each batch ended
@@ -697,8 +712,8 @@ class FrameFinisher:
         the pool's region vote, and the painting goes back to the pool."""
         if composite is not None and self.carrier is not None:
             correspondence = self.carrier.correspond(pending.index, composite.result())
-            return self.pool.submit(finish_carried_frame, self.carrier, pending, correspondence, self.palette,
-                                    self.fill, self.guide_lines)  # fmt: skip
+            return self.pool.submit(finish_carried_frame, self.carrier, pending, correspondence, self.model_colors,
+                                    self.palette, self.fill, self.guide_lines)  # fmt: skip
         if composite is None or self.tracker is None or self.fill != "flat":
             return composite
         full, vote = composite.result()
@@ -747,13 +762,15 @@ def finish_carried_frame(
     carrier: ShotCarrier,
     pending: PendingFrame,
     correspondence: Correspondence,
+    model_colors: Callable[[PendingFrame], np.ndarray] | None,
     palette: np.ndarray | None,
     fill: str,
     guide_lines: str,
 ) -> np.ndarray:
     """A frame finished from its keyframe's carried colors, the model's (if any) where nothing corresponds."""
     carried = carrier.carry(pending.index, correspondence, pending.art.shape)
-    return finish_carried(carried, pending.art, pending.colors, palette, fill, guide_lines)
+    stand_in = None if model_colors is None else partial(model_colors, pending)
+    return finish_carried(carried, pending.art, stand_in, palette, fill, guide_lines)
 
 
 def paint_and_finish(

@@ -117,11 +117,12 @@ class ReferenceBank:
         nearest = min(known, key=lambda position: (abs(index - position), position))
         return nearest, (index > nearest) - (index < nearest)
 
-    def for_frame(self, index: int, batch: int = 0) -> FrameReferences:
-        """The tokens frame `index`, colored in batch number `batch`, attends over, with their weights."""
+    def for_frame(self, index: int, batch: int = 0, with_chain: bool = True) -> FrameReferences:
+        """The tokens frame `index`, colored in batch number `batch`, attends over, with their weights; with
+        `with_chain` False, the keyframes' alone."""
         tokens = list(self.keyframe_tokens)
         weights = [keyframe_weight(index, position) for position in self.positions]
-        chained = self.chained_tokens(self.side(index), batch - 2) if self.chain else None
+        chained = self.chained_tokens(self.side(index), batch - 2) if self.chain and with_chain else None
         if chained is None and len(tokens) == 1:  # the common case: one set for every frame, shared
             return FrameReferences(tokens[0], torch.zeros(1, tokens[0].shape[1]))
         if chained is not None:

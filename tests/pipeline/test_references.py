@@ -42,7 +42,8 @@ def test_a_region_seen_only_in_the_second_keyframe_gets_its_color(colorizer, tmp
     def hair_greenness(extra: tuple[ShotReference, ...], out: str) -> float:
         shot = Shot("s", str(SAMPLE / "frames"), str(tmp_path / "first.png"), str(tmp_path / out),
                     extra_references=extra)  # fmt: skip
-        assert colorizer.run(shot, ShotOptions(fill="soft")).status == "ok"
+        # The model's attention over both keyframes: the carried colors come from the main keyframe alone here.
+        assert colorizer.run(shot, ShotOptions(fill="soft", color_source="model")).status == "ok"
         colored = np.asarray(Image.open(tmp_path / out / "frame7.png").convert("RGB"))
         return -float(np.median(rgb_to_lab(colored[truth_hair])[:, 1]))  # -a*: green is negative a*
 
@@ -85,7 +86,7 @@ def test_frames_are_colored_outward_from_every_keyframe():
 def test_chaining_joins_a_finished_frame_and_gives_the_same_result_every_run(colorizer, tmp_path):
     def colored(out: str, chain: bool) -> list[np.ndarray]:
         shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path / out))
-        options = ShotOptions(fill="soft", chain=chain, batch_size=2)
+        options = ShotOptions(fill="soft", chain=chain, batch_size=2, color_source="model")
         assert colorizer.run(shot, options).status == "ok"
         return [np.asarray(Image.open(tmp_path / out / f"frame{i}.png")) for i in range(1, 13)]
 
