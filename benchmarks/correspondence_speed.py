@@ -8,11 +8,15 @@ chaining of its correspondence (`ShotCarrier.correspond`), the sampling of the k
 (`carry`), and the finish (`finish_carried`: regions, flat where flat, the lines drawn). The model is timed on the
 same frames at 256 and 512, in batches of 4, per frame. Medians of `--runs` passes over the frames, steps taking
 turns so that the machine's swings fall on all of them.
+
+Then the whole shot, end to end as `colorize-shot` runs it in process (PNG in, PNG out, working resolution 256,
+default fill), once per color source in turn, `--runs` times: frames per second.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -30,7 +34,7 @@ from model_speed import header_lines
 from shot_speed import SAMPLE, make_shot
 
 from pipeline.carried import finish_carried
-from pipeline.colorize import ShotColorizer
+from pipeline.colorize import COLOR_SOURCES, Shot, ShotColorizer, ShotOptions
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
 from pipeline.lineart import LineArt
 
@@ -70,15 +74,27 @@ def model_ms(colorizer: ShotColorizer, frames: list[np.ndarray], keyframe: np.nd
     return 1000 * (time.perf_counter() - started) / len(frames)
 
 
+def end_to_end(colorizer: ShotColorizer, folder: Path, keyframe: Path, work: Path, source: str) -> float:
+    """Frames per second of a whole shot colored with `source` (output written afresh)."""
+    shot = Shot("bench", str(folder), str(keyframe), str(work / f"out-{source}"))
+    started = time.perf_counter()
+    result = colorizer.run(shot, ShotOptions(resume=False, color_source=source))
+    seconds = time.perf_counter() - started
+    if result.status != "ok":
+        raise SystemExit(result.summary())
+    return result.written / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--frames", type=int, default=8)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as work:
-        folder = make_shot(Path(work) / "frames", args.frames, SIZE)
-        frames = [np.asarray(Image.open(folder / f"f{i + 1}.png").convert("L")) for i in range(args.frames)]
+    work = Path(tempfile.mkdtemp(prefix="correspondence-speed-"))
+    folder = make_shot(work / "frames", args.frames, SIZE)
+    frames = [np.asarray(Image.open(folder / f"f{i + 1}.png").convert("L")) for i in range(args.frames)]
     keyframe = np.asarray(Image.open(SAMPLE / "key.png").convert("RGB").resize(SIZE, Image.LANCZOS))
+    Image.fromarray(keyframe).save(work / "key.png")
     colorizer = ShotColorizer.from_weights()
     results: dict[str, list[float]] = {}
     carried_steps(frames[:2], keyframe)  # warm up: DIS and the allocator
@@ -104,7 +120,14 @@ def main() -> None:
     for resolution in (256, 512):
         ratio = carried / statistics.median(results[f"model at {resolution}"])
         print(f"\ncarried path / model at {resolution}: {ratio:.2f}", end="")
-    print()
+    print("\n\n| color source | frames/s, end to end |\n|---|---:|")
+    rates: dict[str, list[float]] = {}
+    for _ in range(args.runs):
+        for source in COLOR_SOURCES:
+            rates.setdefault(source, []).append(end_to_end(colorizer, folder, work / "key.png", work, source))
+    for source, values in rates.items():
+        print(f"| {source} | {statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f}) |")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
