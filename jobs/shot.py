@@ -36,6 +36,12 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
         except ValueError as error:  # FrameError says what is wrong: missing, empty, truncated, not an image, too big
             msg = f"reference {reference.url!r} cannot be used: {error}"
             raise ValueError(msg) from error
+        if reference.lines is not None:
+            try:
+                read_frame(reference.lines, options.storage_options, max_pixels=options.max_pixels)
+            except ValueError as error:
+                msg = f"keyframe line art {reference.lines!r} cannot be used: {error}"
+                raise ValueError(msg) from error
         if (warning := uncolored_warning(reference.url, image)) is not None:
             log.warning(warning)
         if max(image.shape[:2]) < options.resolution / 2:

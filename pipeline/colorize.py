@@ -437,6 +437,10 @@ class ShotColorizer:
             keyframes = [(read_frame(ref.url, options.storage_options, max_pixels=options.max_pixels), ref.position)
                          for ref in shot.references]  # fmt: skip
             bank = ReferenceBank(lambda rgb: self.encode_reference(rgb, options.resolution), keyframes, options.chain)
+            if options.color_source not in COLOR_SOURCES:
+                msg = f"unknown color source {options.color_source!r}; choose one of {', '.join(COLOR_SOURCES)}"
+                raise ValueError(msg)
+            carrier = self.shot_carrier(shot, options, keyframes) if options.color_source != "model" else None
             reads, total = self.frame_source(shot, options)
         except (ValueError, OSError) as error:
             result.error = f"{type(error).__name__}: {error}"
@@ -453,7 +457,6 @@ class ShotColorizer:
         # Enough queued to keep every thread busy, and no more: a 4K frame waiting costs ~25 MB.
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
         emitter = FrameEmitter(shot, options, writer, video, result, progress)
-        carrier = self.shot_carrier(shot, options, keyframes) if options.color_source != "model" else None
         locked = options.palette_lock or carrier is not None
         palette = shot_palette([image for image, _ in keyframes]) if locked else None
         tracker = None
@@ -510,7 +513,11 @@ class ShotColorizer:
         carried = []
         for (image, position), reference in zip(keyframes, shot.references, strict=True):
             if reference.lines is not None:
-                lines = prepare(read(reference.lines)).lines
+                try:
+                    lines = prepare(read(reference.lines)).lines
+                except ValueError as error:
+                    msg = f"keyframe line art {reference.lines!r} (of {reference.url!r}) cannot be used: {error}"
+                    raise ValueError(msg) from error
             elif position is not None and not is_video(shot.frames):
                 urls = urls or list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
                 lines = prepare(read(urls[position])).lines

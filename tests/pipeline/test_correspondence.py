@@ -3,6 +3,7 @@ pipeline/carried.py), on synthetic drawings with known motion, and on the bundle
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -204,3 +205,20 @@ def test_a_shot_of_two_frame_sizes_carries_each_from_the_keyframe(colorizer, tmp
     assert read_output(shot, 2).shape == (SIZE[1] // 2, SIZE[0] // 2, 3)
     out = read_output(shot, 3)
     assert (out[interior(scene(4)[0], (69, 65))] == RED).all()
+
+
+def test_the_keyframes_own_line_art_is_used_when_given_and_a_bad_one_is_named(colorizer, tmp_path):
+    key_lines, keyframe = scene(0)
+    moves = [(4, 2), (8, 3)]
+    shot = write_shot(tmp_path, [scene(dx, dy)[0] for dx, dy in moves], keyframe)
+    Image.fromarray(key_lines).save(tmp_path / "key_lines.png")
+    with_lines = dataclasses.replace(shot, reference_lines=str(tmp_path / "key_lines.png"))
+    result = colorizer.run(with_lines, ShotOptions(resolution=128, color_source="carry", resume=False))
+    assert result.status == "ok", result.summary()
+    for index, (dx, dy) in enumerate(moves, 1):
+        pixels = read_output(shot, index)[interior(scene(dx, dy)[0], (65 + dx, 65 + dy))]
+        assert (pixels == RED).all()
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    broken = dataclasses.replace(shot, reference_lines=str(tmp_path / "broken.png"))
+    result = colorizer.run(broken, ShotOptions(resolution=128, color_source="carry", resume=False))
+    assert result.status == "failed" and "broken.png" in result.error and "keyframe line art" in result.error
