@@ -268,10 +268,10 @@ def export_weights(source: str, destination: str, half: bool) -> None:
 @click.option(
     "--color-source",
     type=click.Choice(COLOR_SOURCES),
-    default="combined",
+    default="carry",
     show_default=True,
-    help="combined: the keyframe's colors carried along correspondences between the drawings, the model's only "
-    "where nothing corresponds; carry: carried only; model: the model's colors alone.",
+    help="carry: the keyframe's colors carried along correspondences between the drawings; combined: and the "
+    "model's for regions the keyframe does not show; model: the model's colors alone.",
 )
 @click.option(
     "--reference-lines",

@@ -63,7 +63,7 @@ VARIANTS: dict[str, dict | None] = {
     "flat+track": {"fill": "flat", "track": True, "color_source": "model"},
     "flat+track+chain": {"fill": "flat", "track": True, "chain": True, "color_source": "model"},
     # The keyframe's colors carried by correspondence (pipeline/correspondence.py), alone and with the model where
-    # nothing corresponds; "combined+flat" is the shipped default.
+    # nothing corresponds; "carry+flat" is the shipped default (fill "auto" picks flat for these shots' line art).
     "carry": {"fill": "soft", "color_source": "carry"},
     "carry+flat": {"fill": "flat", "color_source": "carry"},
     "combined": {"fill": "soft", "color_source": "combined"},

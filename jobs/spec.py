@@ -119,8 +119,8 @@ class JobSpec:
         fill: "soft" (the model's colors), "flat" (one color per closed paint region) or "auto" (flat when the
             shot's line art encloses paint regions).
         palette_lock: with flat fill, regions take only the keyframe's own flat colors.
-        color_source: where the colors come from: "combined" (the keyframe's carried along correspondences between
-            the drawings, the model's where nothing corresponds), "carry" or "model".
+        color_source: where the colors come from: "carry" (the keyframe's, carried along correspondences between
+            the drawings), "combined" (and the model's for regions the keyframe does not show) or "model".
         track: with flat fill, a region keeps its color from frame to frame unless the model clearly disagrees.
         chain: the latest colored frame joins the keyframes as a reference, at a lower weight.
         clean_lines: normalise scanned or grey line art to white paper and dark ink first.
@@ -144,7 +144,7 @@ class JobSpec:
     resolution: int = 256
     fill: str = "auto"
     palette_lock: bool = False
-    color_source: str = "combined"
+    color_source: str = "carry"
     track: bool = True
     chain: bool = False
     clean_lines: bool = True
