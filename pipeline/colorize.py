@@ -720,7 +720,13 @@ class FrameFinisher:
         """In frame order: the future of the finished frame. With tracking, the region colors are decided here from
         the pool's region vote, and the painting goes back to the pool."""
         if composite is not None and self.carrier is not None:
-            correspondence = self.carrier.correspond(pending.index, composite.result())
+            try:
+                correspondence = self.carrier.correspond(pending.index, composite.result())
+            except Exception as error:  # the frame fails alone; frames planned later step over it
+                self.carrier.unplan(pending.index)
+                failed: Future = Future()
+                failed.set_exception(error)
+                return failed
             return self.pool.submit(finish_carried_frame, self.carrier, pending, correspondence, self.model_colors,
                                     self.palette, self.fill, self.guide_lines)  # fmt: skip
         if composite is None or self.tracker is None or self.fill != "flat":
@@ -756,8 +762,12 @@ class FrameFinisher:
         if self.error is None and not self.aborted:
             try:
                 if finishing is not None:
-                    pending.colored, pending.colors = finishing.result(), None
-                    if self.on_finished is not None:
+                    try:
+                        pending.colored, pending.colors = finishing.result(), None
+                    except Exception as error:  # one frame that cannot be finished fails alone
+                        log.warning("frame %s could not be finished: %s", pending.source, error)
+                        pending.failure, pending.colors = f"could not be finished: {error}", None
+                    if self.on_finished is not None and pending.colored is not None:
                         self.on_finished(pending.index, pending.batch, pending.colored)
                 self.emitter.emit(pending)
             except BaseException as error:  # re-raised in the caller's thread

@@ -54,6 +54,8 @@ CONFIDENT_ERROR = 2.0
 # DIS's preset: "fast" scored 0.7 dB below "medium" on the development set.
 DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 INK_LEVEL = 128
+# DIS refuses images under 12 pixels a side; below this, frames are carried without motion.
+MIN_FLOW_SIDE = 16
 
 
 def keyframe_line_art(rgb: np.ndarray) -> np.ndarray:
@@ -118,7 +120,11 @@ class PairFlow:
 
 
 def pair_flow(target: np.ndarray, source: np.ndarray) -> PairFlow:
-    """Flow from a target drawing's guide to a source's (`flow_guide`), both ways, and its consistency error."""
+    """Flow from a target drawing's guide to a source's (`flow_guide`), both ways, and its consistency error. Grids
+    smaller than DIS can take (MIN_FLOW_SIDE) have no motion to find: zero flow, no error."""
+    if min(target.shape) < MIN_FLOW_SIDE:
+        zeros = np.zeros(target.shape, np.float32)
+        return PairFlow(np.dstack([zeros, zeros]), zeros)
     dis = _dis()
     forward = dis.calc(target, source, None)
     backward = dis.calc(source, target, None)
@@ -255,7 +261,7 @@ def carry(keyframe: KeyframeLayers, correspondence: Correspondence, frame_shape:
 def compose_frame(paint: np.ndarray, line_color: np.ndarray, lines: np.ndarray) -> np.ndarray:
     """The frame's own lines (H, W) uint8, 0 ink, drawn over paint (H, W, 3) in `line_color` (H, W, 3); a line's
     grey edge blends the two."""
-    ink = cv2.subtract(255, lines)
+    ink = 255 - lines  # numpy: cv2 reads a scalar beside a 1x1 image as a 4x1 one
     ink = cv2.merge([ink, ink, ink])
     paper = cv2.merge([lines, lines, lines])
     # paint * paper / 255 + line_color * ink / 255, in 8-bit fixed point (cv2 saturates and rounds).
@@ -327,6 +333,10 @@ class ShotCarrier:
         self.planned[index] = neighbour
         self.guides[index] = Future()
 
+    def unplan(self, index: int) -> None:
+        """Frame `index` failed: frames planned from now on step over it."""
+        self.planned.pop(index, None)
+
     def flows(self, index: int, lines: np.ndarray) -> FrameFlows:
         """The flows of a planned frame from its line art (H, W) uint8; any thread. A neighbour of another size
         (a shot of mixed frame sizes) is not chained through: the frame is carried straight from the keyframe."""
@@ -339,17 +349,25 @@ class ShotCarrier:
             raise
         guide_future.set_result(guide)
         neighbour = self.planned[index]
-        neighbour_guide = None if neighbour is None else self.guides[neighbour].result()
+        neighbour_guide = None
+        if neighbour is not None:
+            try:
+                neighbour_guide = self.guides[neighbour].result()
+            except Exception:  # that frame failed (its own result says why): carried straight from the keyframe
+                neighbour_guide = None
         if neighbour_guide is None or neighbour_guide.shape != guide.shape:
             return FrameFlows(None, pair_flow(guide, keyframe.guide), None)
         return FrameFlows(neighbour, pair_flow(guide, neighbour_guide), pair_flow(guide, keyframe.guide))
 
     def correspond(self, index: int, flows: FrameFlows) -> Correspondence:
         """Frame `index`'s correspondence to its keyframe, in planned order."""
+        through = None if flows.neighbour is None else self.correspondences.get(flows.neighbour)
         if flows.neighbour is None:
             found = direct(flows.step)
+        elif through is None:  # the neighbour failed after its flows: straight from the keyframe
+            found = direct(flows.direct)
         else:
-            found = better(chain(self.correspondences[flows.neighbour], flows.step), direct(flows.direct))
+            found = better(chain(through, flows.step), direct(flows.direct))
             # A frame is the neighbour of the next one outward only (a keyframe's own frame, of one on each side):
             # once used, it is not needed again.
             if flows.neighbour not in self.positions:
