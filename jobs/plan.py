@@ -7,6 +7,7 @@ that a rerun can tell finished shots from changed ones. It reads only listings, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -295,6 +296,9 @@ def file_fingerprints(urls: list[str], storage_options: dict) -> list[str]:
         listing = {os.path.basename(e["name"].rstrip("/")): e for e in fs.ls(root, detail=True)}
         for url in members:
             entry = listing.get(url.rpartition("/")[2], {})
+            if entry.get("islink"):  # a linked frame is the drawing it links to: the listing stamps the link itself
+                with contextlib.suppress(OSError):
+                    entry = {**entry, "mtime": os.stat(entry["name"]).st_mtime}
             stamp = entry.get("ETag") or entry.get("etag") or entry.get("mtime") or entry.get("LastModified") or ""
             stamps.append(f"{url}|{entry.get('size', '')}|{stamp}")
     return stamps

@@ -275,6 +275,26 @@ def test_symlinked_frames_are_colored_and_a_broken_link_fails_by_name(tmp_path):
     assert (shot / "frame3.png").is_symlink() and snapshot(tmp_path / "art") == before
 
 
+def test_a_linked_frame_stamps_its_shots_input_hash_with_the_drawing_it_links_to(tmp_path):
+    """A rerun skips a shot whose input hash is unchanged: a linked frame's drawing redrawn must change it."""
+    from jobs.plan import plan_episode
+    from jobs.spec import load_spec
+
+    art = copy_frames(tmp_path / "art", (3,))
+    copy_frames(tmp_path / "lines" / "a", (1, 2))
+    (tmp_path / "lines" / "a" / "frame3.png").symlink_to(art / "frame3.png")
+    shutil.copy(KEY, tmp_path / "key.png")
+    spec = write_spec(tmp_path, {**episode_spec("colored"), "shots": [{"name": "a", "frames": "lines/a"}],
+                                 "keyframes": [{"name": "key", "image": "key.png", "shots": ["a"]}]})  # fmt: skip
+    before = plan_episode(load_spec(str(spec))).shots[0].input_hash
+    drawing = bytearray((art / "frame3.png").read_bytes())
+    drawing[-40] ^= 0xFF  # redrawn: other bytes, the same size, a later time
+    (art / "frame3.png").write_bytes(bytes(drawing))
+    stamp = (art / "frame3.png").stat().st_mtime + 10
+    os.utime(art / "frame3.png", (stamp, stamp))
+    assert plan_episode(load_spec(str(spec))).shots[0].input_hash != before
+
+
 # --- 6. temporaries a killed run left --------------------------------------------------------------------------
 
 KILLED_WRITER = """
