@@ -529,8 +529,8 @@ def overwrite_problem(frames: str, frame_urls: Iterable[str], output: str) -> st
     if fsspec.core.split_protocol(output)[0] not in (None, "file", "local"):
         return None  # object stores have no links: another folder holds other files
     for url in frame_urls:
-        path = fsspec.core.split_protocol(url)[1]
-        if not os.path.islink(path):
+        protocol, path = fsspec.core.split_protocol(url)
+        if protocol not in (None, "file", "local") or not os.path.islink(path):
             continue
         try:
             target = f"{output.rstrip('/')}/{output_name(url)}"
