@@ -4,7 +4,9 @@ The plan is written first, as ``<output>/inkpaint-plan.parquet`` (one row per sh
 
 Each shot's result is written to the episode's results folder as soon as the shot ends, so a run killed midway
 leaves an exact record; rerun with resume (the default), it colors only the shots whose recorded result is missing,
-failed, or was made from other inputs, weights or options (the plan's input hash), or whose outputs are gone.
+failed, or was made from other inputs, weights or options (the plan's input hash), or whose outputs are gone or
+no longer the files written (their SHA-256 in the shot's frames table). A shot colored again for the same inputs
+keeps only those of its frames still as they were written.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import datetime
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import fsspec
 
@@ -24,6 +26,7 @@ from jobs.manifest import (
     SPEC_COPY_NAME,
     frame_table,
     read_results,
+    recorded_outputs,
     result_row,
     write_result,
     write_table,
@@ -32,8 +35,8 @@ from jobs.plan import EpisodePlan, ShotPlan
 from jobs.progress import ProgressReporter
 from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
-from pipeline.colorize import ShotResult, join_url
-from pipeline.frames import output_name, write_bytes_atomic
+from pipeline.colorize import Shot, ShotResult, frame_threads, join_url
+from pipeline.frames import intact_outputs, output_name, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +71,30 @@ class EpisodeResult:
 
 
 def shot_is_complete(shot: ShotPlan, recorded: dict | None, storage_options: dict) -> bool:
-    """A recorded ok result for the same input hash, with every output PNG (and the video) still there."""
+    """A recorded ok result for the same input hash, with every output PNG still the file written (its SHA-256 in
+    the shot's frames table; each is read back) and the video there."""
     if recorded is None or recorded["status"] != "ok" or recorded["input_hash"] != shot.input_hash:
         return False
-    fs, root = fsspec.core.url_to_fs(shot.output, **storage_options)
-    fs.invalidate_cache(root)
-    try:
-        present = {path.rstrip("/").rpartition("/")[2] for path in fs.ls(root, detail=False)}
-    except FileNotFoundError:
-        return False
+    written = recorded_outputs(shot.output, storage_options)
     if shot.frame_urls:
         expected = {output_name(url) for url in shot.frame_urls}
-        if not expected <= present:
+        if not expected <= written.keys():
             return False
-    elif sum(name.endswith(".png") for name in present) < shot.frame_count:
+        written = {name: written[name] for name in expected}
+    elif len(written) < shot.frame_count:
+        return False
+    if len(intact_outputs(shot.output, written, storage_options, workers=frame_threads())) < len(written):
         return False
     return shot.video is None or fsspec.core.url_to_fs(shot.video, **storage_options)[0].exists(shot.video)
+
+
+def shot_to_run(shot: ShotPlan, recorded: dict | None, resume: bool, storage_options: dict) -> Shot:
+    """The shot as a worker colors it. Resuming a shot recorded for the same input hash, it may keep the frames its
+    frames table records, those still as written; frames made from other inputs or options are all colored again."""
+    run = shot.shot()
+    if not resume or recorded is None or recorded["input_hash"] != shot.input_hash:
+        return run
+    return replace(run, recorded_outputs=recorded_outputs(shot.output, storage_options))
 
 
 def run_episode(
@@ -125,8 +136,8 @@ def run_episode(
     reporter = ProgressReporter(sum(s.frame_count for s in todo), shots=len(todo))
     try:
         settings = RunSettings(plan.weights, address, retries=retries, cpu_workers=cpu_workers)
-        episode.results = run_shots([shot.shot() for shot in todo], options, settings, progress=reporter.update,
-                                    on_result=record)  # fmt: skip
+        shots = [shot_to_run(shot, recorded.get(shot.name), resume, storage) for shot in todo]
+        episode.results = run_shots(shots, options, settings, progress=reporter.update, on_result=record)
     finally:
         reporter.close()
         finish_run(plan, episode, started)  # also after a crash: the shots recorded so far

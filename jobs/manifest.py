@@ -1,7 +1,8 @@
 """Results tables: pyarrow tables written as Parquet to any fsspec URL.
 
 - per shot, ``<shot output>/inkpaint-frames.parquet``: one row per frame (input, output, status, bytes, seconds,
-  the output's SHA-256);
+  the output's SHA-256), the output named relative to the shot's folder, so that a copied or moved folder still
+  reads as itself (tables written before that hold absolute paths: `read_rows` reads both);
 - per episode, ``<output>/inkpaint-results/<shot>.parquet``: one row per shot, written as each shot finishes, so
   the folder reads as one table of the episode at any time (even after a killed run); colorize-shot writes its one
   row the same way into the shot's output folder.
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import time
 
@@ -17,8 +19,10 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.colorize import ShotResult
-from pipeline.frames import write_bytes_atomic
+from pipeline.colorize import ShotResult, join_url
+from pipeline.frames import WrittenFile, write_bytes_atomic
+
+log = logging.getLogger(__name__)
 
 FRAME_TABLE_NAME = "inkpaint-frames.parquet"
 PLAN_TABLE_NAME = "inkpaint-plan.parquet"  # an episode's plan, in its output
@@ -128,11 +132,35 @@ def results_table(output: str, storage_options: dict | None = None) -> pa.Table:
 
 
 def frame_table(results: list[ShotResult]) -> pa.Table:
-    """One row per frame of every shot: input, output, status, size, seconds and the reason of a failure."""
+    """One row per frame of every shot: input, output (relative to the shot's output folder), status, size,
+    seconds and the reason of a failure."""
     rows = [{key: storable(value) if isinstance(value, str) else value
-             for key, value in {"shot": result.shot, **vars(record)}.items()}
+             for key, value in {"shot": result.shot, **vars(record),
+                                "output": relative_output(record.output, result.output)}.items()}
             for result in results for record in sorted(result.records, key=lambda record: record.index)]  # fmt: skip
     return pa.Table.from_pylist(rows, schema=FRAME_SCHEMA)
+
+
+def relative_output(output: str, folder: str) -> str:
+    """An output file's URL as the frames table stores it: relative to the shot's folder ("" stays "")."""
+    prefix = folder.rstrip("/") + "/"
+    return output[len(prefix) :] if output.startswith(prefix) else output.rpartition("/")[2]
+
+
+def recorded_outputs(folder: str, storage_options: dict | None = None) -> dict[str, WrittenFile]:
+    """The output files a shot's frames table in `folder` records as written (or kept) with a checksum, by name,
+    with their size and SHA-256 as written: what a rerun may keep. Empty without a table; a table that cannot be
+    read is logged and trusts nothing."""
+    url = join_url(folder, FRAME_TABLE_NAME)
+    try:
+        if not url_exists(url, storage_options):
+            return {}
+        rows = read_rows(url, storage_options)
+    except (OSError, pa.ArrowException) as error:
+        log.warning("cannot read the frames table %s (%s): every frame of the shot is colored again", url, error)
+        return {}
+    return {row["output"].rpartition("/")[2]: WrittenFile(row["bytes"], row["sha256"]) for row in rows
+            if row["status"] in ("written", "resumed") and row["output"] and row["sha256"]}  # fmt: skip
 
 
 def write_table(table: pa.Table, url: str, storage_options: dict | None = None) -> None:
@@ -149,6 +177,16 @@ def read_table(url: str, storage_options: dict | None = None) -> pa.Table:
 
 
 def read_rows(url: str, storage_options: dict | None = None) -> list[dict]:
-    """The rows of a table this package wrote, with every file name as Python names the file (`restored`)."""
+    """The rows of a table this package wrote, with every file name as Python names the file (`restored`). A
+    frames table's outputs come back as URLs in the folder the table is read from, wherever it was written: the
+    stored name joined to that folder (the last segment of an absolute path, in tables from before)."""
     rows = read_table(url, storage_options).to_pylist()
-    return [{key: restored(value) if isinstance(value, str) else value for key, value in row.items()} for row in rows]
+    rows = [{key: restored(value) if isinstance(value, str) else value for key, value in row.items()} for row in rows]
+    folder, _, name = url.rstrip("/").rpartition("/")
+    if name == FRAME_TABLE_NAME:
+        for row in rows:
+            stored = row["output"]
+            if stored:
+                absolute = stored.startswith("/") or "://" in stored
+                row["output"] = join_url(folder, stored.rpartition("/")[2] if absolute else stored)
+    return rows

@@ -7,6 +7,7 @@ that a rerun can tell finished shots from changed ones. It reads only listings, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,10 +17,10 @@ from dataclasses import dataclass
 import fsspec
 import pyarrow as pa
 
-from jobs.spec import JobSpec, SpecError
+from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
-from pipeline.frames import check_output_names, list_frames, read_frame
+from pipeline.frames import check_output_names, list_frames, overwrite_problem, read_frame
 from pipeline.references import ShotReference, uncolored_warning
 from pipeline.shots import (
     Keyframe,
@@ -182,6 +183,9 @@ def input_problems(spec: JobSpec) -> list[str]:
 
 def plan_episode(spec: JobSpec) -> EpisodePlan:
     """Turn a spec into a plan; raises ValueError naming the input for folders or files that cannot be used."""
+    if problems := check_spec(spec):  # a spec made in code, not read by load_spec, is checked here
+        raise SpecError("\n".join([f"episode {spec.episode!r}: {len(problems)} problem(s):",
+                                   *(f"  {problem}" for problem in problems)]))  # fmt: skip
     problems = input_problems(spec)
     if problems:
         raise SpecError("\n".join([f"episode {spec.episode!r}: {len(problems)} input(s) cannot be used:",
@@ -225,12 +229,15 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
             check_output_names(frame_urls)
         except ValueError as error:
             raise SpecError(f"shot {shot.name!r}: {error}") from error
+        output = join_url(spec.output, shot.name)
+        if (problem := overwrite_problem(source, frame_urls, output)) is not None:  # a shot folder linked to frames
+            raise SpecError(f"shot {shot.name!r}: {problem}")
         count = len(frame_urls) or count_shot_frames(Shot(shot.name, source, reference, ""), options)
         plans.append(
             ShotPlan(
                 name=shot.name, frames=source, frame_urls=frame_urls, frame_count=count,
                 keyframe=assignment.keyframe, reference=reference, reason=assignment.reason,
-                position=assignment.position, output=join_url(spec.output, shot.name), video=video,
+                position=assignment.position, output=output, video=video,
                 input_hash=shot_hash(source, frame_urls, (ShotReference(reference, assignment.position),
                                                           *(ref for _, ref in extras)),
                                      fingerprint_options, options.storage_options),
@@ -289,6 +296,9 @@ def file_fingerprints(urls: list[str], storage_options: dict) -> list[str]:
         listing = {os.path.basename(e["name"].rstrip("/")): e for e in fs.ls(root, detail=True)}
         for url in members:
             entry = listing.get(url.rpartition("/")[2], {})
+            if entry.get("islink"):  # a linked frame is the drawing it links to: the listing stamps the link itself
+                with contextlib.suppress(OSError):
+                    entry = {**entry, "mtime": os.stat(entry["name"]).st_mtime}
             stamp = entry.get("ETag") or entry.get("etag") or entry.get("mtime") or entry.get("LastModified") or ""
             stamps.append(f"{url}|{entry.get('size', '')}|{stamp}")
     return stamps

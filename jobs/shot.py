@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import fsspec
 
-from jobs.manifest import FRAME_TABLE_NAME, SPEC_COPY_NAME, frame_table, result_row, write_result, write_table
+from jobs.manifest import (
+    FRAME_TABLE_NAME,
+    SPEC_COPY_NAME,
+    frame_table,
+    recorded_outputs,
+    result_row,
+    write_result,
+    write_table,
+)
 from jobs.progress import ProgressReporter
 from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
-from pipeline.frames import check_output_names, list_frames, read_frame, write_bytes_atomic
+from pipeline.frames import check_output_names, list_frames, overwrite_problem, read_frame, write_bytes_atomic
 from pipeline.references import uncolored_warning
 from pipeline.video import CODECS, VideoWriter
 
@@ -48,14 +56,13 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
             log.warning("reference %r is %dx%d, less than half the working resolution (%d): it holds too little of "
                         "the drawing's colors to be reliable; give a larger keyframe", reference.url, image.shape[1],
                         image.shape[0], options.resolution)  # fmt: skip
-    if not is_video(shot.frames) and shot.output.rstrip("/") == shot.frames.rstrip("/"):
-        msg = f"output folder {shot.output!r} is the frames folder; choose another so inputs are never overwritten"
-        raise ValueError(msg)
     if is_video(shot.frames):
         total = count_shot_frames(shot, options)
     else:
         urls = list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
         check_output_names(urls)
+        if (problem := overwrite_problem(shot.frames, urls, shot.output)) is not None:
+            raise ValueError(problem)
         total = len(urls)
     for reference in shot.references:
         if reference.position is not None and reference.position >= total:
@@ -106,6 +113,8 @@ def write_run_description(shot: Shot, options: ShotOptions) -> None:
 def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: str | None = None) -> ShotResult:
     """Check the inputs (ValueError on bad ones), then color the shot through Ray with progress on stderr."""
     total = check_shot(shot, options, weights)
+    if options.resume:  # the frames an earlier run wrote here, as it wrote them: the only ones a rerun may keep
+        shot = replace(shot, recorded_outputs=recorded_outputs(shot.output, options.storage_options))
     reporter = ProgressReporter(total)
     try:
         [result] = run_shots([shot], options, RunSettings(weights=weights, address=address), progress=reporter.update)

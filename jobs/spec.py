@@ -31,7 +31,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotOptions
-from pipeline.frames import DEFAULT_MAX_PIXELS
+from pipeline.frames import DEFAULT_MAX_PIXELS, name_problem, resolved_location
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
 
@@ -279,9 +279,18 @@ def resolve_paths(spec: JobSpec, folder: str) -> JobSpec:
 
 
 def inside(url: str, folder: str) -> bool:
-    """Whether `url` is `folder` or lies under it (compared as normalised strings)."""
-    url, folder = url.rstrip("/"), folder.rstrip("/")
+    """Whether `url` is `folder` or lies under it, wherever they really are (`resolved_location`: symbolic links
+    followed, './', '..' and trailing slashes normalised), however each is spelled."""
+    url, folder = resolved_location(url), resolved_location(folder).rstrip("/")
     return url == folder or url.startswith(folder + "/")
+
+
+def resolves_to(url: str) -> str:
+    """' (it resolves to ...)' when symbolic links make a local `url` another place than it reads as, else ''."""
+    protocol, path = fsspec.core.split_protocol(url)
+    where = resolved_location(url)
+    linked = protocol in (None, "file", "local") and where != os.path.abspath(path)
+    return f" (it resolves to {where!r})" if linked else ""
 
 
 def check_spec(spec: JobSpec) -> list[str]:
@@ -320,8 +329,8 @@ def check_spec(spec: JobSpec) -> list[str]:
     seen: dict[str, str] = {}
     for index, shot in enumerate(spec.shots):
         where = f"shots[{index}]"
-        if not shot.name or "/" in shot.name or shot.name.startswith("."):
-            problems.append(f"{where}.name: {shot.name!r} cannot name a folder (empty, '/' or a leading '.')")
+        if (problem := name_problem(shot.name)) is not None:
+            problems.append(f"{where}.name: {shot.name!r} cannot name a folder inside the output: {problem}")
         elif shot.name in seen:
             problems.append(f"{where}.name: {shot.name!r} is also the name of {seen[shot.name]}")
         seen.setdefault(shot.name, where)
@@ -329,8 +338,14 @@ def check_spec(spec: JobSpec) -> list[str]:
         cuts = spec.sequence.cuts or ()
         if any(c <= 0 for c in cuts) or list(cuts) != sorted(set(cuts)):
             problems.append(f"sequence.cuts: must be increasing frame indices above 0, got {list(cuts)}")
+        first = f"{spec.sequence.name_prefix}001"
         prefix_clash = [name for name in seen if name.startswith(spec.sequence.name_prefix)]
-        if prefix_clash:
+        if (problem := name_problem(first)) is not None:
+            problems.append(
+                f"sequence.name_prefix: {spec.sequence.name_prefix!r} would name shots like {first!r}, which cannot "
+                f"name a folder inside the output: {problem}"
+            )
+        elif prefix_clash:
             problems.append(
                 f"sequence.name_prefix: {spec.sequence.name_prefix!r} would name shots like {prefix_clash[0]!r}, "
                 "which is already a shot's name; choose another prefix"
@@ -350,10 +365,12 @@ def check_spec(spec: JobSpec) -> list[str]:
     frame_inputs += [("sequence.frames", spec.sequence.frames)] if spec.sequence else []
     for where, url in frame_inputs:
         if inside(spec.output, url):
-            problems.append(f"output: {spec.output!r} is inside the input {where} = {url!r}; outputs never go there")
+            problems.append(f"output: {spec.output!r}{resolves_to(spec.output)} is inside the input {where} = "
+                            f"{url!r}{resolves_to(url)}; outputs never go there")  # fmt: skip
     keyframe_inputs = [(f"keyframes[{i}].{kind}", url) for i, k in enumerate(spec.keyframes)
                        for kind, url in (("image", k.image), ("line", k.line)) if url]  # fmt: skip
     for where, url in frame_inputs + keyframe_inputs:
         if inside(url, spec.output):
-            problems.append(f"{where}: {url!r} is inside the output folder {spec.output!r}, which the run writes")
+            problems.append(f"{where}: {url!r}{resolves_to(url)} is inside the output folder {spec.output!r}"
+                            f"{resolves_to(spec.output)}, which the run writes")  # fmt: skip
     return problems

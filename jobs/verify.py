@@ -1,22 +1,19 @@
 """`inkpaint verify OUT`: is every frame a run planned there on disk, whole, and the file that was written?
 
 A shot's output folder holds its frames table (`inkpaint-frames.parquet`, written by colorize-shot and by every
-episode run): one row per input frame with the output's size and SHA-256. An episode's output also holds its plan
-(`inkpaint-plan.parquet`), which says which shots and how many frames there should be. Verifying reads every
-output file back, compares its size and checksum with the table and decodes it; it never writes anything.
+episode run): one row per input frame with the output's name, size and SHA-256. An episode's output also holds its
+plan (`inkpaint-plan.parquet`), which says which shots and how many frames there should be. Verifying reads every
+output file back from the folder it is given (a copy is checked as itself, not the place it was rendered to),
+compares its checksum with the table and decodes it; it never writes anything.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
-
-import fsspec
-from PIL import Image, UnidentifiedImageError
 
 from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, read_rows, url_exists
 from pipeline.colorize import join_url
-from pipeline.frames import file_checksum
+from pipeline.frames import WrittenFile, written_file_problem
 
 
 @dataclass
@@ -50,22 +47,8 @@ def check_frame(row: dict, storage_options: dict) -> str | None:
     if row["status"] == "failed" or not row["output"]:
         return f"{row['frame']}: not colored ({row['reason'] or 'no reason recorded'})"
     url = row["output"]
-    try:
-        size, sha256 = file_checksum(url, storage_options)
-    except FileNotFoundError:
-        return f"{url}: missing"
-    except OSError as error:
-        return f"{url}: cannot be read: {error}"
-    if row.get("sha256") and sha256 != row["sha256"]:
-        return f"{url}: checksum differs from the one recorded when it was written ({size} bytes now, {row['bytes']})"
-    with fsspec.open(url, "rb", **storage_options) as handle:
-        data = handle.read()
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-    except (OSError, UnidentifiedImageError, SyntaxError) as error:
-        return f"{url}: does not decode: {error}"
-    return None
+    problem = written_file_problem(url, WrittenFile(row["bytes"], row.get("sha256") or ""), storage_options)
+    return None if problem is None else f"{url}: {problem}"
 
 
 def verify_shot(output: str, storage_options: dict, expected_frames: int | None, report: Verification) -> None:
@@ -76,7 +59,7 @@ def verify_shot(output: str, storage_options: dict, expected_frames: int | None,
         report.problems.append(f"{output}: no frames table ({FRAME_TABLE_NAME}): the shot never finished a run")
         report.frames += expected_frames or 0
         return
-    rows = read_rows(table_url, storage_options)
+    rows = read_rows(table_url, storage_options)  # outputs named in `output`, wherever they were written
     if expected_frames is not None and len(rows) != expected_frames:
         report.problems.append(f"{output}: the frames table lists {len(rows)} frames, the plan {expected_frames}")
     report.frames += max(len(rows), expected_frames or 0)
@@ -98,7 +81,8 @@ def verify_output(output: str, storage_options: dict | None = None) -> Verificat
     plan_url = join_url(output, PLAN_TABLE_NAME)
     if url_exists(plan_url, storage_options):
         for shot in read_rows(plan_url, storage_options):
-            verify_shot(shot["output"], storage_options, shot["frames"], report)
+            # Each shot's folder is named after it in the episode's output: the folder given, not the plan's path.
+            verify_shot(join_url(output, shot["shot"]), storage_options, shot["frames"], report)
         return report
     if url_exists(join_url(output, FRAME_TABLE_NAME), storage_options):
         verify_shot(output, storage_options, None, report)

@@ -15,12 +15,11 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-import fsspec
 import numpy as np
 import torch
 
@@ -33,11 +32,13 @@ from pipeline.frames import (
     FrameRead,
     FrameReader,
     FrameWriter,
+    WrittenFile,
     check_output_names,
-    file_checksum,
+    intact_outputs,
     list_frames,
     output_name,
     read_frame,
+    remove_stale_temporaries,
 )
 from pipeline.lineart import (
     FrameGeometry,
@@ -90,6 +91,8 @@ class Shot:
             them, each weighted by how near in time it was painted (pipeline/references.py), and frames are colored
             outward from each.
         reference_lines: URL of the main keyframe's own line art, when the studio has it (see `ShotReference`).
+        recorded_outputs: the output files an earlier run wrote (names in `output`) with their size and SHA-256 as
+            written (its frames table): with resume, the only files a rerun may keep (`existing_outputs`).
     """
 
     name: str
@@ -101,6 +104,7 @@ class Shot:
     keyframe_position: int | None = None
     extra_references: tuple[ShotReference, ...] = ()
     reference_lines: str | None = None
+    recorded_outputs: Mapping[str, WrittenFile] = field(default_factory=dict)
 
     @property
     def references(self) -> tuple[ShotReference, ...]:
@@ -115,7 +119,7 @@ class ShotOptions:
     Args:
         resolution: the model's working resolution (long side, never above the frame's own).
         batch_size: frames per model call.
-        resume: skip frames whose output PNG already exists.
+        resume: skip frames whose output PNG is still the very file an earlier run wrote (`existing_outputs`).
         fps: video frame rate.
         codec: video codec: h264, prores or ffv1.
         fill: "soft" (the model's colors as predicted), "flat" (one color per closed paint region), or "auto":
@@ -198,7 +202,7 @@ class ShotResult:
         shot: the shot's name.
         frames: frames in the input.
         written: frames colored and written by this run.
-        resumed: frames skipped because their output already existed.
+        resumed: frames skipped because their output was still there as written (resume).
         failures: frames not colored, with reasons.
         seconds: wall time of the shot.
         output: the output folder.
@@ -248,14 +252,15 @@ class ShotResult:
         return "\n".join(lines)
 
 
-def existing_outputs(url: str, storage_options: dict) -> set[str]:
-    """File names already in an output folder; none when it does not exist yet (object stores have no folders)."""
-    fs, root = fsspec.core.url_to_fs(url, **storage_options)
-    fs.invalidate_cache(root)
-    try:
-        return {path.rsplit("/", 1)[-1] for path in fs.ls(root, detail=False)}
-    except FileNotFoundError:
-        return set()
+def existing_outputs(shot: Shot, options: ShotOptions) -> dict[str, WrittenFile]:
+    """The outputs a rerun keeps, by name: with resume, those of `shot.recorded_outputs` still there byte for byte
+    (the SHA-256 recorded when they were written) that decode. Any other file under an output's name (changed,
+    truncated, never recorded) is colored again and replaced; nothing is kept without resume. First, temporaries
+    an interrupted run left of the shot's PNGs are removed."""
+    remove_stale_temporaries(shot.output, lambda name: name.endswith(".png"), options.storage_options)
+    if not options.resume or not shot.recorded_outputs:
+        return {}
+    return intact_outputs(shot.output, shot.recorded_outputs, options.storage_options, workers=frame_threads())
 
 
 def count_shot_frames(shot: Shot, options: ShotOptions) -> int:
@@ -449,7 +454,7 @@ class ShotColorizer:
             result.seconds = time.monotonic() - started
             return result
         result.frames = total
-        existing_names = existing_outputs(shot.output, options.storage_options) if options.resume else set()
+        existing_names = existing_outputs(shot, options)
         order = self.frame_order(shot, total)
         # Frames colored outward from the keyframe reach the video encoder out of order: it is fed from the PNGs.
         stream_video = shot.video is not None and order is None
@@ -564,7 +569,7 @@ class ShotColorizer:
         return lambda image: prepare_line_art(image, clean=options.clean_lines, guide_lines=options.guide_lines)
 
     def pending_frame(
-        self, read: FrameRead, shot: Shot, options: ShotOptions, existing: set[str], result: ShotResult
+        self, read: FrameRead, shot: Shot, options: ShotOptions, existing: Container[str], result: ShotResult
     ) -> PendingFrame:
         """Decide what happens to one frame: resumed, failed, or to be colored."""
         try:
@@ -836,15 +841,13 @@ class FrameEmitter:
             self.progress(self.done)
 
     def settle_writes(self) -> None:
-        """After the writer closed: record each PNG's size and checksum (reading back those resumed from an earlier
-        run), and turn failed writes into failed frames."""
+        """After the writer closed: record each PNG's size and checksum as written (those resumed keep the ones
+        recorded when an earlier run wrote them: a file is never recorded as it is found), and turn failed writes
+        into failed frames."""
         errors = {url: error for url, error in self.writer.results if error is not None}
         for record in self.result.records:
             if record.status == "resumed":
-                try:
-                    record.bytes, record.sha256 = file_checksum(record.output, self.options.storage_options)
-                except OSError as error:
-                    log.warning("could not read back %s to record its checksum: %s", record.output, error)
+                record.bytes, record.sha256 = self.shot.recorded_outputs[record.output.rpartition("/")[2]]
             if record.status != "written":
                 continue
             if record.output in errors:

@@ -13,11 +13,13 @@ import hashlib
 import io
 import logging
 import os
+import posixpath
+import re
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -108,7 +110,7 @@ def list_frames(url: str, storage_options: dict | None = None) -> list[str]:
 
     names, skipped = [], []
     for entry in entries:
-        if entry.get("type") != "file":
+        if not _is_file_entry(fs, entry):
             continue
         name = entry["name"].rstrip("/").rpartition("/")[2]
         if _is_junk(name):
@@ -130,13 +132,24 @@ def list_frames(url: str, storage_options: dict | None = None) -> list[str]:
     return [f"{base.rstrip('/')}/{name}" for name in names]
 
 
+def _is_file_entry(fs: Any, entry: dict) -> bool:
+    """A listed file, or a symbolic link to one. fsspec lists a local link as type "other"; a link to a folder is
+    left out like a folder, and a broken link is kept, to fail as a frame with its own reason."""
+    if entry.get("type") == "file":
+        return True
+    return bool(entry.get("islink")) and _is_local(fs) and not os.path.isdir(entry["name"])
+
+
 def _read_bytes(url: str, storage_options: dict | None) -> bytes:
     """The whole file at url; a missing or unreadable file becomes a FrameError naming it."""
     fs, path = url_to_fs(url, **(storage_options or {}))
     try:
         return with_retries(lambda: fs.cat_file(path), f"reading {url}")
     except FileNotFoundError as exc:
-        msg = f"frame {url!r} does not exist"
+        if _is_local(fs) and os.path.islink(path):
+            msg = f"frame {url!r} is a broken symbolic link: its target {os.readlink(path)!r} does not exist"
+        else:
+            msg = f"frame {url!r} does not exist"
         raise FrameError(msg) from exc
     except IsADirectoryError as exc:
         msg = f"frame {url!r} is a folder, not an image"
@@ -290,7 +303,7 @@ def _temporary_sibling(path: str) -> str:
 RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 # Errors that another try cannot fix.
 _PERMANENT_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
-_PERMANENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.ENAMETOOLONG}
+_PERMANENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP}
 
 
 def with_retries(call: Callable[[], Any], what: str) -> Any:
@@ -374,6 +387,76 @@ def file_checksum(url: str, storage_options: dict | None = None) -> WrittenFile:
     return WrittenFile(size, digest.hexdigest())
 
 
+def written_file_problem(url: str, recorded: WrittenFile, storage_options: dict | None = None) -> str | None:
+    """What is wrong with a file this package wrote, against the size and SHA-256 recorded when it was written
+    ("missing", "checksum differs ...", "does not decode ..."), or None when it is that very file and decodes to
+    its end. A record without a checksum (a table from before checksums) is checked for decoding only."""
+    fs, path = url_to_fs(url, **(storage_options or {}))
+    try:
+        data = with_retries(lambda: fs.cat_file(path), f"reading {url}")
+    except FileNotFoundError:
+        return "missing"
+    except OSError as error:
+        return f"cannot be read: {error}"
+    if recorded.sha256 and hashlib.sha256(data).hexdigest() != recorded.sha256:
+        return f"checksum differs from the one recorded when it was written ({len(data)} bytes now, {recorded.bytes})"
+    try:
+        # A file whose bytes are those written is one this package encoded; decoding it still catches a checksum
+        # recorded of a damaged file (older versions recorded the checksum of whatever a rerun found).
+        with _open_image(data) as image:
+            image.load()
+    except Exception as error:
+        return f"does not decode: {error}"
+    return None
+
+
+def intact_outputs(
+    folder: str, recorded: Mapping[str, WrittenFile], storage_options: dict | None = None, *, workers: int = 4
+) -> dict[str, WrittenFile]:
+    """The files of `recorded` (names inside `folder`, with their size and checksum as written) that are still
+    there byte for byte and decode, read on `workers` threads (hashlib and zlib release the GIL). Each other one
+    is logged with what is wrong with it."""
+
+    def check(name: str) -> bool:
+        url = f"{folder.rstrip('/')}/{name}"
+        problem = written_file_problem(url, recorded[name], storage_options)
+        if problem is not None:
+            log.log(logging.INFO if problem == "missing" else logging.WARNING, "%s: %s", url, problem)
+        return problem is None
+
+    names = list(recorded)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="output-check") as pool:
+        return {name: recorded[name] for name, ok in zip(names, pool.map(check, names), strict=True) if ok}
+
+
+_TEMPORARY_NAME = re.compile(r"\.(?P<name>.+)\.tmp-[0-9a-f]{32}")  # `_temporary_sibling`'s names
+
+
+def remove_stale_temporaries(
+    folder: str, owned: Callable[[str], bool], storage_options: dict | None = None
+) -> list[str]:
+    """Remove from `folder` the temporaries an interrupted write left (".NAME.tmp-" and 32 hex digits, as
+    `_temporary_sibling` names them) of the names `owned` accepts; returns the paths removed. No other file is
+    touched. Call it before writing those names again: a write still under way in another process would lose its
+    temporary too."""
+    fs, root = url_to_fs(folder, **(storage_options or {}))
+    try:
+        fs.invalidate_cache(root)
+        paths = fs.ls(root, detail=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for path in paths:
+        match = _TEMPORARY_NAME.fullmatch(path.rstrip("/").rpartition("/")[2])
+        if match is not None and owned(match["name"]):
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm_file(path)
+            removed.append(path)
+    if removed:
+        log.info("removed %d temporary files an interrupted run left in %s", len(removed), folder)
+    return removed
+
+
 def write_png(array: np.ndarray, url: str, storage_options: dict | None = None) -> WrittenFile:
     """Encode a uint8 (H, W, 3) or (H, W) array as PNG and write it atomically to url; returns its size and
     checksum.
@@ -403,6 +486,61 @@ def check_output_names(urls: Iterable[str]) -> None:
             msg = f"frames {seen[name]!r} and {url!r} would both be written as {name!r}; rename one of them"
             raise FrameError(msg)
         seen[name] = url
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a file or folder directly inside an output folder, or None when it can: one path
+    segment, neither hidden nor the folder above."""
+    if not name.strip():
+        return "it is empty"
+    if "/" in name or "\\" in name:
+        return "it holds a path separator ('/' or '\\'), which would put it in another folder"
+    if name.startswith("."):
+        return "it starts with '.' (a hidden name, or '..', the folder above)"
+    if "\0" in name:
+        return "it holds a NUL character"
+    return None
+
+
+def resolved_location(url: str) -> str:
+    """Where a file or folder really is, so that two spellings of one place compare equal: a local path made
+    absolute with its symbolic links followed (os.path.realpath: 'in', './in/' and a link to it are one place), any
+    other URL as its store's protocol and its path normalised ('s3a://bucket/a/./b/' is 's3://bucket/a/b')."""
+    protocol, path = fsspec.core.split_protocol(url)
+    if protocol in (None, "file", "local"):
+        return os.path.realpath(path)
+    with contextlib.suppress(ImportError, ValueError):  # an unknown protocol keeps its own name
+        names = fsspec.get_filesystem_class(protocol).protocol
+        protocol = names if isinstance(names, str) else names[0]
+    return f"{protocol}://{posixpath.normpath('/' + path).lstrip('/')}"
+
+
+def overwrite_problem(frames: str, frame_urls: Iterable[str], output: str) -> str | None:
+    """How writing a shot's colored frames into the folder `output` would overwrite its line art, or None.
+
+    It would when `output` is the frames folder `frames`, however spelled ('./in/', an absolute path, a symbolic
+    link to it), or when a frame is a symbolic link to the file its colored frame would be written to. An output
+    folder inside the frames folder is fine: a shot's frames are only that folder's own files.
+    """
+    output_at = resolved_location(output)
+    if output_at == resolved_location(frames):
+        return (f"output folder {output!r} would overwrite the line art: it is the frames folder {frames!r} (both are "
+                f"{output_at!r}); choose another folder")  # fmt: skip
+    if fsspec.core.split_protocol(output)[0] not in (None, "file", "local"):
+        return None  # object stores have no links: another folder holds other files
+    for url in frame_urls:
+        protocol, path = fsspec.core.split_protocol(url)
+        if protocol not in (None, "file", "local") or not os.path.islink(path):
+            continue
+        try:
+            target = f"{output.rstrip('/')}/{output_name(url)}"
+        except FrameError:
+            continue
+        if os.path.realpath(path) == resolved_location(target):
+            return (f"output folder {output!r} would overwrite the line art: frame {url!r} is a symbolic link to "
+                    f"{os.path.realpath(path)!r}, the file its colored frame would be written to; choose another "
+                    "folder")  # fmt: skip
+    return None
 
 
 def output_name(frame_url: str) -> str:

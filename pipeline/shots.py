@@ -26,7 +26,7 @@ from PIL import Image, ImageFilter
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer
 from model.colorizer import Colorizer
 from model.xdog import extract_line_art, gaussian_blur
-from pipeline.frames import FrameReader, read_frame
+from pipeline.frames import FrameReader, name_problem, read_frame
 from pipeline.lineart import fit_frame, to_model_line
 
 log = logging.getLogger(__name__)
@@ -309,6 +309,10 @@ def split_sequence(urls: Sequence[str], cuts: Sequence[int], name_prefix: str = 
     """
     if not urls:
         msg = "cannot split an empty sequence into shots: no frame URLs given"
+        raise ValueError(msg)
+    first = f"{name_prefix}001"
+    if (problem := name_problem(first)) is not None:  # shot names become folder names
+        msg = f"name prefix {name_prefix!r} makes shot names like {first!r} that cannot name a folder: {problem}"
         raise ValueError(msg)
     bounds = [0, *cuts, len(urls)]
     for before, after in itertools.pairwise(bounds):

@@ -27,7 +27,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.frames import put_file_atomic
+from pipeline.frames import put_file_atomic, remove_stale_temporaries
 from pipeline.lineart import resize_bilinear
 
 
@@ -221,6 +221,8 @@ class VideoWriter:
             parent, _, name = self._local_target.rpartition("/")
             if parent:
                 os.makedirs(parent, exist_ok=True)
+            # A run killed while it encoded left its temporary behind: this video's own, and only those, go now.
+            remove_stale_temporaries(parent or ".", lambda stale: stale == name)
             self._tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}" if parent else f".{name}.tmp-{uuid.uuid4().hex}"
         else:
             fd, self._tmp = tempfile.mkstemp(prefix="inkpaint-video-", suffix=ext)

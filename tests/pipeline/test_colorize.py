@@ -19,6 +19,7 @@ from pipeline.colorize import (
     frame_threads,
     outward_order,
 )
+from pipeline.frames import WrittenFile
 from pipeline.lineart import LineArt
 from pipeline.regions import keyframe_palette, segment_regions
 from pipeline.video import decode_video
@@ -94,13 +95,18 @@ def test_gray_files_read_as_gray_color_the_same_as_the_same_art_saved_in_rgb(col
 
 def test_resume_skips_frames_already_written(colorizer, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    run(colorizer, SAMPLE / "frames", out)
+    first = run(colorizer, SAMPLE / "frames", out)
+    recorded = {Path(r.output).name: WrittenFile(r.bytes, r.sha256) for r in first.records}
     (out / "frame4.png").unlink()
+    (out / "frame6.png").write_bytes((out / "frame6.png").read_bytes()[:-20])  # damaged since: colored again
     before = (out / "frame9.png").stat().st_mtime_ns
-    result = run(colorizer, SAMPLE / "frames", out)
-    assert (result.written, result.resumed) == (1, 11)
+    shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(out), recorded_outputs=recorded)
+    result = colorizer.run(shot, ShotOptions())
+    assert (result.written, result.resumed) == (2, 10)
     assert (out / "frame9.png").stat().st_mtime_ns == before
     assert {r.status for r in result.records} == {"written", "resumed"}
+    assert all((r.bytes, r.sha256) == recorded[Path(r.output).name] for r in result.records if r.status == "resumed")
+    assert run(colorizer, SAMPLE / "frames", out).resumed == 0  # nothing recorded: no file is trusted
 
 
 def test_a_crash_mid_write_leaves_no_partial_png(colorizer, tmp_path, monkeypatch):

@@ -78,7 +78,7 @@ def frame_rows(output: Path) -> dict[str, dict]:
 def assert_recorded_as_written(row: dict, output: Path) -> Path:
     """A frame the table records as written: its PNG is there, with the recorded size and checksum."""
     assert row["status"] == "written", row["reason"]
-    png = Path(row["output"])
+    png = output / row["output"]  # stored relative to the shot's folder
     assert png.parent == output and png.suffix == ".png"
     data = png.read_bytes()
     assert (row["bytes"], row["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
