@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
+from PIL import Image
 
-from jobs.manifest import FRAME_TABLE_NAME, read_rows
+from jobs.manifest import FRAME_TABLE_NAME, frame_table, read_rows
 from jobs.report import QualitySignals, quality_signals
+from pipeline.colorize import Shot, ShotColorizer, ShotOptions
 from pipeline.frames import read_frame
 from tests.reliability.leaking_shot import (
     BETWEEN_ARM_AND_HEAD,
@@ -16,6 +20,7 @@ from tests.reliability.leaking_shot import (
     leaking_colors,
     paper_blob,
     region_at,
+    truth,
     write_colored_shot,
 )
 
@@ -56,3 +61,23 @@ def test_a_region_painted_another_color_or_partly_left_unpainted_is_flagged(tmp_
     sizes = {"region color": region_at(6, (200, 290)).sum(), "paper in paint": hole.sum()}
     for flag in signals.flagged:
         assert 0.7 * sizes[flag.signal] <= flag.pixels <= 1.1 * sizes[flag.signal], (flag, sizes)
+
+
+def test_the_sample_colored_by_the_model_alone_flags_the_frames_that_leak(tmp_path) -> None:
+    """The old coloring (the model's colors alone) of samples/wave, judged by the report, against the truth."""
+    shot = Shot(name="wave", frames=str(SAMPLE / "frames"), reference=str(SAMPLE / "key.png"),
+                output=str(tmp_path / "out"), keyframe_position=0)  # fmt: skip
+    result = ShotColorizer.from_weights().run(shot, ShotOptions(color_source="model"))
+    assert result.status == "ok", result.summary()
+    leaking = set()
+    for number in range(1, 13):
+        painted = np.asarray(Image.open(tmp_path / "out" / f"frame{number}.png").convert("RGB")).min(axis=2) < 200
+        paper = cv2.erode((truth(number).min(axis=2) >= 250).view(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        if (painted & paper).sum() > 600:  # 0.5% of the frame, away from the lines
+            leaking.add(f"frame{number}.png")
+    if not leaking:
+        pytest.skip("the model's colors alone no longer leak onto the sample's paper: nothing to find")
+    signals = quality_signals(sorted(frame_table([result]).to_pylist(), key=lambda row: row["index"]),
+                              read_frame(str(SAMPLE / "key.png")), {})  # fmt: skip
+    assert {flag.frame for flag in signals.flagged} == leaking, f"frames that leak: {sorted(leaking)}"
+    assert {flag.signal for flag in signals.flagged} == {"paint on paper"}
