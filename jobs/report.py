@@ -87,7 +87,7 @@ class QualitySignals:
         flicker: mean color change (0-255) over those pairs, where the drawing did not move.
         changed_regions: share (0-1) of the paint regions of those pairs whose color changed.
         off_palette: share (0-1) of painted pixels of the sampled frames whose color is not in the keyframe.
-        frames_checked: frames compared with the frames around them.
+        frames_checked: frames compared with the frames around them (three or more colored in a row).
         flagged: every frame a frame-to-frame signal fired on, in frame order (a frame once per signal).
     """
 
@@ -254,14 +254,14 @@ def quality_signals(rows: list[dict], reference: np.ndarray | None, storage_opti
         previous = (index, *reduced) if index in sampled else None
     flags += checker.finish()
     if unread:
-        log.warning("quality signals: %d frames of %s could not be read and were not compared, first: %s",
-                    len(unread), _file_name(done[0]["output"].rsplit("/", 1)[0]), unread[0])  # fmt: skip
+        log.warning("quality signals: %d of %d frames could not be compared with their neighbours; the first: %s",
+                    len(unread), len(done), unread[0])  # fmt: skip
     return QualitySignals(
         still_pairs=len(pairs.flicker),
         flicker=float(np.mean(pairs.flicker)) if pairs.flicker else 0.0,
         changed_regions=pairs.changed / pairs.regions if pairs.regions else 0.0,
         off_palette=pairs.off / pairs.painted if pairs.painted else 0.0,
-        frames_checked=len(names),
+        frames_checked=checker.compared,
         flagged=[FlaggedFrame(names[flag.index], flag.signal, flag.pixels) for flag in flags],
     )
 
@@ -421,7 +421,7 @@ def _flagged_html(q: QualitySignals) -> str:
     """Every flagged frame with its signal and size, or a line saying none was."""
     e = html.escape
     if not q.frames_checked:
-        return "<p>frames not compared with their neighbours: fewer than two could be read</p>"
+        return "<p>frames not compared with the frames around them: fewer than three in a row could be read</p>"
     if not q.flagged:
         return f'<p class="ok">no frame flagged: {q.frames_checked} frames compared with the frames around them</p>'
     rows = "".join(f'<tr><td>{e(f.frame)}</td><td title="{e(_SIGNAL_MEANING.get(f.signal, ""))}">{e(f.signal)}</td>'
@@ -493,7 +493,8 @@ def render(output: str, shots: list[ShotReport], facts: dict) -> str:
             f"{s.seconds:.1f} s{_worker_html(s.worker)}{f' (GPU {e(s.gpu)})' if s.gpu else ''}; "
             f"keyframe {e(s.keyframe)}</p>"
         )
-        parts.append(_flagged_html(q))
+        if s.written + s.resumed:
+            parts.append(_flagged_html(q))
         parts.append(
             f"<p>flicker {q.flicker:.2f} / 255 over {q.still_pairs} still frame pairs; regions that changed color "
             f"{q.changed_regions:.0%}; painted pixels off the keyframe's palette {q.off_palette:.0%}</p>"

@@ -165,10 +165,12 @@ class ShotConsistency:
     `add` takes each frame and returns the flags of the frames that could be judged by then (a frame waits for the
     REACH frames after it); `finish` returns the rest. A frame whose index does not follow the last one's (a failed
     frame between them) or whose size differs starts a new run: frames are only compared within a run. Keeps
-    2 * REACH + 1 reduced frames; one DIS instance (it keeps state between calls, so one per thread).
+    2 * REACH + 1 reduced frames; one DIS instance (it keeps state between calls, so one per thread). `compared`
+    counts the frames judged so far; a run of fewer than three frames is not judged.
     """
 
     def __init__(self) -> None:
+        self.compared = 0
         self._run: list[_Frame] = []
         self._judged = 0  # frames of the run judged so far
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -209,6 +211,7 @@ class ShotConsistency:
         coords = self._positions(frames)
         if len(coords) < 2:
             return []  # a run of one or two frames: too little to tell a fault from a change
+        self.compared += 1
         states = [_sample(frames[offset].state, xy, UNKNOWN) for offset, xy in coords.items()]
         paper_near = np.logical_or.reduce([state == PAPER for state in states])
         paint_near = np.logical_or.reduce([state == PAINT for state in states])

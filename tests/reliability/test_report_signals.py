@@ -48,6 +48,15 @@ def test_paint_leaking_onto_the_paper_flags_exactly_the_frames_it_is_on(tmp_path
     assert leaking.suspicion > clean.suspicion + 0.2
 
 
+def test_frames_are_not_compared_across_a_frame_that_failed(tmp_path) -> None:
+    output = write_colored_shot(tmp_path, "wave", leaking_colors())
+    rows = sorted(read_rows(str(output / FRAME_TABLE_NAME)), key=lambda row: row["index"])
+    rows[6].update(status="failed", output="", reason="truncated")  # frame7.png, the clean frame before the leaks
+    signals = quality_signals(rows, read_frame(str(SAMPLE / "key.png")), {})
+    assert signals.frames_checked == 11
+    assert [flag.frame for flag in signals.flagged] == ["frame4.png", "frame8.png", "frame9.png"]
+
+
 def test_a_region_painted_another_color_or_partly_left_unpainted_is_flagged(tmp_path) -> None:
     colors = leaking_colors({})
     colors[6][region_at(6, (200, 290))] = (120, 200, 90)  # the whole shirt green on frame 6
