@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import socket
 import tempfile
 import threading
 import time
@@ -84,6 +85,9 @@ class ShotWorker:
             torch.set_num_threads(cpu_threads)
         self.colorizer = ShotColorizer.from_weights(weights, "cuda" if use_cuda else "cpu")
         self.node = ray.get_runtime_context().get_node_id()
+        # What a person reads in the report: the machine's name (the node id kept after it) and the GPU's model.
+        self.worker = f"{socket.gethostname()} (node {self.node})"
+        self.gpu = ",".join(self.gpu_ids) + (f" {torch.cuda.get_device_name()}" if use_cuda else "")
 
     def describe(self) -> dict[str, str]:
         return {"node": self.node, "gpu": ",".join(self.gpu_ids), "device": str(self.colorizer.device)}
@@ -95,7 +99,7 @@ class ShotWorker:
         def work() -> None:
             try:
                 result = self.colorizer.run(shot, options, progress=lambda done: events.put(("progress", done)))
-                result.worker, result.gpu = self.node, ",".join(self.gpu_ids)
+                result.worker, result.gpu = self.worker, self.gpu
                 events.put(("result", result))
             except Exception as error:  # a programming error: report it as the shot's failure
                 events.put(("result", ShotResult(shot=shot.name, output=shot.output, error=repr(error))))

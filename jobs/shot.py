@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, replace
 
 import fsspec
 
 from jobs.manifest import (
     FRAME_TABLE_NAME,
+    RUN_RECORD_NAME,
     SPEC_COPY_NAME,
     frame_table,
     recorded_outputs,
@@ -101,17 +104,42 @@ def check_output_writable(url: str, storage_options: dict) -> None:
         raise ValueError(msg)
 
 
+def _absolute(url: str | None) -> str | None:
+    """A local path made absolute (against the current folder); URLs stay."""
+    return url if url is None or "://" in url else os.path.abspath(url)
+
+
 def write_run_description(shot: Shot, options: ShotOptions) -> None:
-    """Record what was asked (frames, keyframes, options; never storage options) beside the frames, for the report."""
+    """Record what was asked (frames, keyframes, options; never storage options) beside the frames, for the report.
+
+    Local paths are recorded absolute, and the folder the shot was run from as `working_folder`: the results and
+    frames tables keep the paths as given, and the report resolves those against it."""
     asked = {key: value for key, value in asdict(options).items() if key != "storage_options"}
-    description = {"episode": shot.name, "frames": shot.frames, "video": shot.video,
-                   "references": [asdict(reference) for reference in shot.references], **asked}  # fmt: skip
+    references = [{**asdict(reference), "url": _absolute(reference.url), "lines": _absolute(reference.lines)}
+                  for reference in shot.references]  # fmt: skip
+    description = {"episode": shot.name, "frames": _absolute(shot.frames), "video": _absolute(shot.video),
+                   "references": references, "working_folder": os.getcwd(), **asked}  # fmt: skip
     data = (json.dumps(description, indent=2) + "\n").encode()
     write_bytes_atomic(data, join_url(shot.output, SPEC_COPY_NAME), options.storage_options)
 
 
+def write_run_record(shot: Shot, options: ShotOptions, weights: str, weights_sha256: str, started: float) -> None:
+    """Record the run as an episode's is recorded (`jobs.episode.finish_run`): when, how long, which weights."""
+    record = {
+        "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.time() - started, 1),
+        "colored": [shot.name],
+        "skipped": [],
+        "weights": weights,
+        "weights_sha256": weights_sha256,
+    }
+    data = (json.dumps(record, indent=2) + "\n").encode()
+    write_bytes_atomic(data, join_url(shot.output, RUN_RECORD_NAME), options.storage_options)
+
+
 def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: str | None = None) -> ShotResult:
     """Check the inputs (ValueError on bad ones), then color the shot through Ray with progress on stderr."""
+    started = time.time()
     total = check_shot(shot, options, weights)
     if options.resume:  # the frames an earlier run wrote here, as it wrote them: the only ones a rerun may keep
         shot = replace(shot, recorded_outputs=recorded_outputs(shot.output, options.storage_options))
@@ -127,5 +155,6 @@ def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: s
                          reference=shot.reference)  # fmt: skip
         write_result(shot.output, row, options.storage_options)
         write_run_description(shot, options)
+        write_run_record(shot, options, weights, weights_sha256, started)
         report_or_warn(shot.output, options.storage_options)
     return result

@@ -144,7 +144,7 @@ def test_frames_and_output_in_a_bucket(s3_server, monkeypatch, tmp_path):
     fs.invalidate_cache()
     names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{root}/out"))
     assert names == ["frame1.png", "frame10.png", "frame2.png", "frame3.png", "inkpaint-frames.parquet",
-                     "inkpaint-report", "inkpaint-results", "inkpaint-spec.json"]  # fmt: skip
+                     "inkpaint-report", "inkpaint-results", "inkpaint-run.json", "inkpaint-spec.json"]  # fmt: skip
     fs.get_file(f"{root}/out/inkpaint-report/index.html", str(tmp_path / "report.html"))
     assert "frames colored" in (tmp_path / "report.html").read_text()  # the report is written to the bucket too
     fs.get_file(f"{root}/out.mp4", str(tmp_path / "out.mp4"))

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
+import socket
 from pathlib import Path
+from urllib.parse import unquote
 
+import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from cli import main
 from jobs.episode import run_episode
-from jobs.manifest import RESULTS_FOLDER, results_table
+from jobs.manifest import RESULTS_FOLDER, RUN_RECORD_NAME, SPEC_COPY_NAME, results_table
 from jobs.plan import plan_episode
-from jobs.report import REPORT_FOLDER, QualitySignals, ShotReport, render
+from jobs.report import REPORT_FOLDER, QualitySignals, ShotReport, render, write_report
 from jobs.spec import load_spec
 from tests.jobs.conftest import write_episode_spec
+from tests.reliability.leaking_shot import SAMPLE, leaking_colors, write_colored_shot
 
 CHROMIUM = "/usr/bin/chromium"
 # Flags for a closed network (see ARCHITECTURE.md's facts): no background connections, no sandbox as root.
@@ -120,3 +128,120 @@ def test_names_and_messages_are_shown_as_text() -> None:
     page = render("/out", [shot], {})
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt; &amp; more" in page
+
+
+@pytest.fixture(scope="module")
+def leaking_run(tmp_path_factory) -> Path:
+    """An output with two shots of the sample as a run leaves them: "wave", its ground truth, and "wave-leaking",
+    the same with skin paint on the paper between arm and head on frames 4, 8 and 9; the report written."""
+    output = tmp_path_factory.mktemp("leaking") / "out"
+    write_colored_shot(output, "wave", leaking_colors({}))
+    write_colored_shot(output, "wave-leaking", leaking_colors())
+    (output / SPEC_COPY_NAME).write_text(json.dumps({"episode": "sample", "resolution": 256}))
+    run = {"started": "2026-12-04T06:00:00+00:00", "wall_seconds": 14.2, "colored": ["wave", "wave-leaking"]}
+    (output / RUN_RECORD_NAME).write_text(json.dumps(run))
+    write_report(str(output))
+    return output
+
+
+def test_the_page_lists_every_flagged_frame_and_puts_the_leaking_shot_first(browser, leaking_run) -> None:
+    page, failed = open_report(browser, leaking_run / REPORT_FOLDER / "index.html")
+    assert failed == []
+    shots = page.evaluate("Array.from(document.querySelectorAll('div.shot')).map(d => d.id)")
+    assert shots == ["shot-wave-leaking", "shot-wave"]  # both ok: the one that leaks is the more suspicious
+    flagged = page.evaluate("Array.from(document.querySelectorAll('#shot-wave-leaking table.flagged tr'))"
+                            ".slice(1).map(r => Array.from(r.cells).map(c => c.innerText))")  # fmt: skip
+    assert [(frame, signal) for frame, signal, _ in flagged] == [
+        ("frame4.png", "paint on paper"), ("frame8.png", "paint on paper"), ("frame9.png", "paint on paper")
+    ]  # fmt: skip
+    assert all(1_000 <= int(pixels.replace(",", "")) <= 2_000 for _, _, pixels in flagged), flagged
+    assert "3 of 12 frames flagged" in page.inner_text("#shot-wave-leaking")
+    assert "no frame flagged" in page.inner_text("#shot-wave")
+    assert page.query_selector("#shot-wave table.flagged") is None
+    screenshot = Path(os.environ.get("INKPAINT_REPORT_SCREENSHOT", leaking_run.parent / "report.png"))
+    page.set_viewport_size({"width": 1000, "height": 800})
+    page.screenshot(path=str(screenshot), full_page=True)  # docs/report.png: INKPAINT_REPORT_SCREENSHOT=docs/...
+    with Image.open(screenshot) as picture:
+        assert picture.width >= 600 and picture.height >= 600
+
+
+def _text(label: str) -> np.ndarray:
+    """`label` as the contact sheet draws it (default font, black on a white RGB sheet), cut to its ink."""
+    canvas = Image.new("RGB", (160, 20), "white")
+    ImageDraw.Draw(canvas).text((0, 0), label, fill="black")
+    ink = np.asarray(canvas.convert("L"))
+    rows, columns = np.flatnonzero((ink < 255).any(axis=1)), np.flatnonzero((ink < 255).any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+
+
+def _drawn_on(sheet: np.ndarray, label: str) -> bool:
+    """Whether `label` is drawn on the sheet, pixel for pixel (the best match, checked exactly)."""
+    text = _text(label)
+    distances = cv2.matchTemplate(sheet, text, cv2.TM_SQDIFF)
+    y, x = np.unravel_index(distances.argmin(), distances.shape)
+    return np.array_equal(sheet[y : y + text.shape[0], x : x + text.shape[1]], text)
+
+
+def test_the_contact_sheet_labels_its_tiles_with_the_frames_names(leaking_run) -> None:
+    sheet = np.asarray(Image.open(leaking_run / REPORT_FOLDER / "wave-leaking-sheet.png").convert("L"))
+    # Eight frames of twelve, evenly spaced, first and last included: the sheet names them as the files are named.
+    for name in ("frame1.png", "frame3.png", "frame4.png", "frame6.png", "frame7.png", "frame9.png", "frame10.png",
+                 "frame12.png", "keyframe"):  # fmt: skip
+        assert _drawn_on(sheet, name), name
+    assert not _drawn_on(sheet, "frame 8")  # a tile's place on the sheet is no frame's name
+
+
+@pytest.fixture(scope="module")
+def relative_shot_run(tmp_path_factory) -> Path:
+    """colorize-shot run as a studio types it, with paths relative to its own folder (the first 4 frames of the
+    sample, the video in another folder than the frames'); that folder."""
+    studio = tmp_path_factory.mktemp("studio")
+    (studio / "frames").mkdir()
+    for number in range(1, 5):
+        shutil.copy(SAMPLE / "frames" / f"frame{number}.png", studio / "frames")
+    shutil.copy(SAMPLE / "key.png", studio / "key.png")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(studio)
+        result = CliRunner().invoke(main, ["shot", "frames", "-r", "key.png", "-o", "out", "--video",
+                                           "films/wave.mp4", "--resolution", "128"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return studio
+
+
+def test_the_report_written_from_another_folder_finds_the_keyframe_and_the_frames(relative_shot_run, tmp_path,
+                                                                                   monkeypatch) -> None:  # fmt: skip
+    output = relative_shot_run / "out"
+    shutil.rmtree(output / REPORT_FOLDER)
+    monkeypatch.chdir(tmp_path)  # not the studio's folder, which the run's paths are relative to
+    result = CliRunner().invoke(main, ["report", str(output)])
+    assert result.exit_code == 0, result.output
+    page = (output / REPORT_FOLDER / "index.html").read_text()
+    assert '<img src="frames-key.png" alt="keyframe of frames">' in page
+    assert '<img src="frames-strip.png" alt="line art and colored frames of frames">' in page
+    with Image.open(output / REPORT_FOLDER / "frames-strip.png") as strip:
+        assert strip.width > 4 * 120  # a line-art and a colored tile for each of the 4 frames
+
+
+def test_the_video_link_is_relative_to_the_page(browser, relative_shot_run, monkeypatch) -> None:
+    monkeypatch.chdir(relative_shot_run.parent)
+    CliRunner().invoke(main, ["report", str(relative_shot_run / "out")], catch_exceptions=False)
+    index = relative_shot_run / "out" / REPORT_FOLDER / "index.html"
+    [source] = re.findall(r'<video [^>]*src="([^"]*)"', index.read_text())
+    assert not source.startswith("/") and "://" not in source, source
+    assert (index.parent / unquote(source)).resolve() == relative_shot_run / "films" / "wave.mp4"
+    page, failed = open_report(browser, index)
+    page.wait_for_function("Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1 || v.error)")
+    assert page.evaluate("document.querySelector('video').error") is None and failed == []
+
+
+def test_the_report_shows_the_wall_time_of_a_colorize_shot_run(relative_shot_run) -> None:
+    page = (relative_shot_run / "out" / REPORT_FOLDER / "index.html").read_text()
+    assert re.search(r'id="wall">\d+\.\d s, started 20\d\d-', page), re.search(r'id="wall">[^<]*', page)
+
+
+def test_the_worker_is_shown_by_its_host_name_with_the_ray_node_as_a_tooltip(browser, relative_shot_run) -> None:
+    page, _ = open_report(browser, relative_shot_run / "out" / REPORT_FOLDER / "index.html")
+    shown = page.inner_text("#shot-frames")
+    assert f"on {socket.gethostname()}" in shown
+    assert not re.search(r"[0-9a-f]{40}", shown), shown  # no Ray node id in the text
+    assert re.fullmatch(r"Ray node [0-9a-f]{40,}", page.get_attribute("#shot-frames .worker", "title"))
