@@ -27,6 +27,7 @@ from pipeline.shots import (
     Similarity,
     assign_keyframes,
     detect_cuts,
+    keyframe_frame_problem,
     line_art_similarity,
     read_thumbnails,
     split_sequence,
@@ -164,6 +165,7 @@ def input_problems(spec: JobSpec) -> list[str]:
                 log.warning("keyframes[%d].image: %s", index, warning)
     folders = [(f"shots[{i}].frames", s.frames) for i, s in enumerate(spec.shots)]
     folders += [("sequence.frames", spec.sequence.frames)] if spec.sequence else []
+    listed: list[ShotFrames] = []
     for field_name, url in folders:
         fs, path = fsspec.core.url_to_fs(url, **storage)
         try:
@@ -173,6 +175,16 @@ def input_problems(spec: JobSpec) -> list[str]:
             continue
         if not found:
             problems.append(f"{field_name}: {url!r} does not exist")
+            continue
+        try:  # a video file stands for its frames, as in the plan
+            listed.append(ShotFrames(field_name, (url,) if is_video(url) else tuple(list_frames(url, storage))))
+        except ValueError as error:
+            problems.append(f"{field_name}: {error}")
+    if len(listed) == len(folders):  # keyframes tied to a frame, checked as the plan will place them
+        for index, key in enumerate(spec.keyframes):
+            keyframe = Keyframe(key.name, key.image, key.line, tuple(key.shots), key.frame)
+            if (problem := keyframe_frame_problem(listed, keyframe)) is not None:
+                problems.append(f"keyframes[{index}].frame: {problem}")
     try:
         read_checkpoint_info(spec.weights or str(DEFAULT_WEIGHTS))
     except ValueError as error:
