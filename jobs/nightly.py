@@ -26,6 +26,7 @@ import pyarrow as pa
 from jobs.episode import run_episode
 from jobs.manifest import write_table
 from jobs.plan import plan_episode
+from jobs.recording import NotRecorded
 from jobs.spec import load_spec
 from pipeline.frames import natural_key, write_bytes_atomic
 
@@ -203,14 +204,19 @@ def run_spec(spec_url: str, day: datetime.date, address: str | None) -> dict:
     except (ValueError, OSError) as error:
         row.update(status="invalid", error=str(error))
         return row
-    episode = run_episode(plan, address=address, resume=True)
+    try:
+        episode = run_episode(plan, address=address, resume=True)
+    except NotRecorded as error:
+        row.update(status="failed", error=str(error), seconds=time.monotonic() - started)
+        return row
     row.update(
         shots=len(plan.shots), shots_colored=len(episode.results) - len(episode.failed),
         shots_skipped=len(episode.skipped), shots_failed=len(episode.failed),
         frames=sum(r.written for r in episode.results), seconds=time.monotonic() - started,
     )  # fmt: skip
-    if episode.failed:
-        row.update(status="failed", error="; ".join(f"{r.shot}: {r.error or 'frames failed'}" for r in episode.failed))
+    if episode.failed or episode.unrecorded:
+        errors = [f"{r.shot}: {r.error or 'frames failed'}" for r in episode.failed] + episode.unrecorded
+        row.update(status="failed", error="; ".join(errors))
     elif episode.results:
         row["status"] = "ran"
     return row

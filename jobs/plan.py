@@ -19,7 +19,7 @@ import pyarrow as pa
 from jobs.spec import JobSpec, SpecError
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
-from pipeline.frames import check_output_names, list_frames, read_frame
+from pipeline.frames import check_output_names, list_frames, read_frame, storage_connection_errors
 from pipeline.references import ShotReference, uncolored_warning
 from pipeline.shots import (
     Keyframe,
@@ -169,7 +169,8 @@ def input_problems(spec: JobSpec) -> list[str]:
     for field_name, url in folders:
         fs, path = fsspec.core.url_to_fs(url, **storage)
         try:
-            found = fs.exists(path)
+            with storage_connection_errors():
+                found = fs.exists(path)
         except OSError as error:
             problems.append(f"{field_name}: {url!r} cannot be reached: {error}")
             continue
@@ -185,10 +186,14 @@ def input_problems(spec: JobSpec) -> list[str]:
             keyframe = Keyframe(key.name, key.image, key.line, tuple(key.shots), key.frame)
             if (problem := keyframe_frame_problem(listed, keyframe)) is not None:
                 problems.append(f"keyframes[{index}].frame: {problem}")
+    weights = spec.weights or str(DEFAULT_WEIGHTS)
     try:
-        read_checkpoint_info(spec.weights or str(DEFAULT_WEIGHTS))
+        with storage_connection_errors():
+            read_checkpoint_info(weights)
     except ValueError as error:
         problems.append(f"weights: {error}")
+    except OSError as error:
+        problems.append(f"weights: {weights!r} cannot be read: {error}")
     return problems
 
 

@@ -32,7 +32,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotOptions
-from pipeline.frames import DEFAULT_MAX_PIXELS
+from pipeline.frames import DEFAULT_MAX_PIXELS, storage_connection_errors
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
 
@@ -224,7 +224,7 @@ class SpecLoader(yaml.SafeLoader):
 def read_spec_data(url: str, storage_options: dict | None = None) -> Any:
     """The parsed YAML or JSON of a spec file (JSON is YAML, but its own parser gives better messages)."""
     try:
-        with fsspec.open(url, "rt", encoding="utf-8", **(storage_options or {})) as handle:
+        with storage_connection_errors(), fsspec.open(url, "rt", encoding="utf-8", **(storage_options or {})) as handle:
             text = handle.read()
     except FileNotFoundError as error:
         msg = f"spec {url!r} does not exist"
