@@ -217,7 +217,9 @@ def test_a_frame_rate_that_is_not_a_finite_number_is_refused_at_the_cli(tmp_path
 
 @pytest.mark.parametrize("option", ["--lr-generator", "--lr-discriminator", "--max-minutes", "--warp"])
 def test_training_options_refuse_nan(tmp_path, option):
-    result = invoke("train", "-o", tmp_path / "run", option, "nan")
+    data = write_colored_drawings(tmp_path / "drawings", 6)  # a few seconds' work, should nan ever pass
+    result = invoke("train", "-o", tmp_path / "run", "--data", data, "--steps", "1", "--resolution", "32",
+                    "--workers", "1", "--device", "cpu", option, "nan")  # fmt: skip
     assert_clean(result)
     assert result.exit_code == 2 and option in result.output and "nan" in result.output, result.output
     assert not (tmp_path / "run").exists()
