@@ -118,6 +118,7 @@ def run_episode(
         finish_run(plan, episode, started)
         return episode
     todo.sort(key=lambda s: -s.frame_count)  # longest first: the last shot to start is a short one
+    log.debug("coloring %d shots, longest first: %s", len(todo), ", ".join(f"{s.name} ({s.frame_count})" for s in todo))
     by_name = {shot.name: shot for shot in todo}
 
     def record(result: ShotResult) -> None:
