@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -170,15 +171,19 @@ def test_weights_that_are_a_folder_are_a_usage_error_naming_it(tmp_path):
 
 
 @pytest.fixture
-def unreachable_s3(monkeypatch) -> str:
+def unreachable_s3(monkeypatch) -> Iterator[str]:
     """An S3 endpoint on a closed port of this machine; botocore tries each request once (its own retries would
     only make the test slower: the message is the same)."""
+    S3FileSystem = pytest.importorskip("s3fs").S3FileSystem
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
-    return f"http://127.0.0.1:{closed_port()}"
+    # fsspec reuses a filesystem made with the same options, which may know another test's endpoint.
+    S3FileSystem.clear_instance_cache()
+    yield f"http://127.0.0.1:{closed_port()}"
+    S3FileSystem.clear_instance_cache()
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
