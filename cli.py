@@ -533,6 +533,8 @@ def nightly(queue: str, address: str | None) -> None:
         return
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    except NotRecorded as failure:
+        not_recorded(failure)
     click.echo(summary)
     if any(row["status"] in ("failed", "invalid") for row in rows):
         sys.exit(1)

@@ -26,7 +26,7 @@ import pyarrow as pa
 from jobs.episode import run_episode
 from jobs.manifest import write_table
 from jobs.plan import plan_episode
-from jobs.recording import NotRecorded
+from jobs.recording import NotRecorded, recording
 from jobs.spec import load_spec
 from pipeline.frames import natural_key, write_bytes_atomic
 
@@ -243,7 +243,8 @@ def run_nightly(
 ) -> tuple[list[dict], str]:
     """Run every spec of the queue under its lock and write the report; (report rows, summary).
 
-    Raises LockHeld when another run holds the queue, ValueError when the queue folder does not exist.
+    Raises LockHeld when another run holds the queue, ValueError when the queue folder does not exist, NotRecorded
+    when the report cannot be written.
     """
     day = day or datetime.datetime.now(datetime.UTC).date()
     storage_options = storage_options or {}
@@ -255,7 +256,8 @@ def run_nightly(
             rows.append(run_spec(spec_url, day, address))
         summary = summarize(rows, day, (lock.taken_over,) if lock.taken_over else ())
         reports = f"{queue.rstrip('/')}/{REPORTS_FOLDER}"
-        write_table(pa.Table.from_pylist(rows, schema=REPORT_SCHEMA), f"{reports}/nightly-{day:%Y%m%d}.parquet",
-                    storage_options)  # fmt: skip
-        write_bytes_atomic((summary + "\n").encode(), f"{reports}/nightly-{day:%Y%m%d}.txt", storage_options)
+        with recording(table := f"{reports}/nightly-{day:%Y%m%d}.parquet"):
+            write_table(pa.Table.from_pylist(rows, schema=REPORT_SCHEMA), table, storage_options)
+        with recording(text := f"{reports}/nightly-{day:%Y%m%d}.txt"):
+            write_bytes_atomic((summary + "\n").encode(), text, storage_options)
     return rows, summary

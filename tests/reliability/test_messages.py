@@ -28,6 +28,7 @@ from PIL import Image
 import cli
 from cli import main
 from jobs import manifest
+from jobs.nightly import LOCK_NAME
 from jobs.progress import ProgressReporter
 from model.data import split_of
 
@@ -151,6 +152,19 @@ def test_a_full_disk_while_recording_an_episode_ends_with_the_summary_and_exit_1
     again = invoke("run", spec)
     assert again.exit_code == 0, again.output
     assert (tmp_path / "colored" / manifest.RESULTS_FOLDER / "wave.parquet").exists()
+
+
+def test_a_full_disk_when_the_nightly_report_is_written_is_one_message_and_exit_1(tmp_path, monkeypatch):
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    full = FullDisk("/reports/")
+    monkeypatch.setattr(manifest, "write_bytes_atomic", full)
+    result = invoke("nightly", queue)
+    assert_clean(result)
+    assert result.exit_code == 1, result.output
+    [refused] = full.refused
+    assert f"could not write {refused}: No space left on device" in result.stderr
+    assert not (queue / LOCK_NAME).exists()  # released all the same
 
 
 def test_weights_that_are_a_folder_are_a_usage_error_naming_it(tmp_path):
