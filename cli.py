@@ -27,6 +27,13 @@ RAY_ADDRESS_ENVVAR = "RAY_ADDRESS"
 # -h as well as --help on every command; every option's default in its help (a command's own context_settings
 # apply when it runs alone, as `colorize-shot` does).
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
+ray_address_option = click.option(
+    "--address",
+    default=None,
+    envvar=RAY_ADDRESS_ENVVAR,
+    show_envvar=True,
+    help="Ray cluster address; default: a local Ray.",
+)
 OWN_LOGGERS = ("cli", "jobs", "pipeline", "model")
 # Libraries whose DEBUG lines would bury inkpaint's own under -v (Pillow alone writes a hundred per run).
 THIRD_PARTY_LOGGERS = ("PIL", "fsspec", "s3fs", "aiobotocore", "botocore", "boto3", "urllib3", "asyncio",
@@ -362,13 +369,7 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     help="Refuse frames (and keyframes) with more pixels than this, before decoding them.",
 )
 @click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
-@click.option(
-    "--address",
-    default=None,
-    envvar=RAY_ADDRESS_ENVVAR,
-    show_envvar=True,
-    help="Ray cluster address; default: a local Ray.",
-)
+@ray_address_option
 def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, ...], output: str,
          video: str | None, fps: float, codec: str, weights: str, resolution: int, batch_size: int, fill: str,
          palette_lock: bool, color_source: str, reference_lines: str | None, track: bool, chain: bool,
@@ -401,7 +402,8 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     except NotRecorded as failure:
-        echo_shot_summary(failure.result)
+        if failure.result is not None:
+            echo_shot_summary(failure.result)
         not_recorded(failure)
     echo_shot_summary(result)
     if result.status != "ok":
@@ -473,13 +475,7 @@ def validate(spec_url: str) -> None:
 
 @main.command()
 @click.argument("spec_url", metavar="SPEC")
-@click.option(
-    "--address",
-    default=None,
-    envvar=RAY_ADDRESS_ENVVAR,
-    show_envvar=True,
-    help="Ray cluster address; default: a local Ray.",
-)
+@ray_address_option
 @click.option("--dry-run", is_flag=True, help="Print the plan (shots, frames, keyframes and why) and stop.")
 @click.option("--resume/--no-resume", default=True, help="Skip shots already complete for the same inputs.")
 @click.option("--cpu-workers", type=click.IntRange(1), default=1, help="Workers sharing the CPUs when there is no GPU.")
@@ -511,13 +507,7 @@ def run(spec_url: str, address: str | None, dry_run: bool, resume: bool, cpu_wor
 
 @main.command()
 @click.argument("queue", metavar="QUEUE_URL")
-@click.option(
-    "--address",
-    default=None,
-    envvar=RAY_ADDRESS_ENVVAR,
-    show_envvar=True,
-    help="Ray cluster address; default: a local Ray.",
-)
+@ray_address_option
 def nightly(queue: str, address: str | None) -> None:
     """Run every spec in the queue folder that is not complete yet, under the queue's lock; write a report.
 
