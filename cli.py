@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
+from jobs.recording import NotRecorded
 from jobs.shot_eval import DEFAULT_MAX_FRAMES, PIPELINE_VARIANT_NAMES, format_tables, run_shot_eval, write_html
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
-from pipeline.colorize import COLOR_SOURCES, PRECISIONS
+from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotResult
 from pipeline.frames import DEFAULT_MAX_PIXELS
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
+RAY_ADDRESS_ENVVAR = "RAY_ADDRESS"
+# -h as well as --help on every command; every option's default in its help (a command's own context_settings
+# apply when it runs alone, as `colorize-shot` does).
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
+ray_address_option = click.option(
+    "--address",
+    default=None,
+    envvar=RAY_ADDRESS_ENVVAR,
+    show_envvar=True,
+    help="Ray cluster address; default: a local Ray.",
+)
+OWN_LOGGERS = ("cli", "jobs", "pipeline", "model")
+# Libraries whose DEBUG lines would bury inkpaint's own under -v (Pillow alone writes a hundred per run).
+THIRD_PARTY_LOGGERS = ("PIL", "fsspec", "s3fs", "aiobotocore", "botocore", "boto3", "urllib3", "asyncio",
+                       "matplotlib", "filelock")  # fmt: skip
 
 
 def package_version() -> str:
@@ -31,17 +49,38 @@ def package_version() -> str:
 
 
 def setup_logging(verbose: bool) -> None:
+    """INFO and above on stderr, WARNING and above from third-party libraries; with `verbose`, inkpaint's own
+    modules log at DEBUG too, each line naming its module."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        if verbose
+        else "%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    logging.getLogger().setLevel(logging.INFO)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf, which pass its comparisons (nan is neither below nor above a
+    bound) and fail much later, e.g. as 'cannot convert NaN to integer ratio' when a video is opened."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_version(), prog_name="inkpaint")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Log inkpaint's own steps at DEBUG (third-party libraries stay quiet)."
+)
 def main(verbose: bool) -> None:
     """Color animation line art from colored keyframes."""
     setup_logging(verbose)
@@ -56,14 +95,23 @@ def main(verbose: bool) -> None:
     type=click.Path(file_okay=False),
     help="Folder for checkpoints and metrics.jsonl; rerunning resumes.",
 )
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=DEFAULT_PRESET)
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=DEFAULT_PRESET, help="The network's size.")
 @click.option("--data", default="openmoji", help="'openmoji', or a folder URL of colored frames to train on.")
 @click.option("--line-data", default=None, help="Folder of line art paired by name with --data (else XDoG).")
 @click.option("--resolution", type=click.IntRange(32, 2048), default=256, help="Training image side in pixels.")
-@click.option("--batch-size", type=click.IntRange(1), default=16)
-@click.option("--steps", type=click.IntRange(1), default=20_000)
-@click.option("--lr-generator", type=click.FloatRange(0, min_open=True), default=1e-4)
-@click.option("--lr-discriminator", type=click.FloatRange(0, min_open=True), default=2e-4)
+@click.option("--batch-size", type=click.IntRange(1), default=16, help="Drawings per training step.")
+@click.option(
+    "--steps", type=click.IntRange(1), default=20_000, help="Optimizer steps in all (a resumed run counts on)."
+)
+@click.option(
+    "--lr-generator", type=FiniteFloatRange(0, min_open=True), default=1e-4, help="Adam learning rate of the colorizer."
+)
+@click.option(
+    "--lr-discriminator",
+    type=FiniteFloatRange(0, min_open=True),
+    default=2e-4,
+    help="Adam learning rate of the discriminator.",
+)
 @click.option("--adversarial/--no-adversarial", default=True, help="Train with the PatchGAN term.")
 @click.option(
     "--vgg-weights",
@@ -78,22 +126,22 @@ def main(verbose: bool) -> None:
     help="Start from these colorizer weights (fine-tune).",
 )
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N training drawings.")
-@click.option("--val-images", type=click.IntRange(1), default=64)
-@click.option("--val-every", type=click.IntRange(1), default=500)
-@click.option("--log-every", type=click.IntRange(1), default=50)
+@click.option("--val-images", type=click.IntRange(1), default=64, help="Validation drawings scored each time.")
+@click.option("--val-every", type=click.IntRange(1), default=500, help="Steps between validations (and checkpoints).")
+@click.option("--log-every", type=click.IntRange(1), default=50, help="Steps between lines in metrics.jsonl.")
 @click.option(
     "--max-minutes",
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteFloatRange(0, min_open=True),
     default=None,
     help="Stop cleanly after this much wall time.",
 )
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=int, default=0, help="Seeds data order, augmentation and initialisation.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp/--no-amp", default=True, help="bfloat16 autocast on CUDA.")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Processes rendering training data.")
 @click.option(
     "--warp",
-    type=click.FloatRange(0, 0.5),
+    type=FiniteFloatRange(0, 0.5),
     default=AugmentConfig().max_shift,
     help="Thin-plate-spline warp of the reference, as a fraction of the size.",
 )
@@ -104,7 +152,11 @@ def train(**options: object) -> None:
     warp = options.pop("warp")
     config = TrainConfig(**options, augment=AugmentConfig(max_shift=warp))
     try:
-        metrics = Trainer(config).run()
+        trainer = Trainer(config)
+    except (ValueError, CheckpointError) as error:  # data or initial weights that cannot be used
+        raise click.UsageError(str(error)) from error
+    try:
+        metrics = trainer.run()
     except (ValueError, CheckpointError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"trained to {config.output_dir}: validation {metrics}")
@@ -116,6 +168,7 @@ def train(**options: object) -> None:
     type=str,
     default=str(DEFAULT_WEIGHTS),
     envvar=WEIGHTS_ENVVAR,
+    show_envvar=True,
     help="Colorizer weights (.safetensors, local path or URL).",
 )
 @click.option(
@@ -123,9 +176,9 @@ def train(**options: object) -> None:
     default="openmoji",
     help="'openmoji' (its test split), or a folder URL with line/, reference/ and truth/ subfolders.",
 )
-@click.option("--resolution", type=click.IntRange(32, 2048), default=256)
+@click.option("--resolution", type=click.IntRange(32, 2048), default=256, help="Image side the model works at.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Score at most N drawings.")
-@click.option("--batch-size", type=click.IntRange(1), default=16)
+@click.option("--batch-size", type=click.IntRange(1), default=16, help="Drawings per model call.")
 @click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--html",
@@ -226,7 +279,7 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     click.echo(f"wrote {destination} (sha256 {sha})")
 
 
-@main.command()
+@main.command(context_settings=CONTEXT_SETTINGS)  # its own too: `colorize-shot` runs it alone
 @click.argument("frames", type=str)
 @click.option(
     "-r",
@@ -246,9 +299,11 @@ def export_weights(source: str, destination: str, half: bool) -> None:
 )
 @click.option("-o", "--output", required=True, help="Folder (path or URL) receiving one PNG per frame.")
 @click.option("--video", default=None, help="Also write the colored shot as this video file (.mp4, .mov, .mkv).")
-@click.option("--fps", type=click.FloatRange(0, 1000, min_open=True), default=24.0, help="Video frame rate.")
+@click.option("--fps", type=FiniteFloatRange(0, 1000, min_open=True), default=24.0, help="Video frame rate.")
 @click.option("--codec", type=click.Choice(["h264", "prores", "ffv1"]), default="h264", help="Video codec.")
-@click.option("--weights", default=str(DEFAULT_WEIGHTS), envvar=WEIGHTS_ENVVAR, help="Colorizer weights.")
+@click.option(
+    "--weights", default=str(DEFAULT_WEIGHTS), envvar=WEIGHTS_ENVVAR, show_envvar=True, help="Colorizer weights."
+)
 @click.option(
     "--resolution",
     type=click.IntRange(32, 4096),
@@ -314,7 +369,7 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     help="Refuse frames (and keyframes) with more pixels than this, before decoding them.",
 )
 @click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
-@click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
+@ray_address_option
 def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, ...], output: str,
          video: str | None, fps: float, codec: str, weights: str, resolution: int, batch_size: int, fill: str,
          palette_lock: bool, color_source: str, reference_lines: str | None, track: bool, chain: bool,
@@ -346,9 +401,27 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    click.echo(result.summary())
+    except NotRecorded as failure:
+        if failure.result is not None:
+            echo_shot_summary(failure.result)
+        not_recorded(failure)
+    echo_shot_summary(result)
     if result.status != "ok":
         sys.exit(1)
+
+
+def echo_shot_summary(result: ShotResult) -> None:
+    """The summary's first line on stdout; the lines of failed frames on stderr."""
+    first, *failures = result.summary().splitlines()
+    click.echo(first)
+    for line in failures:
+        click.echo(line, err=True)
+
+
+def not_recorded(failure: NotRecorded) -> NoReturn:
+    """A run's record could not be written (a full disk ...): say which, and that the work is kept; exit 1."""
+    click.echo(f"Error: {failure}; what was colored is kept, and the same command resumes it", err=True)
+    sys.exit(1)
 
 
 @main.command()
@@ -402,7 +475,7 @@ def validate(spec_url: str) -> None:
 
 @main.command()
 @click.argument("spec_url", metavar="SPEC")
-@click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
+@ray_address_option
 @click.option("--dry-run", is_flag=True, help="Print the plan (shots, frames, keyframes and why) and stop.")
 @click.option("--resume/--no-resume", default=True, help="Skip shots already complete for the same inputs.")
 @click.option("--cpu-workers", type=click.IntRange(1), default=1, help="Workers sharing the CPUs when there is no GPU.")
@@ -419,16 +492,22 @@ def run(spec_url: str, address: str | None, dry_run: bool, resume: bool, cpu_wor
     click.echo(plan.describe())
     if dry_run:
         return
-    episode = run_episode(plan, address=address, resume=resume, cpu_workers=cpu_workers)
+    try:
+        episode = run_episode(plan, address=address, resume=resume, cpu_workers=cpu_workers)
+    except NotRecorded as failure:
+        not_recorded(failure)
     click.echo(episode.summary())
     if episode.failed:
         click.echo(f"failed shots: {', '.join(r.shot for r in episode.failed)}", err=True)
+    for message in episode.unrecorded:
+        click.echo(f"Error: {message}; the shot's frames are kept, and the same command resumes them", err=True)
+    if episode.failed or episode.unrecorded:
         sys.exit(1)
 
 
 @main.command()
 @click.argument("queue", metavar="QUEUE_URL")
-@click.option("--address", default=None, envvar="RAY_ADDRESS", help="Ray cluster address; default: a local Ray.")
+@ray_address_option
 def nightly(queue: str, address: str | None) -> None:
     """Run every spec in the queue folder that is not complete yet, under the queue's lock; write a report.
 
@@ -444,6 +523,8 @@ def nightly(queue: str, address: str | None) -> None:
         return
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    except NotRecorded as failure:
+        not_recorded(failure)
     click.echo(summary)
     if any(row["status"] in ("failed", "invalid") for row in rows):
         sys.exit(1)

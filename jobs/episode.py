@@ -22,6 +22,7 @@ import fsspec
 from jobs.manifest import (
     FRAME_TABLE_NAME,
     PLAN_TABLE_NAME,
+    RESULTS_FOLDER,
     RUN_RECORD_NAME,
     SPEC_COPY_NAME,
     frame_table,
@@ -33,6 +34,7 @@ from jobs.manifest import (
 )
 from jobs.plan import EpisodePlan, ShotPlan
 from jobs.progress import ProgressReporter
+from jobs.recording import NotRecorded, recording
 from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from pipeline.colorize import Shot, ShotResult, frame_threads, join_url
@@ -48,10 +50,12 @@ class EpisodeResult:
     Args:
         results: the shots colored by this run.
         skipped: shots already complete for the same inputs (resume).
+        unrecorded: what could not be written down (a results table ...), one line each; the frames are kept.
     """
 
     results: list[ShotResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    unrecorded: list[str] = field(default_factory=list)  # records that could not be written, e.g. on a full disk
 
     @property
     def failed(self) -> list[ShotResult]:
@@ -106,9 +110,11 @@ def run_episode(
     started = time.time()
     options = plan.spec.shot_options(resume=resume)
     storage = options.storage_options
-    write_table(plan.table(), join_url(plan.spec.output, PLAN_TABLE_NAME), storage)
+    with recording(url := join_url(plan.spec.output, PLAN_TABLE_NAME)):
+        write_table(plan.table(), url, storage)
     spec_json = json.dumps(plan.spec.to_dict(redact=True), indent=2, default=str) + "\n"
-    write_bytes_atomic(spec_json.encode(), join_url(plan.spec.output, SPEC_COPY_NAME), storage)
+    with recording(url := join_url(plan.spec.output, SPEC_COPY_NAME)):
+        write_bytes_atomic(spec_json.encode(), url, storage)
     recorded = read_results(plan.spec.output, storage) if resume else {}
     episode = EpisodeResult()
     todo: list[ShotPlan] = []
@@ -123,15 +129,23 @@ def run_episode(
         finish_run(plan, episode, started)
         return episode
     todo.sort(key=lambda s: -s.frame_count)  # longest first: the last shot to start is a short one
+    log.debug("coloring %d shots, longest first: %s", len(todo), ", ".join(f"{s.name} ({s.frame_count})" for s in todo))
     by_name = {shot.name: shot for shot in todo}
 
     def record(result: ShotResult) -> None:
         reporter.shot_done(result.shot)
+        log.debug("%s", result.summary().splitlines()[0])
         shot = by_name[result.shot]
-        if result.error is None:
-            write_table(frame_table([result]), join_url(shot.output, FRAME_TABLE_NAME), storage)
         row = result_row(result, shot.keyframe, shot.input_hash, plan.weights_sha256, shot.reference)
-        write_result(plan.spec.output, row, storage)
+        try:  # a shot not recorded is colored again by the next run: its frames are resumed
+            if result.error is None:
+                with recording(url := join_url(shot.output, FRAME_TABLE_NAME)):
+                    write_table(frame_table([result]), url, storage)
+            with recording(join_url(plan.spec.output, f"{RESULTS_FOLDER}/{row['shot']}.parquet")):
+                write_result(plan.spec.output, row, storage)
+        except NotRecorded as failure:
+            log.warning("shot %s: %s (its frames are kept; a rerun records it)", result.shot, failure)
+            episode.unrecorded.append(str(failure))
 
     reporter = ProgressReporter(sum(s.frame_count for s in todo), shots=len(todo))
     try:

@@ -26,6 +26,7 @@ import pyarrow as pa
 from jobs.episode import run_episode
 from jobs.manifest import write_table
 from jobs.plan import plan_episode
+from jobs.recording import NotRecorded, recording
 from jobs.spec import load_spec
 from pipeline.frames import natural_key, write_bytes_atomic
 
@@ -76,16 +77,37 @@ class QueueLock:
         self.fs, self.path = fsspec.core.url_to_fs(self.url, **self.storage_options)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.taken_over: str | None = None  # what was wrong with the lock taken over, for the report
 
     def read(self) -> dict | None:
-        """The lock's content, or None when there is none."""
+        """The lock's content, or None when there is none; content that is not a lock's (not JSON, not a mapping,
+        times that are not numbers) reads as {"owner": "unreadable", "refreshed": 0.0, "content": its start}."""
         self.fs.invalidate_cache(self.path)
         try:
-            return json.loads(self.fs.cat_file(self.path))
+            data = self.fs.cat_file(self.path)
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return {"owner": "unreadable", "refreshed": 0.0}
+        try:
+            held = json.loads(data)
+            if isinstance(held, dict):
+                float(held.get("refreshed", 0))
+                float(held.get("started", 0))
+                return held
+        except (ValueError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            pass
+        return {"owner": "unreadable", "refreshed": 0.0, "content": data[:40].decode("utf-8", "replace")}
+
+    def stale_reason(self, held: dict) -> str | None:
+        """Why a lock found in the queue is abandoned, or None while its holder keeps refreshing it. A refresh time
+        further ahead than one heartbeat (more than clocks drift) is junk that would otherwise hold forever."""
+        if held.get("owner") == "unreadable":
+            return f"its content is unreadable ({held.get('content', '')!r})"
+        age = time.time() - float(held.get("refreshed", 0))
+        if age < -self.heartbeat:
+            return f"its refresh time is {-age:.0f} s in the future"
+        if age >= self.stale_after:
+            return f"it was last refreshed {age:.0f} s ago"
+        return None
 
     def _content(self, started: float) -> bytes:
         return json.dumps({"owner": self.owner, "started": started, "refreshed": time.time()}).encode()
@@ -93,12 +115,16 @@ class QueueLock:
     def acquire(self) -> None:
         """Take the lock, or raise LockHeld naming the holder; an abandoned lock is taken over."""
         held = self.read()
-        if held is not None and time.time() - float(held.get("refreshed", 0)) < self.stale_after:
-            since = datetime.datetime.fromtimestamp(float(held.get("started", 0)), datetime.UTC)
-            msg = f"queue {self.queue!r} is locked by {held.get('owner')} since {since:%Y-%m-%d %H:%M} UTC"
-            raise LockHeld(msg)
+        self.taken_over = None
         if held is not None:
-            log.warning("taking over the abandoned lock of %s", held.get("owner"))
+            reason = self.stale_reason(held)
+            if reason is None:
+                since = datetime.datetime.fromtimestamp(float(held.get("started", 0)), datetime.UTC)
+                msg = f"queue {self.queue!r} is locked by {held.get('owner')} since {since:%Y-%m-%d %H:%M} UTC"
+                raise LockHeld(msg)
+            holder = "" if held.get("owner") == "unreadable" else f" from {held.get('owner')}"
+            self.taken_over = f"took over the queue's lock {self.url}{holder}: {reason}"
+            log.warning(self.taken_over)
         self.started = time.time()
         if held is None and "file" in self.fs.protocol:
             self._create_exclusive()
@@ -178,21 +204,26 @@ def run_spec(spec_url: str, day: datetime.date, address: str | None) -> dict:
     except (ValueError, OSError) as error:
         row.update(status="invalid", error=str(error))
         return row
-    episode = run_episode(plan, address=address, resume=True)
+    try:
+        episode = run_episode(plan, address=address, resume=True)
+    except NotRecorded as error:
+        row.update(status="failed", error=str(error), seconds=time.monotonic() - started)
+        return row
     row.update(
         shots=len(plan.shots), shots_colored=len(episode.results) - len(episode.failed),
         shots_skipped=len(episode.skipped), shots_failed=len(episode.failed),
         frames=sum(r.written for r in episode.results), seconds=time.monotonic() - started,
     )  # fmt: skip
-    if episode.failed:
-        row.update(status="failed", error="; ".join(f"{r.shot}: {r.error or 'frames failed'}" for r in episode.failed))
+    if episode.failed or episode.unrecorded:
+        errors = [f"{r.shot}: {r.error or 'frames failed'}" for r in episode.failed] + episode.unrecorded
+        row.update(status="failed", error="; ".join(errors))
     elif episode.results:
         row["status"] = "ran"
     return row
 
 
-def summarize(rows: list[dict], day: datetime.date) -> str:
-    """The report a person reads in the morning."""
+def summarize(rows: list[dict], day: datetime.date, notes: tuple[str, ...] = ()) -> str:
+    """The report a person reads in the morning; `notes` (such as a lock taken over) follow its first line."""
     frames = sum(r["frames"] for r in rows)
     hours = sum(r["seconds"] for r in rows) / 3600
     failed = [r for r in rows if r["status"] in ("failed", "invalid")]
@@ -201,6 +232,7 @@ def summarize(rows: list[dict], day: datetime.date) -> str:
         f"{sum(r['shots_skipped'] for r in rows)} already done, {sum(r['shots_failed'] for r in rows)} failed, "
         f"{frames} frames, {hours:.2f} hours"
     ]
+    lines += [f"  note: {note}" for note in notes]
     lines += [f"  {r['id']}: {r['status']}" + (f": {r['error']}" if r["error"] else "") for r in rows]
     lines.append("FAILED: " + ", ".join(r["id"] for r in failed) if failed else "everything succeeded")
     return "\n".join(lines)
@@ -211,19 +243,21 @@ def run_nightly(
 ) -> tuple[list[dict], str]:
     """Run every spec of the queue under its lock and write the report; (report rows, summary).
 
-    Raises LockHeld when another run holds the queue, ValueError when the queue folder does not exist.
+    Raises LockHeld when another run holds the queue, ValueError when the queue folder does not exist, NotRecorded
+    when the report cannot be written.
     """
     day = day or datetime.datetime.now(datetime.UTC).date()
     storage_options = storage_options or {}
     specs = queued_specs(queue, storage_options)
-    with QueueLock(queue, storage_options=storage_options):
+    with QueueLock(queue, storage_options=storage_options) as lock:
         rows = []
         for spec_url in specs:
             log.info("nightly: %s", run_id(spec_url, day))
             rows.append(run_spec(spec_url, day, address))
-        summary = summarize(rows, day)
+        summary = summarize(rows, day, (lock.taken_over,) if lock.taken_over else ())
         reports = f"{queue.rstrip('/')}/{REPORTS_FOLDER}"
-        write_table(pa.Table.from_pylist(rows, schema=REPORT_SCHEMA), f"{reports}/nightly-{day:%Y%m%d}.parquet",
-                    storage_options)  # fmt: skip
-        write_bytes_atomic((summary + "\n").encode(), f"{reports}/nightly-{day:%Y%m%d}.txt", storage_options)
+        with recording(table := f"{reports}/nightly-{day:%Y%m%d}.parquet"):
+            write_table(pa.Table.from_pylist(rows, schema=REPORT_SCHEMA), table, storage_options)
+        with recording(text := f"{reports}/nightly-{day:%Y%m%d}.txt"):
+            write_bytes_atomic((summary + "\n").encode(), text, storage_options)
     return rows, summary

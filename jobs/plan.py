@@ -20,7 +20,13 @@ import pyarrow as pa
 from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
-from pipeline.frames import check_output_names, list_frames, overwrite_problem, read_frame
+from pipeline.frames import (
+    check_output_names,
+    list_frames,
+    overwrite_problem,
+    read_frame,
+    storage_connection_errors,
+)
 from pipeline.references import ShotReference, uncolored_warning
 from pipeline.shots import (
     Keyframe,
@@ -28,6 +34,7 @@ from pipeline.shots import (
     Similarity,
     assign_keyframes,
     detect_cuts,
+    keyframe_frame_problem,
     line_art_similarity,
     read_thumbnails,
     split_sequence,
@@ -165,19 +172,35 @@ def input_problems(spec: JobSpec) -> list[str]:
                 log.warning("keyframes[%d].image: %s", index, warning)
     folders = [(f"shots[{i}].frames", s.frames) for i, s in enumerate(spec.shots)]
     folders += [("sequence.frames", spec.sequence.frames)] if spec.sequence else []
+    listed: list[ShotFrames] = []
     for field_name, url in folders:
         fs, path = fsspec.core.url_to_fs(url, **storage)
         try:
-            found = fs.exists(path)
+            with storage_connection_errors():
+                found = fs.exists(path)
         except OSError as error:
             problems.append(f"{field_name}: {url!r} cannot be reached: {error}")
             continue
         if not found:
             problems.append(f"{field_name}: {url!r} does not exist")
+            continue
+        try:  # a video file stands for its frames, as in the plan
+            listed.append(ShotFrames(field_name, (url,) if is_video(url) else tuple(list_frames(url, storage))))
+        except ValueError as error:
+            problems.append(f"{field_name}: {error}")
+    if len(listed) == len(folders):  # keyframes tied to a frame, checked as the plan will place them
+        for index, key in enumerate(spec.keyframes):
+            keyframe = Keyframe(key.name, key.image, key.line, tuple(key.shots), key.frame)
+            if (problem := keyframe_frame_problem(listed, keyframe)) is not None:
+                problems.append(f"keyframes[{index}].frame: {problem}")
+    weights = spec.weights or str(DEFAULT_WEIGHTS)
     try:
-        read_checkpoint_info(spec.weights or str(DEFAULT_WEIGHTS))
+        with storage_connection_errors():
+            read_checkpoint_info(weights)
     except ValueError as error:
         problems.append(f"weights: {error}")
+    except OSError as error:
+        problems.append(f"weights: {weights!r} cannot be read: {error}")
     return problems
 
 

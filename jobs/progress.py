@@ -9,6 +9,11 @@ from typing import TextIO
 from tqdm import tqdm
 
 
+def stamp() -> str:
+    """The wall-clock time, as the log lines show it."""
+    return time.strftime("%H:%M:%S")
+
+
 class ProgressReporter:
     """Counts frames (and shots) done and shows them with the rate and the time left.
 
@@ -26,7 +31,10 @@ class ProgressReporter:
         self.shots_done: set[str] = set()
         self.interval = interval
         self.done_by_shot: dict[str, int] = {}
-        self.started = time.monotonic()
+        # The rate's clock starts at the first report of a shot (its start, or its first frames), not here: Ray's
+        # start-up and the workers' model loading would otherwise count as coloring time in the first ETAs.
+        self.started: float | None = None
+        self.done_at_start = 0
         self.last_line = 0.0
         interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.bar = tqdm(total=total_frames, unit="frame", file=self.stream, disable=not interactive)
@@ -40,16 +48,19 @@ class ProgressReporter:
     def update(self, shot: str, frames_done: int) -> None:
         """A shot reports how many of its frames are done (a retried shot starts again from zero)."""
         self.done_by_shot[shot] = frames_done
+        now = time.monotonic()
+        if self.started is None:
+            self.started, self.done_at_start = now, self.done
+            self.bar.reset(total=self.total)  # the bar's own rate and ETA start now too
         self.bar.n = self.done
         self.bar.refresh()
-        now = time.monotonic()
-        if self.bar.disable and (now - self.last_line >= self.interval or self.done == self.total):
+        if self.bar.disable and self.done > 0 and (now - self.last_line >= self.interval or self.done == self.total):
             self.last_line = now
             elapsed = now - self.started
-            rate = self.done / elapsed if elapsed > 0 else 0.0
-            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+            rate = (self.done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
+            eta = f"{(self.total - self.done) / rate:.0f} s" if rate > 0 else "unknown"
             shots = f"{len(self.shots_done)}/{self.total_shots} shots, " if self.total_shots else ""
-            print(f"progress: {shots}{self.done}/{self.total} frames, {rate:.2f} frames/s, ETA {eta:.0f} s",
+            print(f"{stamp()} progress: {shots}{self.done}/{self.total} frames, {rate:.2f} frames/s, ETA {eta}",
                   file=self.stream, flush=True)  # fmt: skip
 
     def shot_done(self, shot: str) -> None:
@@ -61,6 +72,6 @@ class ProgressReporter:
     def close(self) -> None:
         """Close the bar, or print the last plain line (the final shot may end after the last frame's line)."""
         if self.bar.disable and self.total_shots:
-            print(f"progress: {len(self.shots_done)}/{self.total_shots} shots, {self.done}/{self.total} frames done",
-                  file=self.stream, flush=True)  # fmt: skip
+            done = f"{len(self.shots_done)}/{self.total_shots} shots, {self.done}/{self.total} frames done"
+            print(f"{stamp()} progress: {done}", file=self.stream, flush=True)
         self.bar.close()

@@ -26,6 +26,7 @@ from pipeline.colorize import Shot, ShotOptions, ShotResult
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.5  # seconds between progress events a worker streams to the driver
+RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"  # its "Token authentication is ..."
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,15 @@ def ray_session(address: str | None) -> Iterator[None]:
         return
     common = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address:
+        log.debug("joining the Ray cluster at %s", address)
         ray.init(address=address, **common)
     else:
         # Ray's socket paths must stay short: a temp dir directly under the system temp.
         temp_dir = tempfile.mkdtemp(prefix="inkpaint-ray-")
+        # A new local Ray enables token authentication when RAY_AUTH_MODE is unset, and warns on every start that it
+        # did (advice for a cluster that others may reach): the default is kept, and the warning dropped.
+        logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
+        log.debug("starting a local Ray (%d CPUs, temp dir %s)", os.cpu_count(), temp_dir)
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, **common)
     try:
         yield
@@ -105,6 +111,7 @@ class ShotWorker:
                 events.put(("result", ShotResult(shot=shot.name, output=shot.output, error=repr(error))))
 
         threading.Thread(target=work, name=f"shot-{shot.name}", daemon=True).start()
+        yield "progress", 0  # the shot has started: the driver's rate and ETA count from here
         last_sent = 0.0
         while True:
             kind, value = events.get()
@@ -156,6 +163,7 @@ def run_shots(
         threads = settings.cpu_threads or max(1, (os.cpu_count() or 1) // settings.cpu_workers)
         actor_class = ray.remote(ShotWorker).options(max_restarts=settings.retries + 1, **resources)
         workers = [actor_class.remote(settings.weights, threads) for _ in range(count)]
+        log.debug("%d workers (%s each) for %d shots", count, resources, len(shots))
         results: dict[str, ShotResult] = {}
         attempts = dict.fromkeys((s.name for s in shots), 0)
         waiting = list(shots)
@@ -173,6 +181,8 @@ def run_shots(
             while waiting and idle:
                 shot, worker = waiting.pop(0), idle.pop(0)
                 attempts[shot.name] += 1
+                log.debug("shot %s: started on worker %d (attempt %d)", shot.name, workers.index(worker) + 1,
+                          attempts[shot.name])  # fmt: skip
                 running[worker.colorize.remote(shot, options)] = (shot, worker)
             ready, _ = ray.wait([*running, *restarting], num_returns=1, timeout=1.0)
             for ref in ready:
@@ -194,6 +204,7 @@ def run_shots(
                     continue
                 if finished == "done":
                     idle.append(worker)
+                    log.debug("shot %s: ended, %s", shot.name, results[shot.name].status)
                     finish(shot, results[shot.name])
                     continue
                 # The worker died: Ray restarts it (reloading the weights); it takes work again once it answers.

@@ -13,6 +13,7 @@ import fsspec
 
 from jobs.manifest import (
     FRAME_TABLE_NAME,
+    RESULTS_FOLDER,
     RUN_RECORD_NAME,
     SPEC_COPY_NAME,
     frame_table,
@@ -22,11 +23,19 @@ from jobs.manifest import (
     write_table,
 )
 from jobs.progress import ProgressReporter
+from jobs.recording import NotRecorded, recording
 from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
-from pipeline.frames import check_output_names, list_frames, overwrite_problem, read_frame, write_bytes_atomic
+from pipeline.frames import (
+    check_output_names,
+    list_frames,
+    overwrite_problem,
+    read_frame,
+    storage_connection_errors,
+    write_bytes_atomic,
+)
 from pipeline.references import uncolored_warning
 from pipeline.video import CODECS, VideoWriter
 
@@ -40,7 +49,12 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
         raise ValueError(msg)
     if shot.video is not None:
         VideoWriter(shot.video, options.fps, options.codec, options.storage_options)  # checks codec and container
-    read_checkpoint_info(weights)  # raises CheckpointError (a ValueError) for a bad weights file
+    try:
+        with storage_connection_errors():
+            read_checkpoint_info(weights)  # raises CheckpointError (a ValueError) for a bad weights file
+    except OSError as error:
+        msg = f"weights {weights!r} cannot be read: {error}"
+        raise ValueError(msg) from error
     for reference in shot.references:
         try:
             image = read_frame(reference.url, options.storage_options, max_pixels=options.max_pixels)
@@ -143,18 +157,33 @@ def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: s
     total = check_shot(shot, options, weights)
     if options.resume:  # the frames an earlier run wrote here, as it wrote them: the only ones a rerun may keep
         shot = replace(shot, recorded_outputs=recorded_outputs(shot.output, options.storage_options))
+    log.debug("shot %s: %d frames, weights %s, checked; coloring it on Ray", shot.name, total, weights)
     reporter = ProgressReporter(total)
     try:
         [result] = run_shots([shot], options, RunSettings(weights=weights, address=address), progress=reporter.update)
     finally:
         reporter.close()
     if result.error is None:
-        write_table(frame_table([result]), join_url(shot.output, FRAME_TABLE_NAME), options.storage_options)
-        weights_sha256 = read_checkpoint_info(weights).sha256
-        row = result_row(result, keyframe=shot.reference, input_hash="", weights_sha256=weights_sha256,
-                         reference=shot.reference)  # fmt: skip
-        write_result(shot.output, row, options.storage_options)
-        write_run_description(shot, options)
-        write_run_record(shot, options, weights, weights_sha256, started)
+        try:
+            record_shot(shot, options, weights, result, started)
+        except NotRecorded as failure:
+            raise NotRecorded(failure.url, failure.error, result) from failure.error
         report_or_warn(shot.output, options.storage_options)
     return result
+
+
+def record_shot(shot: Shot, options: ShotOptions, weights: str, result: ShotResult, started: float) -> None:
+    """Write the shot's frames table, its result row and the run's description; NotRecorded names a write that
+    failed (the frames stay: a rerun resumes them and records the shot)."""
+    storage = options.storage_options
+    with recording(table := join_url(shot.output, FRAME_TABLE_NAME)):
+        write_table(frame_table([result]), table, storage)
+    weights_sha256 = read_checkpoint_info(weights).sha256
+    row = result_row(result, keyframe=shot.reference, input_hash="", weights_sha256=weights_sha256,
+                     reference=shot.reference)  # fmt: skip
+    with recording(join_url(shot.output, f"{RESULTS_FOLDER}/{row['shot']}.parquet")):
+        write_result(shot.output, row, storage)
+    with recording(join_url(shot.output, SPEC_COPY_NAME)):
+        write_run_description(shot, options)
+    with recording(join_url(shot.output, RUN_RECORD_NAME)):
+        write_run_record(shot, options, weights, weights_sha256, started)

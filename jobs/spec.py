@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import asdict, field, replace
 from pathlib import PurePosixPath
@@ -31,7 +32,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotOptions
-from pipeline.frames import DEFAULT_MAX_PIXELS, name_problem, resolved_location
+from pipeline.frames import DEFAULT_MAX_PIXELS, name_problem, resolved_location, storage_connection_errors
 from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
 
@@ -208,10 +209,22 @@ def field_path(location: tuple[str | int, ...]) -> str:
     return path or "(top level)"
 
 
+class SpecLoader(yaml.SafeLoader):
+    """yaml.SafeLoader without aliases: a spec never needs one, and nested aliases expand a few hundred bytes into
+    billions of nodes ("billion laughs") once the data is walked."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            msg = f"found the alias *{event.anchor}; a spec may not use aliases: write the value out"
+            raise yaml.composer.ComposerError(None, None, msg, event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def read_spec_data(url: str, storage_options: dict | None = None) -> Any:
     """The parsed YAML or JSON of a spec file (JSON is YAML, but its own parser gives better messages)."""
     try:
-        with fsspec.open(url, "rt", encoding="utf-8", **(storage_options or {})) as handle:
+        with storage_connection_errors(), fsspec.open(url, "rt", encoding="utf-8", **(storage_options or {})) as handle:
             text = handle.read()
     except FileNotFoundError as error:
         msg = f"spec {url!r} does not exist"
@@ -220,7 +233,7 @@ def read_spec_data(url: str, storage_options: dict | None = None) -> Any:
         msg = f"spec {url!r} cannot be read: {error}"
         raise SpecError(msg) from error
     try:
-        return json.loads(text) if url.lower().endswith(".json") else yaml.safe_load(text)
+        return json.loads(text) if url.lower().endswith(".json") else yaml.load(text, Loader=SpecLoader)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         msg = f"spec {url!r} is not valid {'JSON' if url.lower().endswith('.json') else 'YAML'}: {error}"
         raise SpecError(msg) from error
@@ -323,7 +336,9 @@ def check_spec(spec: JobSpec) -> list[str]:
     if spec.video is not None:
         if spec.video.codec not in CODECS:
             problems.append(f"video.codec: unknown codec {spec.video.codec!r}; choose one of {sorted(CODECS)}")
-        if spec.video.fps <= 0:
+        if not math.isfinite(spec.video.fps):
+            problems.append(f"video.fps: must be a finite number of frames per second, got {spec.video.fps}")
+        elif spec.video.fps <= 0:
             problems.append(f"video.fps: must be positive, got {spec.video.fps}")
 
     seen: dict[str, str] = {}

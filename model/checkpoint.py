@@ -117,6 +117,12 @@ def read_checkpoint_bytes(url: str | os.PathLike) -> bytes:
     except FileNotFoundError as error:
         msg = f"weights file {str(url)!r} does not exist"
         raise CheckpointError(msg) from error
+    except IsADirectoryError as error:
+        msg = f"weights {str(url)!r} is a folder; give the .safetensors file itself"
+        raise CheckpointError(msg) from error
+    except OSError as error:  # refused permission, a store that cannot be reached ...
+        msg = f"weights file {str(url)!r} cannot be read: {error}"
+        raise CheckpointError(msg) from error
 
 
 def parse_header(data: bytes, source: str) -> dict:

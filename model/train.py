@@ -38,6 +38,10 @@ from model.plots import write_training_plot
 
 log = logging.getLogger(__name__)
 
+VAL_SHARE = 0.05  # of a folder's drawings, set aside for validation by model.data.split_of
+# A folder this large holds at least one validation drawing with a probability of about 99.4%.
+MIN_FOLDER_DRAWINGS = 100
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -159,8 +163,11 @@ class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.output = Path(config.output_dir)
-        self.output.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.device)
+        # The data first: too few drawings is refused before a network is built or a file written.
+        self.val_set = self.load_val_data()
+        self.train_line, self.train_color = self.load_train_data()
+        self.output.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.colorizer = self.initial_colorizer().to(self.device).train()
@@ -177,8 +184,6 @@ class Trainer:
         )
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        self.train_line, self.train_color = self.load_train_data()
-        self.val_set = self.load_val_data()
         self.resume()
 
     def initial_colorizer(self) -> Colorizer:
@@ -205,6 +210,15 @@ class Trainer:
 
     def load_val_data(self) -> EvalSet:
         pairs = load_training_pairs(self.config, "val", self.config.val_images)
+        if len(pairs) == 0:  # only a small folder: OpenMoji's validation split has hundreds of drawings
+            # Drawings are set aside for validation by a hash of their names (model.data.split_of), about 1 in 20.
+            count = len(load_folder_pairs(self.config.data, self.config.line_data, size=self.config.resolution))
+            msg = (
+                f"training data {self.config.data!r}: none of its {count} drawings falls in the validation split "
+                f"(about 1 in {round(1 / VAL_SHARE)} drawings, chosen by file name); give at least "
+                f"{MIN_FOLDER_DRAWINGS} drawings (a few hundred for a validation score worth reading)"
+            )
+            raise ValueError(msg)
         return make_eval_set(pairs.line, pairs.color, pairs.names)
 
     # -- checkpoints ---------------------------------------------------------------------------------------------

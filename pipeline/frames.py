@@ -15,6 +15,7 @@ import logging
 import os
 import posixpath
 import re
+import sys
 import threading
 import time
 import uuid
@@ -99,11 +100,12 @@ def list_frames(url: str, storage_options: dict | None = None) -> list[str]:
     # Listings are cached per filesystem instance (s3fs); a folder written earlier in this process must be re-read.
     fs.invalidate_cache(path)
     try:
-        if not fs.isdir(path):
-            problem = "is a file, not a folder" if fs.exists(path) else "does not exist"
-            msg = f"frame folder {url!r} {problem}"
-            raise FrameError(msg)
-        entries = fs.ls(path, detail=True)
+        with storage_connection_errors():
+            if not fs.isdir(path):
+                problem = "is a file, not a folder" if fs.exists(path) else "does not exist"
+                msg = f"frame folder {url!r} {problem}"
+                raise FrameError(msg)
+            entries = fs.ls(path, detail=True)
     except OSError as exc:  # refused credentials (PermissionError), a bucket that cannot be reached ...
         msg = f"frame folder {url!r} cannot be listed: {exc}"
         raise FrameError(msg) from exc
@@ -306,12 +308,35 @@ _PERMANENT_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, P
 _PERMANENT_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP}
 
 
+class StorageUnreachable(ConnectionError):
+    """A storage endpoint that cannot be reached, after its client's own retries (botocore's)."""
+
+
+@contextlib.contextmanager
+def storage_connection_errors() -> Iterator[None]:
+    """Raise a storage client's connection failure that is no OSError (botocore's EndpointConnectionError, which
+    s3fs lets through) as StorageUnreachable, an OSError: callers then report it with the URL they were using."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as error:
+        botocore = sys.modules.get("botocore.exceptions")  # loaded when s3fs is in use; not a dependency otherwise
+        if botocore is None or not isinstance(error, botocore.ConnectionError):
+            raise
+        raise StorageUnreachable(str(error)) from error
+
+
 def with_retries(call: Callable[[], Any], what: str) -> Any:
     """call(), tried again after each of RETRY_DELAYS when it fails with an OSError that may pass (not a missing
-    file, refused permission, a full or read-only disk); the last error is raised. `what` names it in the log."""
+    file, refused permission, a full or read-only disk, an endpoint its client already retried); the last error is
+    raised. `what` names it in the log."""
     for attempt, delay in enumerate((*RETRY_DELAYS, None)):
         try:
-            return call()
+            with storage_connection_errors():
+                return call()
+        except StorageUnreachable:
+            raise
         except OSError as error:
             if delay is None or isinstance(error, _PERMANENT_ERRORS) or error.errno in _PERMANENT_ERRNOS:
                 raise

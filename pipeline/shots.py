@@ -372,6 +372,18 @@ def _keyframe_homes(shots: Sequence[ShotFrames], keyframes: Sequence[Keyframe]) 
     return homes
 
 
+def keyframe_frame_problem(shots: Sequence[ShotFrames], keyframe: Keyframe) -> str | None:
+    """Why the frame `keyframe` is tied to cannot place it (a name in none of the shots' frames, or in several
+    shots), in the words `assign_keyframes` refuses it with; None when it can, or when it names no frame."""
+    if keyframe.frame is None:
+        return None
+    try:
+        _keyframe_homes(shots, [keyframe])
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _with_extras(extras: Sequence[Keyframe]) -> str:
     """'' without more keyframes, else a clause naming them."""
     if not extras:

@@ -129,6 +129,8 @@ def test_validate_command(tmp_path):
     for folder in ("lines/sh010", "lines/sh020", "keys"):
         (tmp_path / folder).mkdir(parents=True)
     Image.new("RGB", (64, 48), (200, 80, 40)).save(tmp_path / "keys" / "hero.png")
+    for shot in ("sh010", "sh020"):  # a frame folder with no images is refused by validate as by run
+        Image.new("L", (64, 48), 255).save(tmp_path / "lines" / shot / f"{shot}_0001.png")
     good = runner.invoke(main, ["validate", write(tmp_path, GOOD)])
     assert good.exit_code == 0, good.output
     assert "is valid: episode ep101, 2 shots, 1 keyframes" in good.output
