@@ -419,8 +419,9 @@ def echo_shot_summary(result: ShotResult) -> None:
 
 
 def not_recorded(failure: NotRecorded) -> NoReturn:
-    """A run's record could not be written (a full disk ...): say which, and that the work is kept; exit 1."""
-    click.echo(f"Error: {failure}; what was colored is kept, and the same command resumes it", err=True)
+    """A run's record could not be written (a full disk ...): say which, and what a rerun does; exit 1."""
+    click.echo(f"Error: {failure}; run the same command again once there is room: frames that no table records are "
+               "colored again, and the shot is recorded", err=True)  # fmt: skip
     sys.exit(1)
 
 
@@ -500,7 +501,8 @@ def run(spec_url: str, address: str | None, dry_run: bool, resume: bool, cpu_wor
     if episode.failed:
         click.echo(f"failed shots: {', '.join(r.shot for r in episode.failed)}", err=True)
     for message in episode.unrecorded:
-        click.echo(f"Error: {message}; the shot's frames are kept, and the same command resumes them", err=True)
+        click.echo(f"Error: {message}; run the same command again once there is room: the shot's frames that no table "
+                   "records are colored again", err=True)  # fmt: skip
     if episode.failed or episode.unrecorded:
         sys.exit(1)
 

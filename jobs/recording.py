@@ -1,6 +1,7 @@
 """Writing down what a run did (results tables, the plan, the run's description) when storage refuses: a full disk,
-a bucket that stops taking writes. The work itself (the colored frames) is kept, and a rerun resumes it; what
-could not be written is named in one line instead of a traceback."""
+a bucket that stops taking writes. What could not be written is named in one line instead of a traceback. A rerun
+colors again the frames that no frames table records (resume trusts only what a table vouches for), and records the
+shot."""
 
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ def colorize_one_shot(shot: Shot, options: ShotOptions, weights: str, address: s
 
 def record_shot(shot: Shot, options: ShotOptions, weights: str, result: ShotResult, started: float) -> None:
     """Write the shot's frames table, its result row and the run's description; NotRecorded names a write that
-    failed (the frames stay: a rerun resumes them and records the shot)."""
+    failed (a rerun colors the unrecorded frames again and records the shot)."""
     storage = options.storage_options
     with recording(table := join_url(shot.output, FRAME_TABLE_NAME)):
         write_table(frame_table([result]), table, storage)

@@ -133,6 +133,9 @@ def test_frames_and_output_in_a_bucket(s3_server, monkeypatch, tmp_path):
     import s3fs
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server["endpoint_url"])
+    # s3fs caches a filesystem per set of arguments: one made with none by an earlier test, before this endpoint was
+    # in the environment, would be reused here and reach for AWS itself.
+    s3fs.S3FileSystem.clear_instance_cache()
     fs = s3fs.S3FileSystem(**s3_server["storage_options"])
     root = f"{s3_server['bucket']}/e2e-shot"
     for index in (1, 2, 3, 10):
