@@ -6,8 +6,9 @@ and line art, and the result is compared with what the colorists painted. Each e
   0 ink, 255 paper) and ``truth/`` (their colored frames, under the same names), used as it is;
 - a folder of colored frames, or a video file: cut at its first cut (`pipeline.shots.detect_cuts` on the frames'
   line art), at most `max_frames` frames. Frame 0 is the keyframe; every later frame is stripped to line art by
-  the binary XDoG the model was trained on (`model.xdog.extract_line_art`) and becomes a target. The case folder is
-  written to a temporary folder and removed after the shot is scored: nothing is written into DIR.
+  the binary XDoG the model was trained on (`pipeline.correspondence.keyframe_line_art`, sigma 0.5 as in the
+  development set) and becomes a target. The case folder is written to a temporary folder and removed after the
+  shot is scored: nothing is written into DIR.
 
 Every case is colored in process, through the same `ShotColorizer.run` as `colorize-shot`, once per variant (one
 row of the table per stage, so a reader sees what each stage adds); two baselines are computed without the model:
@@ -44,8 +45,8 @@ from skimage.metrics import structural_similarity
 
 from model.data import natural_key
 from model.train import resolve_device
-from model.xdog import extract_line_art
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions, is_video
+from pipeline.correspondence import keyframe_line_art
 from pipeline.frames import list_frames, output_name, read_frame, write_png
 from pipeline.lineart import resize_bilinear
 from pipeline.shots import detect_cuts, thumbnail
@@ -55,9 +56,6 @@ log = logging.getLogger(__name__)
 
 # A frame equal to the truth has an infinite PSNR; it scores this instead (model.metrics.psnr caps there too).
 PSNR_CAP = 100.0
-# XDoG's narrow Gaussian: that of the development set's line art (the upper end of the paper's 0.3-0.5), so that
-# frame folders and videos are scored like its case folders.
-XDOG_SIGMA = 0.5
 # Frames taken from a video or a frame folder, the keyframe included: 2 s at 24 fps, enough to show drift and
 # flicker, and a folder of many shots still scores in minutes.
 DEFAULT_MAX_FRAMES = 48
@@ -278,11 +276,6 @@ def find_shots(folder: str | Path) -> list[ShotSource]:
     return sources
 
 
-def line_art(rgb: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 line art, 0 ink and 255 paper, of a colored (H, W, 3) uint8 frame, by the model's binary XDoG."""
-    return (extract_line_art(rgb, sigma=XDOG_SIGMA) * 255).astype(np.uint8)
-
-
 def read_colored_frames(source: ShotSource, count: int) -> list[np.ndarray]:
     """The first `count` frames of a frame folder or a video, (H, W, 3) uint8 each, all of one size.
 
@@ -326,7 +319,7 @@ def write_case_folder(source: ShotSource, folder: Path, max_frames: int = DEFAUL
         ValueError: unreadable frames, frames of different sizes, or fewer than 2 frames in the first shot.
     """
     frames = read_colored_frames(source, max_frames + CUT_LOOKAHEAD)
-    lines = [line_art(frame) for frame in frames]
+    lines = [keyframe_line_art(frame) for frame in frames]  # the carried colors extract a keyframe's lines alike
     shot_length = first_shot_length(lines)
     if shot_length < min(len(frames), max_frames + 1):
         log.info("%s: a cut before frame %d; scoring the %d frames before it", source.name, shot_length, shot_length)

@@ -163,8 +163,10 @@ def finish_carried(
         guide_lines: what becomes of colored guide lines (see `finish_guide_lines`).
     """
     paint = carried.paint
+    if fill != "flat" and model_colors is None and art.guides is None:  # soft carried colors need no regions
+        return compose_frame(paint, carried.line_color, art.lines)
     labels = segment_regions(art.boundaries)
-    stats = region_stats(paint, carried.confident, labels)
+    stats = region_stats(paint, carried.confident, labels) if fill == "flat" or model_colors is not None else None
     model_regions = None
     if model_colors is not None:
         stand_in_at, model_regions = model_pixels(carried.confident, labels, stats)

@@ -37,25 +37,14 @@ from jobs.manifest import FRAME_TABLE_NAME, read_table
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.colorizer import PRESETS
 from pipeline.frames import DEFAULT_MAX_PIXELS
+from tests.reliability.cli_runs import assert_clean, invoke
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 KEY = SAMPLE / "key.png"
 
 
-def invoke(*args: object) -> Result:
-    """The CLI as a user runs it; an uncaught exception stays in the result (see `assert_clean`)."""
-    return CliRunner().invoke(main, [str(arg) for arg in args])
-
-
 def color_shot(frames: object, output: object, *extra: object, reference: object = KEY) -> Result:
     return invoke("shot", frames, "-r", reference, "-o", output, "--resolution", "128", *extra)
-
-
-def assert_clean(result: Result) -> None:
-    """The command ended with a message and an exit code of its own, not with an uncaught exception."""
-    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
-    assert not crashed, f"crashed with {result.exception!r}:\n{result.output}"
-    assert "Traceback" not in result.output
 
 
 def assert_no_partial_output(folder: Path) -> None:

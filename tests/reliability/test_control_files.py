@@ -10,23 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner, Result
 
-from cli import main
 from jobs.nightly import LOCK_NAME
+from tests.reliability.cli_runs import assert_clean, invoke
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
-
-
-def invoke(*args: object) -> Result:
-    return CliRunner().invoke(main, [str(arg) for arg in args])
-
-
-def assert_clean(result: Result) -> None:
-    """The command ended with a message and an exit code of its own, not with an uncaught exception."""
-    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
-    assert not crashed, f"crashed with {result.exception!r}:\n{result.output}"
-    assert "Traceback" not in result.output
 
 
 def write_spec(folder: Path, **fields: object) -> Path:

@@ -22,7 +22,7 @@ import click
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner, Result
+from click.testing import Result
 from PIL import Image
 
 import cli
@@ -31,22 +31,12 @@ from jobs import manifest
 from jobs.nightly import LOCK_NAME
 from jobs.progress import ProgressReporter
 from model.data import split_of
+from tests.reliability.cli_runs import assert_clean, invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "wave"
 KEY = SAMPLE / "key.png"
 TIMESTAMP = r"\d\d:\d\d:\d\d"
-
-
-def invoke(*args: object) -> Result:
-    return CliRunner().invoke(main, [str(arg) for arg in args])
-
-
-def assert_clean(result: Result) -> None:
-    """The command ended with a message and an exit code of its own, not with an uncaught exception."""
-    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
-    assert not crashed, f"crashed with {result.exception!r}:\n{result.output}"
-    assert "Traceback" not in result.output
 
 
 def copy_frames(folder: Path, indices: tuple[int, ...] = (1, 2)) -> Path:
