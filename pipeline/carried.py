@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+import torch
 
 from pipeline.correspondence import CarriedFrame, compose_frame
 from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines
 from pipeline.lineart import LineArt, resize_bilinear
-from pipeline.regions import nearest_in_palette, rgb_to_lab, segment_regions
+from pipeline.regions import nearest_in_palette, paint_labels, rgb_to_lab, segment_regions
 
 # A region is flat when its confident carried colors spread less than this (RGB standard deviation, channels in
 # quadrature, 0-255 levels). Against 8: on the OpenMoji shots (benchmarks/shot_quality.py) the temporal error on
@@ -74,26 +74,32 @@ class RegionStats:
     spread: np.ndarray
 
 
+def _bincount(labels: torch.Tensor, count: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """np.bincount's sums, in the same order (so the same float64 bits), by torch's kernel: numpy's holds the GIL
+    for its whole loop, torch's lets the frames on other threads run."""
+    return torch.bincount(labels, None if weights is None else torch.from_numpy(weights), minlength=count).numpy()
+
+
 def region_stats(paint: np.ndarray, confident: np.ndarray, labels: np.ndarray) -> RegionStats:
     """The `RegionStats` of `paint` (H, W, 3) uint8 over `labels` (H, W), from whole-array bincounts over a grid of
     every few pixels (at most STATS_SIDE a side: means and spreads of regions large enough to flatten hardly
     change, at a ninth of the cost at 1080p)."""
     count = int(labels.max()) + 1
-    sizes = np.bincount(labels.ravel(), minlength=count)
+    sizes = _bincount(torch.from_numpy(labels).view(-1), count)
     step = max(1, round(max(labels.shape) / STATS_SIDE))
-    grid_labels = labels[::step, ::step].ravel()
+    grid_labels = torch.from_numpy(labels[::step, ::step].ravel())
     grid_confident = confident[::step, ::step].ravel()
-    samples = np.bincount(grid_labels, minlength=count)
-    share = np.bincount(grid_labels, grid_confident, minlength=count) / np.maximum(samples, 1)
+    samples = _bincount(grid_labels, count)
+    share = _bincount(grid_labels, count, grid_confident.astype(np.float64)) / np.maximum(samples, 1)
     weights = np.where(grid_confident, 1.0, UNCONFIDENT_WEIGHT)
-    total = np.maximum(np.bincount(grid_labels, weights, minlength=count), 1e-9)
+    total = np.maximum(_bincount(grid_labels, count, weights), 1e-9)
     pixels = paint[::step, ::step].reshape(-1, 3).astype(np.float64)
     mean = np.empty((count, 3))
     variance = np.zeros(count)
     for channel in range(3):
-        values = pixels[:, channel]
-        mean[:, channel] = np.bincount(grid_labels, weights * values, minlength=count) / total
-        variance += np.bincount(grid_labels, weights * values * values, minlength=count) / total
+        weighted = weights * pixels[:, channel]
+        mean[:, channel] = _bincount(grid_labels, count, weighted) / total
+        variance += _bincount(grid_labels, count, weighted * pixels[:, channel]) / total
         variance -= mean[:, channel] ** 2
     return RegionStats(sizes, share, samples, mean, np.sqrt(np.maximum(variance, 0)))
 
@@ -135,11 +141,7 @@ def flat_paint(
         if model_regions is not None:
             snap |= model_regions[flat]
         region_rgb[flat] = np.where(snap[:, None], snapped, region_rgb[flat])
-    painted = cv2.merge([np.take(region_rgb[:, channel], labels) for channel in range(3)])
-    out = paint.copy()
-    # One table lookup per channel and a masked copy: about 10 ms at 1080p, against 50 for `paint_regions`.
-    cv2.copyTo(painted, flat[labels].view(np.uint8), out)
-    return out
+    return paint_labels(paint, labels, flat, region_rgb)
 
 
 def finish_carried(

@@ -32,6 +32,7 @@ over long shots.
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -85,11 +86,14 @@ def flow_guide(lines: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return guide
 
 
+@functools.lru_cache(maxsize=8)
 def pixel_grid(shape: tuple[int, int]) -> np.ndarray:
-    """(h, w, 2) float32 (x, y) of every pixel."""
+    """(h, w, 2) float32 (x, y) of every pixel; read-only, made once per shape (a shot's frames share one)."""
     height, width = shape
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return np.dstack([xs, ys])
+    grid = np.dstack([xs, ys])
+    grid.flags.writeable = False
+    return grid
 
 
 def _remap(image: np.ndarray, coords: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:

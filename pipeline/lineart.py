@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageChops
+from PIL import Image
 
 from pipeline.frames import rgb_to_gray
 from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines, split_line_art
@@ -228,9 +229,9 @@ def vote_frame(colors: np.ndarray, art: LineArt, *, gap: int = 3) -> tuple[np.nd
 
 
 def multiply_lines(colors: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """Lay the artist's line art (H, W) uint8 over colors (H, W, 3) uint8 by multiplication: a * b / 255."""
-    ink = Image.fromarray(lines, "L").convert("RGB")
-    return np.asarray(ImageChops.multiply(Image.fromarray(colors, "RGB"), ink))
+    """Lay the artist's line art (H, W) uint8 over colors (H, W, 3) uint8 by multiplication: a * b / 255, rounded
+    (OpenCV's, which releases the GIL; Pillow's ImageChops.multiply held it, and rounded down)."""
+    return cv2.multiply(colors, cv2.merge([lines, lines, lines]), scale=1 / 255)
 
 
 def finish_frame(

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.components import component_runs
+from pipeline.regions import label_components
 
 # Ratios to the paper are quantised to 1/_BINS; index _BINS is the paper itself. Grain lies above it, so the
 # histogram runs to twice the paper level (anything brighter is clipped to the last bin).
@@ -189,20 +189,16 @@ def _speck_mask(marks: np.ndarray, speck_size: int) -> np.ndarray:
 
     Marks that touch, diagonally too, are one group (a one-pixel aliased diagonal stroke stays one stroke), and so
     are marks one pixel apart along a row or a column: growing every mark one pixel down and right joins them, and
-    the 4-connected components of the grown marks are the groups. Only the marks are looked up in the components'
-    runs: no label image is painted.
+    the 4-connected components of the grown marks are the groups.
     """
     grown = marks.copy()
     grown[1:] |= marks[:-1]
     grown[:, 1:] |= grown[:, :-1].copy()
-    runs = component_runs(grown)
+    labels, _ = label_components(grown)
+    group = labels[marks]  # only the marks count toward a group's size, not the pixels grown around them
+    small = np.bincount(group) <= speck_size
     specks = np.zeros(marks.shape, dtype=bool)
-    if runs.count == 0:
-        return specks
-    pixels = np.flatnonzero(marks)
-    group = runs.labels[runs.run_of(pixels)]
-    small = np.bincount(group, minlength=runs.count + 1) <= speck_size
-    specks.ravel()[pixels[small[group]]] = True
+    specks[marks] = small[group]
     return specks
 
 

@@ -192,7 +192,8 @@ class VideoWriter:
         format. It depends on nothing written before, so frames may be converted on several threads at once
         (swscale releases the GIL) and then written in order."""
         frame = _pad(frame, self._spec.pad_to)
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        # Wrapped, not copied: from_ndarray's copy holds the GIL, swscale's conversion below does not.
+        video_frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame), format="rgb24")
         if self._spec.yuv:
             # swscale's default matrix is BT.601, but players read untagged HD as BT.709: convert and tag alike.
             return video_frame.reformat(

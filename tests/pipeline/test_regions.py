@@ -11,6 +11,7 @@ from pipeline.regions import (
     flat_fill,
     keyframe_palette,
     lab_to_rgb,
+    label_components,
     paint_regions,
     region_colors,
     region_vote,
@@ -316,3 +317,27 @@ def test_a_leak_split_on_the_grid_is_split_in_the_frame() -> None:
     red_full = paint_regions(colors, full, region_colors(full.lab))[..., 1] < 100
     paper = lines == 255
     assert (red_full != (out[..., 1] < 100))[paper].mean() < 0.005  # the same pixels red as a full vote, but a few
+
+
+def test_components_join_across_rows_where_they_overlap_and_not_where_they_touch_diagonally() -> None:
+    mask = np.zeros((4, 8), dtype=bool)
+    mask[0, 0:3] = mask[1, 2:5] = True  # overlap at column 2: one component
+    mask[2, 5] = True  # touches (1, 4) diagonally only: a component of its own
+    mask[3, 0:8] = True  # touches (2, 5) from below: joins it
+    labels, count = label_components(mask)
+    assert count == 2
+    assert labels[0, 0] == labels[1, 4] == 1  # numbered in the raster order of their first pixels
+    assert labels[2, 5] == labels[3, 7] == 2
+    assert (labels[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+def test_a_dilation_by_an_even_square_reaches_one_pixel_further_after_than_before(size: int) -> None:
+    from pipeline.regions import _dilate
+
+    mask = np.zeros((9, 9), dtype=bool)
+    mask[4, 4] = True
+    rows, columns = np.nonzero(_dilate(mask, size))
+    before = (size - 1) // 2
+    assert (rows.min(), rows.max()) == (4 - before, 4 + size - 1 - before)
+    assert (columns.min(), columns.max()) == (4 - before, 4 + size - 1 - before)
