@@ -359,7 +359,8 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     "--precision",
     type=click.Choice(PRECISIONS),
     default="auto",
-    help="Model arithmetic; auto: bfloat16 on a GPU, float32 on a CPU.",
+    help="Model arithmetic; auto is float32 everywhere, so a GPU paints what a CPU previewed; bfloat16 is faster "
+    "on a GPU and may color a close region differently.",
 )
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (pays off on long shots).")
 @click.option(

@@ -127,7 +127,7 @@ class JobSpec:
         clean_lines: normalise scanned or grey line art to white paper and dark ink first.
         guide_lines: colored guide lines separate paint regions and are painted over ("paint") or kept ("keep");
             "off" reads them as gray ink.
-        precision: the model's arithmetic, "float32", "bfloat16" or "auto" (bfloat16 on GPUs).
+        precision: the model's arithmetic, "float32", "bfloat16" (bottleneck and decoder only) or "auto" (float32).
         compile: run the model through torch.compile.
         max_pixels: frames and keyframes with more pixels are refused before they are decoded.
         batch_size: frames per model call.

@@ -12,6 +12,9 @@ Where this code departs from the paper's published code, and why:
 - The bottleneck may run at a narrower width than the tokens (``bottleneck_channels``): it holds 85% of the paper's
   parameters and most of its time, and the `lite` preset, our default, narrows it.
 - The decoder takes one Conv-BN-LeakyReLU per skip (two per resolution), widths mirroring the encoder.
+- Under autocast only the bottleneck and the decoder run in reduced precision. Both encoders and both attention
+  blocks stay in float32: the attention logits are large unscaled dot products of the tokens, and tokens rounded to
+  bfloat16 moved whole regions of a real frame to another color (up to 58 of 429 regions at 512).
 """
 
 from __future__ import annotations
@@ -133,6 +136,11 @@ def features_to_tokens(features: list[torch.Tensor]) -> torch.Tensor:
     return grid.flatten(2).transpose(1, 2)  # (B, h*w, C)
 
 
+def float32_only(tensor: torch.Tensor) -> torch.autocast:
+    """A region where autocast is off on `tensor`'s device: the parts of the model whose rounding decides colors."""
+    return torch.autocast(tensor.device.type, enabled=False)
+
+
 class Bottleneck(nn.Module):
     """Residual blocks on the token grid, optionally at a narrower width; returns concat(z, res(z)).
 
@@ -226,7 +234,8 @@ class Colorizer(nn.Module):
     def encode_reference(self, reference: torch.Tensor) -> torch.Tensor:
         """Tokens of a batch of references (B, 3, H, W) in [-1, 1]: (B, M, C). Encode a keyframe once per shot."""
         self.check_size(reference, "reference")
-        return features_to_tokens(self.reference_encoder(reference))
+        with float32_only(reference):
+            return features_to_tokens(self.reference_encoder(reference.float()))
 
     def colorize(
         self,
@@ -243,11 +252,13 @@ class Colorizer(nn.Module):
         """
         self.check_size(line, "line art")
         B, _, H, W = line.shape
-        features = self.line_encoder(line * 2 - 1)
-        x = features_to_tokens(features)  # (B, N, C)
-        y = reference_tokens.expand(B, -1, -1) if reference_tokens.shape[0] == 1 else reference_tokens
-        z, cross = self.cross_attention(x, y, return_attention=True, key_log_weights=reference_log_weights)
-        z, self_map = self.self_attention(z, z, return_attention=True)
+        with float32_only(line):
+            features = self.line_encoder(line.float() * 2 - 1)
+            x = features_to_tokens(features)  # (B, N, C)
+            y = reference_tokens.float()
+            y = y.expand(B, -1, -1) if y.shape[0] == 1 else y
+            z, cross = self.cross_attention(x, y, return_attention=True, key_log_weights=reference_log_weights)
+            z, self_map = self.self_attention(z, z, return_attention=True)
         h, w = H // self.config.stride, W // self.config.stride
         grid = z.transpose(1, 2).reshape(B, -1, h, w)  # (B, C, h, w)
         image = self.decoder(self.bottleneck(grid), features[-2::-1])

@@ -61,8 +61,9 @@ from pipeline.video import VideoFeed, VideoWriter, decode_video
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
-# "auto": bfloat16 autocast on a GPU, where it roughly doubles the model's rate; float32 on a CPU, where few chips
-# have bfloat16 arithmetic and autocast only adds conversions.
+# "auto" is float32 on every device, so that a render node paints the colors the workstation previewed. "bfloat16"
+# runs the bottleneck and decoder under autocast (the encoders and attention stay float32, model/colorizer.py):
+# faster on a GPU, but a region whose vote is close may still take another color.
 PRECISIONS = ("auto", "float32", "bfloat16")
 # Where a frame's colors come from (pipeline/correspondence.py): "carry", the keyframe's colors carried along
 # correspondences between the line drawings; "combined", those and the model's for the closed regions the keyframe
@@ -132,8 +133,8 @@ class ShotOptions:
         clean_lines: normalise scanned or grey line art to white paper and dark ink first (pipeline/lineclean.py).
         guide_lines: colored guide lines separate paint regions and are then painted over ("paint") or kept in
             their own color ("keep"); "off" reads them as gray ink (pipeline/guidelines.py).
-        precision: the model's arithmetic: "float32", "bfloat16" (autocast; the attention map stays float32) or
-            "auto" (bfloat16 on a GPU, float32 on a CPU).
+        precision: the model's arithmetic: "float32"; "bfloat16" (autocast on the bottleneck and decoder only, the
+            encoders and attention stay float32); "auto", float32 on every device.
         compile: run the model through torch.compile, its weights frozen into the graph: on a 2-core CPU about
             18% faster batches after a compile of 20-35 s on the first batch of each new shape (about 8 s when
             inductor's on-disk cache holds it already); pays off on long shots. A CPU needs a C++ compiler for it;
@@ -355,8 +356,12 @@ class ShotColorizer:
         if precision not in PRECISIONS:
             msg = f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
             raise ValueError(msg)
-        bfloat16 = precision == "bfloat16" or (precision == "auto" and self.device.type == "cuda")
-        self.autocast_dtype = torch.bfloat16 if bfloat16 else None
+        self.autocast_dtype = torch.bfloat16 if precision == "bfloat16" else None
+        if self.device.type == "cuda":
+            # TensorFloat-32 convolutions round their inputs to 10 mantissa bits: alone, that moved some regions
+            # of a real frame to another color. float32 has to mean float32.
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         if compile and self._compiled is None:
             # Compiles lazily, on the first call of each shape. Freezing folds the fixed weights into the graph
             # (BatchNorm into the convolutions, weights pre-packed for oneDNN): about 18% off a CPU batch.

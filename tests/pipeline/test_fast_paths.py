@@ -1,5 +1,5 @@
-"""The fast paths give the colors of the plain path: bfloat16 autocast within bfloat16's tolerance, torch.compile
-to the last bit that float32 reordering allows."""
+"""The fast paths give the colors of the plain path: torch.compile to the last bit that float32 reordering allows,
+bfloat16 through the whole pipeline (its colors pixel by pixel: test_precision.py)."""
 
 from __future__ import annotations
 
@@ -36,15 +36,6 @@ def predict(colorizer: ShotColorizer, sample, **configuration) -> np.ndarray:
         return np.stack(colorizer.predict_colors(frames, tokens, 256)).astype(np.int16)
     finally:
         colorizer.configure()
-
-
-def test_bfloat16_autocast_stays_within_its_tolerance(colorizer, sample) -> None:
-    plain = predict(colorizer, sample, precision="float32")
-    fast = predict(colorizer, sample, precision="bfloat16")
-    difference = np.abs(fast - plain)
-    assert difference.any()  # bfloat16 really ran: its 8-bit mantissa changes some colors
-    assert difference.mean() < 1.0  # 0-255 levels (measured: 0.27)
-    assert np.percentile(difference, 99) <= 10  # (measured: 5)
 
 
 def test_auto_precision_is_float32_on_the_cpu(colorizer, sample) -> None:
