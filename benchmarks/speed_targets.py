@@ -10,9 +10,11 @@ Sections (each can be left out with --skip):
   whose speed does not depend on its weights) and `lite` (the shipped weights), taking turns run by run. FLOPs per
   frame by torch's FlopCounterMode; "convolutions" is the convolution FLOPs over the convolutions' own time in
   torch.profiler (aten::convolution and what it calls), the rate the convolutions reach against the matmul.
-- pipeline: `ShotColorizer.run` in-process with the default options (auto fill, flat with tracking on closed line
-  art) on --frames frames of the bundled sample at 800x600, PNG in and out, beside the `icme2023` model-alone rate
-  measured above: the issue asks for 8x. Then the same with `--compile`, compiled on a warm-up shot first.
+- pipeline: `ShotColorizer.run` in-process, PNG in and out, on --frames frames of the bundled sample, beside the
+  `icme2023` model-alone rate measured above (the issue asks for 8x): the default options (colors carried from the
+  keyframe, flat fill) on 256x256 frames, the paper's size, and on 800x600 frames at working resolution 256; then
+  the model's colors (`color_source="model"`, flat fill with tracking) on 256x256 frames, plain and `--compile`
+  (compiled on a warm-up shot first).
 - 1080p: one 1920x1080 shot at 512 working resolution: each step alone per frame (benchmarks/episode_scaling.py's
   `stage_breakdown`), what each thread group of a worker spends per frame, and the shot's end-to-end rate.
 - start-up: `colorize-shot` on the 12-frame sample in a fresh process, from the command's start to its first PNG
@@ -81,16 +83,23 @@ def convolution_rate(model: Colorizer, batch: int, size: int = 256) -> tuple[flo
     return conv_flops / (conv_us / 1e6) / 1e9, conv_us / total_us
 
 
-def pipeline_fps(frames: int, work: Path, options: ShotOptions) -> float:
-    """Frames per second of the pipeline on the sample at 800x600 (a warm-up shot first, which also compiles)."""
-    folder = make_shot(work / "p_lines", frames, (800, 600))
+PIPELINE_RUNS = {
+    "default, 256x256 frames": ((256, 256), ShotOptions()),
+    "default, 800x600 frames at 256": ((800, 600), ShotOptions()),
+    "model colors, 256x256 frames": ((256, 256), ShotOptions(color_source="model")),
+    "model colors, 256x256 frames, --compile": ((256, 256), ShotOptions(color_source="model", compile=True)),
+}
+
+
+def pipeline_fps(frames: int, work: Path, size: tuple[int, int], options: ShotOptions) -> float:
+    """Frames per second of the pipeline on the sample at `size` (a warm-up shot first, which also compiles)."""
+    tag = f"{size[0]}x{size[1]}_{options.color_source}_{'compiled' if options.compile else 'plain'}"
+    folder = make_shot(work / f"p_lines_{size[0]}x{size[1]}", frames, size)
     colorizer = ShotColorizer.from_weights()
-    warm = make_shot(work / "p_warm", 4, (800, 600))
-    tag = "compiled" if options.compile else "plain"
-    colorizer.run(Shot("warm", str(warm), str(SAMPLE / "key.png"), str(work / f"p_warm_{tag}")), options)
+    warm = make_shot(work / f"p_warm_{tag}", 4, size)
+    colorizer.run(Shot("warm", str(warm), str(SAMPLE / "key.png"), str(work / f"p_warm_out_{tag}")), options)
     result = colorizer.run(Shot("p", str(folder), str(SAMPLE / "key.png"), str(work / f"p_out_{tag}")), options)
     assert result.status == "ok", result.summary()
-    print(f"  pipeline fill: {result.fill}")
     return result.written / result.seconds
 
 
@@ -155,7 +164,7 @@ def memory(work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7, help="timed runs of the matmul and of each model")
-    parser.add_argument("--frames", type=int, default=48, help="frames of the 800x600 pipeline shot")
+    parser.add_argument("--frames", type=int, default=48, help="frames of each pipeline shot")
     parser.add_argument("--hd-frames", type=int, default=16, help="frames of the 1920x1080 shot")
     parser.add_argument("--skip", nargs="*", choices=SECTIONS, default=[], help="sections to leave out")
     args = parser.parse_args()
@@ -182,13 +191,14 @@ def main() -> None:
                       f"{conv:>13.0f} {of(conv):>15} {share:>11.0%}")  # fmt: skip
             icme_fps = 1000 / timings["icme2023"].median_ms
     if "pipeline" in sections:
-        for label, options in (("default", ShotOptions()), ("--compile", ShotOptions(compile=True))):
-            fps = pipeline_fps(args.frames, work, options)
-            print(f"\n{label} pipeline, 800x600 at 256, {args.frames} frames: {fps:.2f} frames/s")
-            if icme_fps:
-                print(f"  against icme2023 model alone ({icme_fps:.2f} frames/s, this run): {fps / icme_fps:.2f}x "
-                      f"(target 8x); against the paper's {PAPER_SECONDS_PER_FRAME} s/frame: "
-                      f"{fps * PAPER_SECONDS_PER_FRAME:.2f}x")  # fmt: skip
+        print(f"\n{'pipeline, PNG in and out, ' + str(args.frames) + ' frames':>44} {'frames/s':>9} "
+              f"{'of icme2023':>12} {'of 0.44 s':>10}   (target 8x)")  # fmt: skip
+        for label, (size, options) in PIPELINE_RUNS.items():
+            fps = pipeline_fps(args.frames, work, size, options)
+            of_model = f"{fps / icme_fps:.2f}x" if icme_fps else "-"
+            print(f"{label:>44} {fps:>9.2f} {of_model:>12} {fps * PAPER_SECONDS_PER_FRAME:>9.2f}x", flush=True)
+        if icme_fps:
+            print(f"icme2023 model alone, this run: {icme_fps:.2f} frames/s (256x256, batch 4)")
     if "1080p" in sections:
         print()
         full_hd(work, args.hd_frames)
