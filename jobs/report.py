@@ -7,12 +7,12 @@ server and no script: it opens from a disk or a bucket's web view. Everything ta
 messages) is HTML-escaped.
 
 On top: shots done, failed and missing, frames, time, weights, options; then the failures with their messages and
-files; then every shot, those most likely wrong first. Without ground truth, "likely wrong" is measured on every
-frame against the frames around it, after the shot's motion (`pipeline.consistency`): paint on paper that the frames
-near it do not have, paper in paint, a paint region whose color differs from its match before and after; every
-frame a signal fires on is listed with the signal and its size in pixels. On a sample of consecutive frame pairs
-whose line art barely moved, also: how much the colors changed anyway (flicker), the share of paint regions whose
-color changed, and the share of painted pixels whose color is not in the keyframe's palette.
+files; then every shot, those most likely wrong first. Without ground truth, "likely wrong" is what
+`pipeline.quality.ShotSignals` measures: every frame against the frames around it, after the shot's motion (paint on
+paper that the frames near it do not have, paper in paint, a paint region whose color differs from its match before
+and after; every frame a signal fires on is listed with the signal and its size in pixels), and on a sample of
+consecutive frame pairs whose line art barely moved, how much the colors changed anyway (flicker), the share of
+paint regions whose color changed, and the share of painted pixels whose color is not in the keyframe's palette.
 
 Paths a run recorded relative to the folder it was run from (colorize-shot's own arguments) are resolved against
 that folder, which the run description (`inkpaint-spec.json`) records, so the report can be written from anywhere.
@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 import fsspec
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from jobs.manifest import (
     FRAME_TABLE_NAME,
@@ -45,68 +45,17 @@ from jobs.manifest import (
     url_exists,
 )
 from pipeline.colorize import join_url
-from pipeline.consistency import ShotConsistency
-from pipeline.frames import read_frame, rgb_to_gray, write_bytes_atomic
+from pipeline.frames import read_frame, write_bytes_atomic
 from pipeline.png import encode_png
-from pipeline.regions import keyframe_palette, nearest_in_palette, rgb_to_lab, segment_regions
+from pipeline.quality import QualitySignals, ShotSignals
 
 log = logging.getLogger(__name__)
 
 REPORT_FOLDER = "inkpaint-report"
 THUMB = 192  # long side of a thumbnail, pixels
 STRIP_FRAMES = 8  # thumbnails per shot, first and last included
-SIGNAL_PAIRS = 12  # consecutive frame pairs sampled per shot for the quality signals
-SIGNAL_SIDE = 384  # long side the signals are measured at
-STILL_LINES = 3.0  # mean gray difference (0-255) under which two frames' line art "barely moved"
-CHANGED_DELTA_E = 10.0  # a region whose median color moved further than this (CIE76) changed color
-OFF_PALETTE_DELTA_E = 10.0  # a painted pixel further than this from every keyframe color is off the palette
+SIGNAL_PAIRS = 12  # consecutive frame pairs sampled per shot for the still-pair and palette signals
 READ_AHEAD = 4  # frames decoded ahead of the signals, on threads (decoding releases the GIL)
-
-
-@dataclass(frozen=True)
-class FlaggedFrame:
-    """A frame a signal of `pipeline.consistency` fired on.
-
-    Args:
-        frame: the colored frame's file name.
-        signal: "paint on paper", "paper in paint" or "region color".
-        pixels: how many of the frame's pixels the signal covers.
-    """
-
-    frame: str
-    signal: str
-    pixels: int
-
-
-@dataclass
-class QualitySignals:
-    """What a shot's output says about itself without ground truth (all 0 when nothing could be measured).
-
-    Args:
-        still_pairs: sampled consecutive frame pairs whose line art barely moved.
-        flicker: mean color change (0-255) over those pairs, where the drawing did not move.
-        changed_regions: share (0-1) of the paint regions of those pairs whose color changed.
-        off_palette: share (0-1) of painted pixels of the sampled frames whose color is not in the keyframe.
-        frames_checked: frames compared with the frames around them (three or more colored in a row).
-        flagged: every frame a frame-to-frame signal fired on, in frame order (a frame once per signal).
-    """
-
-    still_pairs: int = 0
-    flicker: float = 0.0
-    changed_regions: float = 0.0
-    off_palette: float = 0.0
-    frames_checked: int = 0
-    flagged: list[FlaggedFrame] = field(default_factory=list)
-
-    @property
-    def flagged_frames(self) -> int:
-        return len({flag.frame for flag in self.flagged})
-
-    @property
-    def suspicion(self) -> float:
-        """One number to sort shots by, most likely wrong first."""
-        flagged = self.flagged_frames / self.frames_checked if self.frames_checked else 0.0
-        return self.flicker / 10 + self.changed_regions + self.off_palette + flagged
 
 
 @dataclass
@@ -141,16 +90,6 @@ def _thumbnail(image: np.ndarray, side: int = THUMB) -> Image.Image:
     return picture.convert("RGB")
 
 
-def _ink_preserving_gray(image: np.ndarray, side: int) -> np.ndarray:
-    """Line art reduced to `side` keeping thin lines: a minimum filter before the reduction."""
-    gray = Image.fromarray(rgb_to_gray(image) if image.ndim == 3 else image)
-    scale = max(gray.size) / side
-    if scale > 1.5:
-        gray = gray.filter(ImageFilter.MinFilter(3 if scale < 4 else 5))
-    gray.thumbnail((side, side), Image.Resampling.BOX)
-    return np.asarray(gray)
-
-
 def _evenly_spaced(count: int, wanted: int) -> list[int]:
     if count <= wanted:
         return list(range(count))
@@ -177,46 +116,13 @@ def _read_ahead(rows: list[dict], storage: dict) -> Iterator[tuple[dict, np.ndar
                 waiting.append(pool.submit(read, row))
 
 
-@dataclass
-class _StillPairs:
-    """The sampled-pair signals, summed over the pairs (see `QualitySignals`)."""
-
-    palette: np.ndarray | None
-    flicker: list[float] = field(default_factory=list)
-    changed: int = 0
-    regions: int = 0
-    off: int = 0
-    painted: int = 0
-
-    def add(self, lines: list[np.ndarray], colors: list[np.ndarray]) -> None:
-        """One pair of consecutive frames, each reduced to SIGNAL_SIDE: line art (gray) and colors."""
-        if lines[0].shape != lines[1].shape or colors[0].shape[:2] != lines[0].shape:
-            return
-        paper = (lines[0] >= 200) & (lines[1] >= 200)
-        if self.palette is not None and len(self.palette) and paper.any():
-            lab = rgb_to_lab(colors[0][paper])
-            nearest = rgb_to_lab(nearest_in_palette(lab, self.palette))
-            self.off += int((np.sqrt(((lab - nearest) ** 2).sum(axis=1)) > OFF_PALETTE_DELTA_E).sum())
-            self.painted += int(paper.sum())
-        if np.abs(lines[0].astype(np.int16) - lines[1]).mean() > STILL_LINES:
-            return
-        self.flicker.append(float(np.abs(colors[0].astype(np.int16) - colors[1])[paper].mean()) if paper.any() else 0.0)
-        labels = segment_regions(np.minimum(lines[0], lines[1]), gap=1)
-        sizes = np.bincount(labels.ravel())
-        for label in np.flatnonzero(sizes >= 24)[1:] if len(sizes) > 1 else []:
-            inside = labels == label
-            medians = [np.median(rgb_to_lab(c[inside]), axis=0) for c in colors]
-            self.regions += 1
-            self.changed += int(np.sqrt(((medians[0] - medians[1]) ** 2).sum()) > CHANGED_DELTA_E)
-
-
 def _file_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def quality_signals(rows: list[dict], reference: np.ndarray | None, storage_options: dict) -> QualitySignals:
-    """Compare every colored frame of a shot with the frames around it, and measure flicker, region color changes
-    and the off-palette share on sampled frame pairs.
+    """The shot's `pipeline.quality.QualitySignals`: every colored frame compared with the frames around it, and
+    flicker, region color changes and the off-palette share on SIGNAL_PAIRS sampled frame pairs.
 
     Args:
         rows: the shot's frames table rows, in frame order.
@@ -226,44 +132,22 @@ def quality_signals(rows: list[dict], reference: np.ndarray | None, storage_opti
     done = [row for row in rows if row["status"] in ("written", "resumed") and row["output"]]
     if len(done) < 2:
         return QualitySignals()
-    palette = keyframe_palette(np.asarray(_thumbnail(reference, SIGNAL_SIDE))) if reference is not None else None
-    pairs = _StillPairs(palette)
     sampled = {done[i]["index"] for i in _evenly_spaced(len(done) - 1, SIGNAL_PAIRS)}  # each pair's first frame
-    checker = ShotConsistency()
-    names: dict[int, str] = {}
-    flags = []
-    previous: tuple[int, np.ndarray, np.ndarray] | None = None  # a sampled pair's first frame, reduced
+    signals = ShotSignals(reference, sampled)
     unread: list[Exception] = []
     for item in _read_ahead(done, storage_options):
         if isinstance(item, Exception):
             unread.append(item)
             continue
         row, lines, colors = item
-        index = row["index"]
         try:
-            flags += checker.add(index, lines, colors)
+            signals.add(row["index"], _file_name(row["output"]), lines, colors)
         except ValueError as error:  # colors of another size than the line art
             unread.append(error)
-            continue
-        names[index] = _file_name(row["output"])
-        reduced = None
-        if index in sampled or (previous is not None and previous[0] == index - 1):
-            reduced = (_ink_preserving_gray(lines, SIGNAL_SIDE), np.asarray(_thumbnail(colors, SIGNAL_SIDE)))
-        if previous is not None and previous[0] == index - 1:
-            pairs.add([previous[1], reduced[0]], [previous[2], reduced[1]])
-        previous = (index, *reduced) if index in sampled else None
-    flags += checker.finish()
     if unread:
         log.warning("quality signals: %d of %d frames could not be compared with their neighbours; the first: %s",
                     len(unread), len(done), unread[0])  # fmt: skip
-    return QualitySignals(
-        still_pairs=len(pairs.flicker),
-        flicker=float(np.mean(pairs.flicker)) if pairs.flicker else 0.0,
-        changed_regions=pairs.changed / pairs.regions if pairs.regions else 0.0,
-        off_palette=pairs.off / pairs.painted if pairs.painted else 0.0,
-        frames_checked=checker.compared,
-        flagged=[FlaggedFrame(names[flag.index], flag.signal, flag.pixels) for flag in flags],
-    )
+    return signals.finish()
 
 
 def _shot_pictures(shot: ShotReport, rows: list[dict], reference: np.ndarray | None, folder: str, storage: dict):
