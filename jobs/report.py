@@ -3,8 +3,9 @@
 `write_report(OUT)` reads what a run left in OUT (the results rows in ``inkpaint-results/``, the plan of an episode,
 each shot's frames table) and writes ``OUT/inkpaint-report/index.html`` with, beside it, a keyframe thumbnail, a
 strip of line-art and colored thumbnails and a contact sheet (PNG, for chat and email) per shot. The page needs no
-server and no script: it opens from a disk or a bucket's web view. Everything taken from a run (shot names, paths,
-messages) is HTML-escaped.
+server and no script: it opens from a disk or a bucket's web view. It is rendered from a Jinja2 template
+(jobs/templates/report.html.j2) with autoescape on: everything taken from a run (shot names, paths, messages) is
+HTML-escaped.
 
 On top: shots done, failed and missing, frames, time, weights, options; then the failures with their messages and
 files; then every shot, those most likely wrong first. Without ground truth, "likely wrong" is what
@@ -20,7 +21,6 @@ that folder, which the run description (`inkpaint-spec.json`) records, so the re
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import math
@@ -44,6 +44,7 @@ from jobs.manifest import (
     read_rows,
     url_exists,
 )
+from jobs.pages import render_page
 from pipeline.colorize import join_url
 from pipeline.frames import read_frame, write_bytes_atomic
 from pipeline.png import encode_png
@@ -273,18 +274,6 @@ def gather(output: str, storage_options: dict | None = None) -> tuple[list[ShotR
 
 _ORDER = {"failed": 0, "missing": 1, "partial": 2, "ok": 3}
 
-_STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
-h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; }
-table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
-.failed, .missing { color: #b00020; font-weight: bold; } .partial { color: #b26a00; font-weight: bold; }
-.ok { color: #1b7a2c; } .shot { border-top: 1px solid #ddd; padding-top: 8px; margin-top: 16px; }
-.shot img { vertical-align: top; margin-right: 12px; max-width: 100%; }
-video { max-width: 480px; display: block; margin-top: 6px; }
-.num { text-align: right; } table.flagged { margin-bottom: 8px; }
-"""
-
-
 _SIGNAL_MEANING = {
     "paint on paper": "paint where the frames near it have paper",
     "paper in paint": "paper where the frames near it have paint",
@@ -292,107 +281,29 @@ _SIGNAL_MEANING = {
 }
 
 
-def _worker_html(worker: str) -> str:
-    """ " on HOST", the Ray node (recorded as "HOST (node ID)") as its tooltip; a bare id as it is."""
-    host, _, node = worker.partition(" (node ")
-    if not host:
-        return ""
-    title = f' title="Ray node {html.escape(node.rstrip(")"))}"' if node else ""
-    return f' on <span class="worker"{title}>{html.escape(host)}</span>'
-
-
-def _flagged_html(q: QualitySignals) -> str:
-    """Every flagged frame with its signal and size, or a line saying none was."""
-    e = html.escape
-    if not q.frames_checked:
-        return "<p>frames not compared with the frames around them: fewer than three in a row could be read</p>"
-    if not q.flagged:
-        return f'<p class="ok">no frame flagged: {q.frames_checked} frames compared with the frames around them</p>'
-    rows = "".join(f'<tr><td>{e(f.frame)}</td><td title="{e(_SIGNAL_MEANING.get(f.signal, ""))}">{e(f.signal)}</td>'
-                   f'<td class="num">{f.pixels:,}</td></tr>' for f in q.flagged)  # fmt: skip
-    return (f'<p class="partial">{q.flagged_frames} of {q.frames_checked} frames flagged: they disagree with the '
-            'frames around them</p><table class="flagged"><tr><th>frame</th><th>signal</th><th>pixels</th></tr>'
-            f"{rows}</table>")  # fmt: skip
-
-
 def render(output: str, shots: list[ShotReport], facts: dict) -> str:
     """The report page's HTML."""
-    e = html.escape
     shots = sorted(shots, key=lambda s: (_ORDER.get(s.status, 9), -s.signals.suspicion, s.name))
-    counts = {status: sum(1 for s in shots if s.status == status) for status in _ORDER}
-    frames = sum(s.written for s in shots)
-    seconds = sum(s.seconds for s in shots)
-    weights = sorted({s.weights_sha256 for s in shots if s.weights_sha256})
     spec, run = facts.get("spec", {}), facts.get("run", {})
-    weights_name = (run.get("weights") or spec.get("weights") or "the shipped default").rsplit("/", 1)[-1]
-    wall = f"{run['wall_seconds']:.1f} s, started {run.get('started', '?')}" if "wall_seconds" in run else "unknown"
     options = {k: spec[k] for k in ("resolution", "color_source", "fill", "palette_lock", "track", "chain",
                                      "guide_lines", "clean_lines", "precision", "weights") if k in spec}  # fmt: skip
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>inkpaint report: {e(spec.get('episode', output))}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>inkpaint report: {e(spec.get('episode', output))}</h1>",
-        f"<p>Output: <code>{e(output)}</code></p>",
-    ]
-    if not shots:
-        parts.append(f'<p class="failed">No results found in {e(output)}: nothing was run here yet, or the run '
-                     "stopped before its first shot finished.</p></body></html>")  # fmt: skip
-        return "\n".join(parts)
-    parts += [
-        '<table id="summary">',
-        f'<tr><th>shots ok</th><td class="num" id="shots-ok">{counts["ok"]}</td></tr>',
-        f'<tr><th>shots partial</th><td class="num" id="shots-partial">{counts["partial"]}</td></tr>',
-        f'<tr><th>shots failed</th><td class="num" id="shots-failed">{counts["failed"]}</td></tr>',
-        f'<tr><th>shots missing (planned, no result)</th><td class="num" id="shots-missing">{counts["missing"]}</td>'
-        "</tr>",
-        f'<tr><th>shots skipped by the last run (already complete)</th><td class="num" id="shots-skipped">'
-        f"{len(run.get('skipped', []))}</td></tr>",
-        f'<tr><th>frames colored</th><td class="num" id="frames">{frames}</td></tr>',
-        f'<tr><th>wall time of the last run</th><td class="num" id="wall">{e(wall)}</td></tr>',
-        f'<tr><th>worker time (all shots)</th><td class="num" id="seconds">{seconds:.1f} s</td></tr>',
-        f'<tr><th>frames/s per worker</th><td class="num">{frames / seconds if seconds else 0:.2f}</td></tr>',
-        f"<tr><th>weights</th><td><code>{e(weights_name)}</code> sha256 <code>{e(', '.join(weights) or 'unknown')}"
-        "</code></td></tr>",
-        f"<tr><th>options</th><td><code>{e(json.dumps(options))}</code></td></tr>",
-        "</table>",
-    ]
-    troubled = [s for s in shots if s.status != "ok" or s.frame_failures]
-    if troubled:
-        parts.append('<h2>Failures</h2><ul id="failures">')
-        for s in troubled:
-            message = s.error or ("no result: the shot was planned but did not finish" if s.status == "missing"
-                                  else f"{len(s.frame_failures)} frames failed")  # fmt: skip
-            parts.append(f'<li><span class="{e(s.status)}">{e(s.name)}</span>: {e(message)}<ul>')
-            parts += [f"<li><code>{e(frame)}</code>: {e(reason)}</li>" for frame, reason in s.frame_failures[:20]]
-            parts.append("</ul></li>")
-        parts.append("</ul>")
-    parts.append("<h2>Shots, most likely wrong first</h2>")
-    for s in shots:
-        q = s.signals
-        parts.append(f'<div class="shot" id="shot-{e(s.name)}"><h3><span class="{e(s.status)}">{e(s.status)}</span> '
-                     f"{e(s.name)}</h3>")  # fmt: skip
-        parts.append(
-            f"<p>{s.written} colored, {s.resumed} already done, {s.failed} failed, of {s.frames} frames; "
-            f"{s.seconds:.1f} s{_worker_html(s.worker)}{f' (GPU {e(s.gpu)})' if s.gpu else ''}; "
-            f"keyframe {e(s.keyframe)}</p>"
-        )
-        if s.written + s.resumed:
-            parts.append(_flagged_html(q))
-        parts.append(
-            f"<p>flicker {q.flicker:.2f} / 255 over {q.still_pairs} still frame pairs; regions that changed color "
-            f"{q.changed_regions:.0%}; painted pixels off the keyframe's palette {q.off_palette:.0%}</p>"
-        )
-        images = [f'<img src="{e(name)}" alt="{e(alt)} of {e(s.name)}">' for name, alt in
-                  ((s.key_thumb, "keyframe"), (s.strip, "line art and colored frames")) if name]  # fmt: skip
-        if s.sheet:
-            images.append(f'<a href="{e(s.sheet)}">contact sheet</a>')
-        parts.append("<p>" + "".join(images) + "</p>")
-        if s.video:
-            parts.append(f'<video controls preload="metadata" src="{e(page_link(s.video, output))}"></video>')
-        parts.append("</div>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return render_page(
+        "report.html.j2",
+        title=spec.get("episode", output),
+        output=output,
+        shots=shots,
+        counts={status: sum(1 for s in shots if s.status == status) for status in _ORDER},
+        skipped=len(run.get("skipped", [])),
+        frames=sum(s.written for s in shots),
+        seconds=sum(s.seconds for s in shots),
+        wall=f"{run['wall_seconds']:.1f} s, started {run.get('started', '?')}" if "wall_seconds" in run else "unknown",
+        weights_name=(run.get("weights") or spec.get("weights") or "the shipped default").rsplit("/", 1)[-1],
+        weights=sorted({s.weights_sha256 for s in shots if s.weights_sha256}),
+        options=json.dumps(options),
+        troubled=[s for s in shots if s.status != "ok" or s.frame_failures],
+        signal_meaning=_SIGNAL_MEANING,
+        video_link=lambda url: page_link(url, output),
+    )
 
 
 def write_report(output: str, storage_options: dict | None = None) -> tuple[str, list[ShotReport]]:

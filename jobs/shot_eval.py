@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 from skimage.metrics import structural_similarity
 
+from jobs.pages import render_page
 from model.data import natural_key
 from model.train import resolve_device
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions, is_video
@@ -758,44 +759,9 @@ def format_tables(result: ShotEvalResult) -> str:
     return "\n".join(parts)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>inkpaint shot eval</title>
-<style>
-body { font: 14px system-ui, sans-serif; margin: 24px; } table { border-collapse: collapse; margin: 8px 0; }
-td, th { border: 1px solid #ccc; padding: 3px 8px; } td.num { text-align: right; }
-.failed { color: #b00020; } figure { margin: 8px 0; } img { max-width: 100%; }
-.shot { border-top: 1px solid #ddd; margin-top: 16px; }
-</style></head><body>
-<h1>inkpaint shot eval</h1>
-<p id="title">{{ title }}</p>
-<table id="summary">
-<tr>{% for name in summary_header %}<th>{{ name }}</th>{% endfor %}</tr>
-{% for row in summary %}<tr><td>{{ row[0] }}</td>
-{% for value in row[1:] %}<td class="num">{{ value }}</td>{% endfor %}</tr>{% endfor %}
-</table>
-{% if failures %}<h2>Failures</h2><ul id="failures">
-{% for name, reason in failures %}<li class="failed">{{ name }}: {{ reason }}</li>{% endfor %}
-</ul>{% endif %}
-<h2>Shots: keyframe, line art, {{ shown }}, truth</h2>
-{% for shot in shots %}<div class="shot" id="shot-{{ loop.index }}">
-<h3>{{ shot.name }}</h3><p>{{ shot.frames }} frames, {{ shot.size }}, from a {{ shot.kind }}</p>
-<table><tr><th>variant</th><th>PSNR (dB)</th><th>SSIM</th><th>temporal error</th></tr>
-{% for row in shot.rows %}<tr><td>{{ row[0] }}</td>
-{% for value in row[1:] %}<td class="num">{{ value }}</td>{% endfor %}</tr>{% endfor %}
-</table>
-{% for strip in shot.strips %}<figure><img src="{{ strip.src }}" alt="{{ shot.name }} frame {{ strip.frame }}">
-<figcaption>frame {{ strip.frame }}: {{ strip.caption }}</figcaption></figure>
-{% else %}<p class="failed">no pictures: {{ shown }} did not color this shot</p>{% endfor %}
-</div>{% endfor %}
-</body></html>
-"""
-
-
 def write_html(result: ShotEvalResult, folder: str | Path) -> Path:
     """Write folder/index.html, the tables and, for every shot, strips of its first, middle and last target frames
     (keyframe, line art, the shown variant, truth) as PNGs beside it. Returns the page's path."""
-    import jinja2  # installed with ray[default]; only this page needs it
-
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     shots = []
@@ -817,8 +783,8 @@ def write_html(result: ShotEvalResult, folder: str | Path) -> Path:
     failures = [(case.name, case.error) for case in result.failed if case.error is not None]
     failures += [(f"{case.name} / {variant}", reason) for case in result.failed
                  for variant, reason in case.failures.items()]  # fmt: skip
-    template = jinja2.Environment(autoescape=True).from_string(_PAGE)
-    page = template.render(
+    page = render_page(
+        "shot_eval.html.j2",
         title=result.title,
         summary_header=SUMMARY_HEADER,
         summary=summary_rows(result),
