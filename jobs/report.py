@@ -48,7 +48,7 @@ from jobs.pages import render_page
 from pipeline.colorize import join_url
 from pipeline.frames import read_frame, write_bytes_atomic
 from pipeline.png import encode_png
-from pipeline.quality import QualitySignals, ShotSignals
+from pipeline.quality import QualitySignals, ShotSignals, reduced_rgb
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,7 @@ class ShotReport:
 
 
 def _thumbnail(image: np.ndarray, side: int = THUMB) -> Image.Image:
-    picture = Image.fromarray(image)
-    picture.thumbnail((side, side), Image.Resampling.BOX)
-    return picture.convert("RGB")
+    return Image.fromarray(reduced_rgb(image, side))
 
 
 def _evenly_spaced(count: int, wanted: int) -> list[int]:

@@ -24,7 +24,8 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
 
     The edge is repeated outward rather than padded with 0, which keeps a white border white, so no line appears at
     the frame's edge. OpenCV's separable filter gives what a hand-written one did to 4e-7 and is 4-8x faster (1080p,
-    sigma 0.4-2.25: 2.5-4.4 ms against 17-40 ms).
+    sigma 0.4-2.25: 2.5-4.4 ms against 17-40 ms); XDoG's binary lines moved on 4 pixels of 14.8 million (27 frames,
+    3 sigmas), responses that sat on the threshold.
     """
     if sigma <= 0:
         msg = f"gaussian sigma must be > 0, got {sigma}"

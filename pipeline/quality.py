@@ -235,8 +235,8 @@ class QualitySignals:
         return self.flicker / 10 + self.changed_regions + self.off_palette + flagged
 
 
-def reduced_colors(image: np.ndarray, side: int = SIGNAL_SIDE) -> np.ndarray:
-    """A colored frame (H, W, 3) uint8 reduced to at most `side` pixels a side (box filter), as RGB."""
+def reduced_rgb(image: np.ndarray, side: int = SIGNAL_SIDE) -> np.ndarray:
+    """A frame (H, W[, 3]) uint8 reduced to at most `side` pixels a side (box filter), as (h, w, 3) RGB."""
     picture = Image.fromarray(image)
     picture.thumbnail((side, side), Image.Resampling.BOX)
     return np.asarray(picture.convert("RGB"))
@@ -263,7 +263,7 @@ class ShotSignals:
     """
 
     def __init__(self, reference: np.ndarray | None, sampled: Collection[int]) -> None:
-        self.palette = keyframe_palette(reduced_colors(reference)) if reference is not None else None
+        self.palette = keyframe_palette(reduced_rgb(reference)) if reference is not None else None
         self.sampled = set(sampled)
         self.consistency = ShotConsistency()
         self.names: dict[int, str] = {}
@@ -280,7 +280,7 @@ class ShotSignals:
         follows = self.previous is not None and self.previous[0] == index - 1
         reduced = None
         if index in self.sampled or follows:
-            reduced = (reduced_line_art(lines), reduced_colors(colors))
+            reduced = (reduced_line_art(lines), reduced_rgb(colors))
         if follows:
             self._add_pair([self.previous[1], reduced[0]], [self.previous[2], reduced[1]])
         self.previous = (index, *reduced) if index in self.sampled else None
