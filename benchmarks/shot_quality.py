@@ -16,11 +16,11 @@ model's.
 
 Scores per shot, then the mean over shots (the median in brackets):
 - PSNR and SSIM against the true colored frames, mean over frames 1..T-1 (frame 0 is the keyframe's own frame);
-- region accuracy: the paint regions of the CLEAN truth line art (`pipeline.regions.segment_regions`) of frames
+- region accuracy (`pipeline.quality.region_accuracy`): the paint regions of the CLEAN truth line art of frames
   1..T-1, each region of at least 16 pixels counting once; a region is right when the median CIELAB color of the
   output in it is within Delta E (CIE76) < 10 of the truth's median in it;
-- temporal error: over every pair of consecutive frames (0-1 included), the mean over pixels and channels of
-  |(out_t - out_t-1) - (truth_t - truth_t-1)| in 0-255 units: frame-to-frame change the truth does not have.
+- temporal error (`pipeline.quality.temporal_error`): over every pair of consecutive frames (0-1 included), the mean
+  over pixels and channels of |(out_t - out_t-1) - (truth_t - truth_t-1)|: frame-to-frame change the truth lacks.
 After the table, each stage is compared with the one before it: it should improve region accuracy or temporal error
 and hurt neither. The script never fails on the numbers: it prints them.
 """
@@ -53,7 +53,13 @@ from model.shots import DrawingPart, Motion, find_parts, random_part_motions, re
 from model.xdog import extract_line_art  # noqa: E402
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions  # noqa: E402
 from pipeline.frames import list_frames, read_frame, write_png  # noqa: E402
-from pipeline.regions import rgb_to_lab, segment_regions  # noqa: E402
+from pipeline.quality import (  # noqa: E402
+    FrameRegions,
+    keyframe_under_lines,
+    region_accuracy,
+    temporal_error,
+    truth_regions,
+)
 
 # Each variant's ShotOptions fields; None: computed here without the model.
 VARIANTS: dict[str, dict | None] = {
@@ -70,8 +76,6 @@ VARIANTS: dict[str, dict | None] = {
     "combined+flat": {"fill": "flat", "color_source": "combined"},
 }
 CONDITIONS = ("clean", "xdog")
-MIN_REGION = 16  # pixels; smaller regions are not scored
-MAX_DELTA_E = 10.0  # CIE76; a region's median color closer than this to the truth's is right
 # Changes smaller than these count as "same" when a stage is compared with the one before it.
 SAME_ACCURACY = 0.05  # percentage points
 SAME_TEMPORAL = 0.005  # 0-255 units
@@ -79,25 +83,6 @@ SAME_TEMPORAL = 0.005  # 0-255 units
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Scoring
-
-
-@dataclass
-class FrameRegions:
-    """The scored paint regions of one true frame.
-
-    Args:
-        pixels: (N,) flat pixel indices inside the scored regions.
-        region: (N,) the region (0..R-1) of each of those pixels.
-        truth_lab: (R, 3) median CIELAB color of the truth in each region.
-    """
-
-    pixels: np.ndarray
-    region: np.ndarray
-    truth_lab: np.ndarray
-
-    @property
-    def count(self) -> int:
-        return len(self.truth_lab)
 
 
 @dataclass
@@ -117,104 +102,6 @@ class ShotScore:
     region_accuracy: float
     regions: int
     temporal_error: float
-
-
-def keyframe_under_lines(keyframe: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """The baseline without a model: the keyframe's colors (H, W, 3) uint8 multiplied by each frame's line art
-    (T, H, W) uint8 (0 ink, 255 paper) -> (T, H, W, 3) uint8.
-
-    Args:
-        keyframe: the colored keyframe.
-        lines: the frames' line art, the size of the keyframe.
-    """
-    if lines.shape[1:] != keyframe.shape[:2]:
-        msg = f"line art is {lines.shape[1:]} but the keyframe is {keyframe.shape[:2]}"
-        raise ValueError(msg)
-    product = keyframe[None].astype(np.uint32) * lines[..., None].astype(np.uint32)  # (T, H, W, 3)
-    return ((product + 127) // 255).astype(np.uint8)
-
-
-def region_medians(values: np.ndarray, region: np.ndarray, count: int) -> np.ndarray:
-    """Per-channel (upper) median of values (N, C) within each region (N,) numbered 0..count-1 -> (count, C).
-
-    Args:
-        values: the pixels' values.
-        region: each pixel's region; every region must have at least one pixel.
-        count: number of regions.
-    """
-    sizes = np.bincount(region, minlength=count)
-    middle = np.cumsum(sizes) - sizes + sizes // 2
-    medians = np.empty((count, values.shape[1]), dtype=np.float64)
-    for channel in range(values.shape[1]):
-        order = np.lexsort((values[:, channel], region))  # by region, then by value within it
-        medians[:, channel] = values[order, channel][middle]
-    return medians
-
-
-def truth_regions(truth: np.ndarray, lines: np.ndarray, min_region: int = MIN_REGION) -> FrameRegions:
-    """The regions of a true frame that are scored: closed paint regions of its clean line art of at least
-    `min_region` pixels, with the truth's median color in each.
-
-    Args:
-        truth: (H, W, 3) uint8 true colors.
-        lines: (H, W) uint8 clean line art of the same frame.
-        min_region: smallest region scored, in pixels.
-    """
-    labels = segment_regions(lines).ravel()
-    sizes = np.bincount(labels)
-    scored = sizes >= min_region
-    scored[0] = False  # ink
-    compact = np.cumsum(scored) - 1
-    pixels = np.flatnonzero(scored[labels])
-    region = compact[labels[pixels]].astype(np.int64)
-    count = int(scored.sum())
-    truth_lab = region_medians(rgb_to_lab(truth.reshape(-1, 3)[pixels]), region, count)
-    return FrameRegions(pixels=pixels, region=region, truth_lab=truth_lab)
-
-
-def regions_right(output: np.ndarray, regions: FrameRegions, max_delta_e: float = MAX_DELTA_E) -> int:
-    """How many of a frame's scored regions the output colors right (median within Delta E 76 < max_delta_e).
-
-    Args:
-        output: (H, W, 3) uint8 colored frame.
-        regions: the true frame's scored regions.
-        max_delta_e: largest color distance, exclusive, that is still right.
-    """
-    if regions.count == 0:
-        return 0
-    output_lab = region_medians(rgb_to_lab(output.reshape(-1, 3)[regions.pixels]), regions.region, regions.count)
-    distance = np.linalg.norm(output_lab - regions.truth_lab, axis=1)
-    return int((distance < max_delta_e).sum())
-
-
-def region_accuracy(output: np.ndarray, regions: list[FrameRegions]) -> tuple[float, int]:
-    """Share of the regions colored right, every region of every frame counting once, and how many were scored.
-
-    Args:
-        output: (T, H, W, 3) uint8 colored frames, one per entry of `regions`.
-        regions: the scored regions of the true frames.
-    """
-    right = sum(regions_right(frame, frame_regions) for frame, frame_regions in zip(output, regions, strict=True))
-    total = sum(frame_regions.count for frame_regions in regions)
-    return (right / total if total else float("nan")), total
-
-
-def temporal_error(output: np.ndarray, truth: np.ndarray) -> float:
-    """Frame-to-frame change of the output that the truth does not have: the mean over consecutive frame pairs of
-    the mean |(out_t - out_t-1) - (truth_t - truth_t-1)| over pixels and channels, in 0-255 units.
-
-    Args:
-        output: (T, H, W, 3) uint8 colored frames.
-        truth: (T, H, W, 3) uint8 true frames.
-    """
-    if output.shape != truth.shape:
-        msg = f"output frames {output.shape} and true frames {truth.shape} differ"
-        raise ValueError(msg)
-    if len(output) < 2:
-        return 0.0
-    output_change = np.diff(output.astype(np.int16), axis=0)
-    truth_change = np.diff(truth.astype(np.int16), axis=0)
-    return float(np.abs(output_change - truth_change).mean())  # every pair has as many pixels: a mean of means
 
 
 def image_quality(output: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

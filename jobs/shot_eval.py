@@ -19,10 +19,10 @@ counting once whatever its length):
 - PSNR in dB on 0-255 RGB; a frame identical to the truth scores `PSNR_CAP` (100 dB) rather than infinity, so
   that one perfect frame cannot make a mean infinite;
 - SSIM (`skimage.metrics.structural_similarity`, 7-pixel window, channels averaged);
-- temporal error: over consecutive frames, the keyframe counting as frame 0 of both the output and the truth, the
-  mean over pixels and channels of |(out_t - out_t-1) - (truth_t - truth_t-1)| in 0-255 levels, averaged over the
-  pairs: the change from frame to frame that the output has and the truth does not (flicker, a color that jumps).
-  Lower is better. A shot of one target frame has one pair.
+- temporal error (`pipeline.quality.temporal_error`): over consecutive frames, the keyframe counting as frame 0
+  of both the output and the truth, the mean over pixels and channels of |(out_t - out_t-1) - (truth_t - truth_t-1)|
+  in 0-255 levels, averaged over the pairs: the change from frame to frame that the output has and the truth does
+  not (flicker, a color that jumps). Lower is better. A shot of one target frame has one pair.
 """
 
 from __future__ import annotations
@@ -43,12 +43,14 @@ import numpy as np
 from PIL import Image
 from skimage.metrics import structural_similarity
 
+from jobs.pages import render_page
 from model.data import natural_key
 from model.train import resolve_device
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions, is_video
 from pipeline.correspondence import keyframe_line_art
 from pipeline.frames import list_frames, output_name, read_frame, write_png
 from pipeline.lineart import resize_bilinear
+from pipeline.quality import keyframe_under_lines, temporal_error
 from pipeline.shots import detect_cuts, thumbnail
 from pipeline.video import decode_video
 
@@ -147,27 +149,6 @@ def ssim(output: np.ndarray, truth: np.ndarray) -> float:
     window = min(7, *output.shape[:2])
     window -= 1 - window % 2  # odd, as scikit-image requires
     return float(structural_similarity(output, truth, channel_axis=2, data_range=255, win_size=window))
-
-
-def temporal_error(outputs: Sequence[np.ndarray], truth: Sequence[np.ndarray]) -> float:
-    """The change from frame to frame that the output has and the truth does not: the mean over consecutive pairs
-    of the mean |(out_t - out_t-1) - (truth_t - truth_t-1)| over pixels and channels, in 0-255 levels; 0 for fewer
-    than 2 frames.
-
-    Args:
-        outputs: the colored frames in order, (H, W, 3) uint8 each.
-        truth: the true frames, as many and of the same sizes.
-    """
-    if len(outputs) != len(truth):
-        msg = f"temporal_error needs as many output frames as true frames, got {len(outputs)} and {len(truth)}"
-        raise ValueError(msg)
-    errors = []
-    for index in range(1, len(outputs)):
-        _check_same_shape(outputs[index], truth[index])
-        output_change = outputs[index].astype(np.int16) - outputs[index - 1].astype(np.int16)
-        truth_change = truth[index].astype(np.int16) - truth[index - 1].astype(np.int16)
-        errors.append(float(np.abs(output_change - truth_change).mean()))
-    return float(np.mean(errors)) if errors else 0.0
 
 
 def _check_same_shape(output: np.ndarray, truth: np.ndarray) -> None:
@@ -402,12 +383,6 @@ def load_case(folder: Path, name: str, kind: str = "case") -> CaseData:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Running
-
-
-def keyframe_under_lines(keyframe: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """Baseline: the keyframe's (H, W, 3) uint8 pixels multiplied by a frame's (H, W) uint8 lines, rounded."""
-    product = keyframe.astype(np.uint16) * lines[..., None].astype(np.uint16)  # at most 255 * 255 + 127: fits
-    return ((product + 127) // 255).astype(np.uint8)
 
 
 def lines_on_white(lines: np.ndarray) -> np.ndarray:
@@ -784,44 +759,9 @@ def format_tables(result: ShotEvalResult) -> str:
     return "\n".join(parts)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>inkpaint shot eval</title>
-<style>
-body { font: 14px system-ui, sans-serif; margin: 24px; } table { border-collapse: collapse; margin: 8px 0; }
-td, th { border: 1px solid #ccc; padding: 3px 8px; } td.num { text-align: right; }
-.failed { color: #b00020; } figure { margin: 8px 0; } img { max-width: 100%; }
-.shot { border-top: 1px solid #ddd; margin-top: 16px; }
-</style></head><body>
-<h1>inkpaint shot eval</h1>
-<p id="title">{{ title }}</p>
-<table id="summary">
-<tr>{% for name in summary_header %}<th>{{ name }}</th>{% endfor %}</tr>
-{% for row in summary %}<tr><td>{{ row[0] }}</td>
-{% for value in row[1:] %}<td class="num">{{ value }}</td>{% endfor %}</tr>{% endfor %}
-</table>
-{% if failures %}<h2>Failures</h2><ul id="failures">
-{% for name, reason in failures %}<li class="failed">{{ name }}: {{ reason }}</li>{% endfor %}
-</ul>{% endif %}
-<h2>Shots: keyframe, line art, {{ shown }}, truth</h2>
-{% for shot in shots %}<div class="shot" id="shot-{{ loop.index }}">
-<h3>{{ shot.name }}</h3><p>{{ shot.frames }} frames, {{ shot.size }}, from a {{ shot.kind }}</p>
-<table><tr><th>variant</th><th>PSNR (dB)</th><th>SSIM</th><th>temporal error</th></tr>
-{% for row in shot.rows %}<tr><td>{{ row[0] }}</td>
-{% for value in row[1:] %}<td class="num">{{ value }}</td>{% endfor %}</tr>{% endfor %}
-</table>
-{% for strip in shot.strips %}<figure><img src="{{ strip.src }}" alt="{{ shot.name }} frame {{ strip.frame }}">
-<figcaption>frame {{ strip.frame }}: {{ strip.caption }}</figcaption></figure>
-{% else %}<p class="failed">no pictures: {{ shown }} did not color this shot</p>{% endfor %}
-</div>{% endfor %}
-</body></html>
-"""
-
-
 def write_html(result: ShotEvalResult, folder: str | Path) -> Path:
     """Write folder/index.html, the tables and, for every shot, strips of its first, middle and last target frames
     (keyframe, line art, the shown variant, truth) as PNGs beside it. Returns the page's path."""
-    import jinja2  # installed with ray[default]; only this page needs it
-
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     shots = []
@@ -843,8 +783,8 @@ def write_html(result: ShotEvalResult, folder: str | Path) -> Path:
     failures = [(case.name, case.error) for case in result.failed if case.error is not None]
     failures += [(f"{case.name} / {variant}", reason) for case in result.failed
                  for variant, reason in case.failures.items()]  # fmt: skip
-    template = jinja2.Environment(autoescape=True).from_string(_PAGE)
-    page = template.render(
+    page = render_page(
+        "shot_eval.html.j2",
         title=result.title,
         summary_header=SUMMARY_HEADER,
         summary=summary_rows(result),

@@ -10,6 +10,12 @@ grey, soft or hard-thresholded (XDoG) lines on textured, unevenly lit paper, and
 
 Random numbers are always drawn on the generator's device (CPU by default) and moved to the images' device, so a
 seeded CPU generator gives the same augmentation on CPU and GPU.
+
+The color conversion and the thin-plate spline are our own torch code, not OpenCV's or scikit-image's, because the
+batch lives on the training device: those libraries work on one CPU image at a time. Measured on 16 x 3 x 256 x 256
+on 2 CPU cores, scikit-image's ThinPlateSplineTransform + warp took 2.3 s against 1.3 s here (within 8e-4);
+cv2.cvtColor's HSV round trip took 11 ms against 330 ms here (within 3e-5), but on a GPU it would cost two copies
+of every batch between devices and a loop over its images.
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ The baselines say what a colorizer must beat to be worth running:
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,9 @@ from model.data import load_folder_pairs, load_openmoji_pairs
 from model.metrics import psnr, ssim
 
 EVAL_WARP = 0.15
+# The page's template, package data (model/templates/), autoescaped: drawing names and titles come from files.
+_PAGE = jinja2.Environment(loader=jinja2.PackageLoader("model", "templates"), autoescape=True, trim_blocks=True,
+                           undefined=jinja2.StrictUndefined).get_template("eval.html.j2")  # fmt: skip
 
 
 @dataclass
@@ -158,24 +161,13 @@ def write_eval_html(
     folder.mkdir(parents=True, exist_ok=True)
     count = min(examples, len(data))
     ours = model_method(model)(data.line[:count], data.reference[:count])
-    e = html.escape
-    rows = "".join(f"<tr><td>{e(name)}</td><td>{v['psnr']:.2f}</td><td>{v['ssim']:.4f}</td></tr>"
-                   for name, v in results.items())  # fmt: skip
-    parts = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>inkpaint eval</title>',
-        "<style>body{font:14px system-ui,sans-serif;margin:24px} td,th{border:1px solid #ccc;padding:3px 8px}"
-        "table{border-collapse:collapse} img{image-rendering:pixelated}</style></head><body>",
-        f"<h1>inkpaint eval</h1><p>{e(title)}</p>",
-        f'<table id="scores"><tr><th>method</th><th>PSNR (dB)</th><th>SSIM</th></tr>{rows}</table>',
-        "<h2>Line art, reference, inkpaint, truth</h2>",
-    ]
+    shown = []
     for index in range(count):
         panels = [data.line[index], data.reference[index], ours[index], data.truth[index]]
         strip = np.concatenate([_to_uint8(panel) for panel in panels], axis=1)
         name = f"example-{index:03d}.png"
         Image.fromarray(strip).save(folder / name)
-        parts.append(f'<p>{e(data.names[index])}<br><img src="{name}" alt="{e(data.names[index])}"></p>')
-    parts.append("</body></html>")
+        shown.append({"name": data.names[index], "src": name})
     page = folder / "index.html"
-    page.write_text("\n".join(parts))
+    page.write_text(_PAGE.render(title=title, results=results, examples=shown), encoding="utf-8")
     return page

@@ -1,20 +1,27 @@
-"""Training curves as a PNG, drawn with Pillow: the losses and the validation PSNR/SSIM from ``metrics.jsonl``.
+"""Training curves as a PNG, drawn with matplotlib: the losses and the validation PSNR/SSIM from ``metrics.jsonl``.
 
 `inkpaint train` redraws ``training.png`` beside its checkpoints at every validation, so a run's progress can be
-looked at from a file browser or a bucket's web view.
+looked at from a file browser or a bucket's web view. The figure is built with matplotlib's object interface, not
+pyplot: no global state and no display; a PNG is drawn by Agg whatever backend is configured.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from matplotlib.figure import Figure
 
-PANEL = (520, 260)  # width, height of one chart
-MARGIN = (56, 28, 16, 34)  # left, top, right, bottom
+CHART_INCHES = (6.5, 3.0)  # width, height of one chart
+DPI = 80
+# One color per series of a chart, in order (matplotlib's default cycle, named so that a test can look for them).
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+# Each chart's title and the metrics.jsonl keys drawn in it: the training losses, then the validation scores.
+CHARTS = (
+    ("training losses", "train", ("l1", "adversarial", "total")),
+    ("validation PSNR (dB)", "val", ("psnr",)),
+    ("validation SSIM", "val", ("ssim",)),
+)
 
 
 def read_metrics(path: Path) -> tuple[list[dict], list[dict]]:
@@ -30,74 +37,37 @@ def read_metrics(path: Path) -> tuple[list[dict], list[dict]]:
     return train, val
 
 
-def _nice_range(values: list[float]) -> tuple[float, float]:
-    low, high = min(values), max(values)
-    if math.isclose(low, high):
-        pad = abs(low) * 0.05 or 1.0
-        return low - pad, high + pad
-    pad = (high - low) * 0.05
-    return low - pad, high + pad
+def _series(records: list[dict], key: str) -> list[tuple[float, float]]:
+    """The (step, value) points of one key, in step order; records without it are skipped."""
+    return sorted((r["step"], r[key]) for r in records if isinstance(r.get(key), int | float) and "step" in r)
 
 
-def draw_chart(title: str, series: dict[str, list[tuple[float, float]]]) -> Image.Image:
-    """One chart: each named series of (step, value) points as a line, with axis ranges and a legend."""
-    width, height = PANEL
-    left, top, right, bottom = MARGIN
-    image = Image.new("RGB", PANEL, "white")
-    pen = ImageDraw.Draw(image)
-    pen.text((left, 8), title, fill="black")
-    points = [p for values in series.values() for p in values]
-    pen.rectangle([left, top, width - right, height - bottom], outline="#888")
-    if not points:
-        pen.text((left + 10, top + 10), "no data yet", fill="#888")
-        return image
-    x_low, x_high = _nice_range([p[0] for p in points])
-    y_low, y_high = _nice_range([p[1] for p in points])
-
-    def place(step: float, value: float) -> tuple[float, float]:
-        x = left + (step - x_low) / (x_high - x_low) * (width - left - right)
-        y = height - bottom - (value - y_low) / (y_high - y_low) * (height - top - bottom)
-        return x, y
-
-    for fraction in (0.0, 0.5, 1.0):
-        value = y_low + fraction * (y_high - y_low)
-        _, y = place(x_low, value)
-        pen.text((4, y - 6), f"{value:.3g}", fill="#444")
-        step = x_low + fraction * (x_high - x_low)
-        x, _ = place(step, y_low)
-        pen.text((x - 12, height - bottom + 6), f"{step:.0f}", fill="#444")
-    pen.text((width - right - 30, height - 14), "step", fill="#444")
-    for number, (name, values) in enumerate(series.items()):
-        color = COLORS[number % len(COLORS)]
-        line = [place(step, value) for step, value in sorted(values)]
-        if len(line) > 1:
-            pen.line(line, fill=color, width=2)
-        for x, y in line if len(line) < 30 else []:
-            pen.ellipse([x - 2, y - 2, x + 2, y + 2], fill=color)
-        pen.text((left + 8 + 110 * number, top + 4), name, fill=color)
-    return image
-
-
-def training_figure(metrics: Path) -> Image.Image:
-    """The losses (L1, adversarial, total) and the validation PSNR and SSIM of a run, stacked."""
-    train, val = read_metrics(metrics)
-
-    def series(records: list[dict], key: str) -> list[tuple[float, float]]:
-        return [(r["step"], r[key]) for r in records if isinstance(r.get(key), int | float) and "step" in r]
-
-    charts = [
-        draw_chart("training losses", {k: series(train, k) for k in ("l1", "adversarial", "total")}),
-        draw_chart("validation PSNR (dB)", {"psnr": series(val, "psnr")}),
-        draw_chart("validation SSIM", {"ssim": series(val, "ssim")}),
-    ]
-    figure = Image.new("RGB", (PANEL[0], PANEL[1] * len(charts)), "white")
-    for index, chart in enumerate(charts):
-        figure.paste(chart, (0, index * PANEL[1]))
+def training_figure(metrics: Path) -> Figure:
+    """The losses (L1, adversarial, total) and the validation PSNR and SSIM of a run, one chart above the other."""
+    records = dict(zip(("train", "val"), read_metrics(metrics), strict=True))
+    figure = Figure(figsize=(CHART_INCHES[0], CHART_INCHES[1] * len(CHARTS)), dpi=DPI, layout="constrained")
+    for axes, (title, kind, keys) in zip(figure.subplots(len(CHARTS), 1), CHARTS, strict=True):
+        axes.set_title(title, loc="left")
+        axes.set_xlabel("step")
+        axes.grid(alpha=0.3)
+        drawn = 0
+        for color, key in zip(COLORS, keys, strict=False):
+            points = _series(records[kind], key)
+            if points:
+                steps, values = zip(*points, strict=True)
+                # Markers while the points are few enough to tell apart (a single one would draw no line at all).
+                axes.plot(steps, values, color=color, linewidth=2, label=key, marker="o" if len(points) < 30 else "")
+                drawn += 1
+        if drawn:
+            axes.legend(loc="best")
+        else:
+            axes.text(0.5, 0.5, "no data yet", color="#888", ha="center", va="center", transform=axes.transAxes)
     return figure
 
 
 def write_training_plot(metrics: Path, destination: Path) -> None:
     """Draw `training_figure` to a PNG, atomically (a viewer never sees half a file)."""
     partial = destination.with_name(f".{destination.name}.partial")
-    training_figure(metrics).save(partial, format="PNG")
+    figure = training_figure(metrics)
+    figure.savefig(partial, format="png")
     partial.replace(destination)

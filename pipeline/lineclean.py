@@ -22,6 +22,7 @@ histogram, the speck mask and the output lookup table all work on that one index
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -56,6 +57,7 @@ _INK_GREY = 0.4
 _MAX_INK_LEVEL = 0.6
 # The standard deviation of a normal distribution per unit of median absolute deviation.
 _MAD_TO_SIGMA = 1.4826
+_SQUARE_3X3 = np.ones((3, 3), np.uint8)
 
 
 def _check_line_art(gray: np.ndarray) -> None:
@@ -85,14 +87,9 @@ def _sloped_envelope(values: np.ndarray, slope: float) -> np.ndarray:
 
 
 def _max_3x3(values: np.ndarray) -> np.ndarray:
-    """Maximum over each cell and its 8 neighbours (separable: rows, then columns)."""
-    grown = values.copy()
-    np.maximum(grown[1:], values[:-1], out=grown[1:])
-    np.maximum(grown[:-1], values[1:], out=grown[:-1])
-    rows = grown.copy()
-    np.maximum(grown[:, 1:], rows[:, :-1], out=grown[:, 1:])
-    np.maximum(grown[:, :-1], rows[:, 1:], out=grown[:, :-1])
-    return grown
+    """Maximum over each cell and its 8 in-image neighbours: a 3x3 dilation. The border is replicated, not padded
+    with OpenCV's default (-FLT_MAX, which is finite and would read as a known cell next to -inf ones)."""
+    return cv2.dilate(values, _SQUARE_3X3, borderType=cv2.BORDER_REPLICATE)
 
 
 def _fill_from_neighbours(values: np.ndarray, known: np.ndarray) -> np.ndarray:

@@ -42,7 +42,12 @@ _SRGB_TO_LINEAR = _srgb_to_linear_table()
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 sRGB -> (..., 3) float32 CIELAB (D65)."""
+    """(..., 3) uint8 sRGB -> (..., 3) float32 CIELAB (D65).
+
+    Kept over the libraries' conversions, measured at 1080p: cv2.cvtColor on float32 is 3.5x faster (27 ms against
+    96) but up to 0.47 Lab off, which moves region votes (8 of the sample's 36 frames change); skimage.color.rgb2lab
+    agrees to 0.005 but takes 376 ms.
+    """
     xyz = _SRGB_TO_LINEAR[rgb] @ _RGB_TO_XYZ.T / _WHITE
     f = np.where(xyz > _LAB_EPSILON, np.cbrt(xyz), (_LAB_KAPPA * xyz + 16) / 116)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)

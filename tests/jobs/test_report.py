@@ -20,8 +20,9 @@ from cli import main
 from jobs.episode import run_episode
 from jobs.manifest import RESULTS_FOLDER, RUN_RECORD_NAME, SPEC_COPY_NAME, results_table
 from jobs.plan import plan_episode
-from jobs.report import REPORT_FOLDER, QualitySignals, ShotReport, render, write_report
+from jobs.report import REPORT_FOLDER, ShotReport, render, write_report
 from jobs.spec import load_spec
+from pipeline.quality import QualitySignals
 from tests.jobs.conftest import write_episode_spec
 from tests.reliability.leaking_shot import SAMPLE, leaking_colors, write_colored_shot
 

@@ -26,12 +26,12 @@ from jobs.shot_eval import (
     score_shot,
     select_variants,
     ssim,
-    temporal_error,
 )
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.data import openmoji_svg_dir
 from model.shots import Motion, render_openmoji_shot
 from pipeline.colorize import ShotColorizer, ShotOptions
+from pipeline.quality import temporal_error
 from pipeline.video import VideoWriter
 
 SIZE = (128, 96)

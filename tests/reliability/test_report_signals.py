@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from jobs.manifest import FRAME_TABLE_NAME, frame_table, read_rows, write_table
-from jobs.report import QualitySignals, quality_signals
+from jobs.report import quality_signals
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions
 from pipeline.frames import read_frame
+from pipeline.quality import QualitySignals
 from tests.reliability.leaking_shot import (
     BETWEEN_ARM_AND_HEAD,
     SAMPLE,
