@@ -394,11 +394,30 @@ def cores_section(files: ShotFiles, batch_size: int, device: torch.device, work:
             print(f"| {cores} | {row['frames'] / row['seconds']:.1f} | {percent(row['gpu_busy'])} | "
                   f"{row['cpu_cores']:.1f} | {threads['frame_threads']} / {threads['torch']} / {threads['opencv']} |",
                   flush=True)  # fmt: skip
-    print("\nthe default path (carry, fill auto) with video, 1920x1080 at 512, in a fresh process per row")
+    print("\nthe default path (carry, fill auto) with video, 1920x1080 at 512, in a fresh process per row on the")
+    print("first cores of os.sched_getaffinity; frame stages: `frame_threads`, at least 2")
+
+
+# A fresh process that loads the model and colors one small frame: what the device's runtime and libraries hold.
+MODEL_ONLY = (
+    "import resource, sys; sys.path.insert(0, sys.argv[1]); import numpy as np;"
+    "from pipeline.colorize import ShotColorizer; c = ShotColorizer.from_weights(device=sys.argv[2]);"
+    "tokens = c.encode_reference(np.full((288, 512, 3), 200, np.uint8), 512);"
+    "c.predict_colors([np.full((288, 512), 255, np.uint8)], tokens, 512);"
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+)
+
+
+def model_only_mb(device: torch.device, deadline: Deadline) -> float:
+    """Peak RSS (MB) of a fresh process that only loaded the model on `device` and colored one 512x288 frame."""
+    command = [sys.executable, "-c", MODEL_ONLY, str(HERE.parent), str(device)]
+    child = subprocess.run(command, check=True, capture_output=True, text=True, timeout=deadline.timeout())
+    return int(child.stdout.strip().splitlines()[-1]) / 1024
 
 
 def memory_section(frames: int, device: torch.device, work: Path, deadline: Deadline) -> None:
-    """Peak RSS of a fresh process coloring a 4K shot at 512 with a 16-core node's stage threads."""
+    """Peak RSS of a fresh process coloring a 4K shot at 512 with a 16-core node's stage threads, and of one that
+    only loaded the model, for the share of the device's runtime (CUDA's libraries are large)."""
     folder = make_shot(work / "uhd", frames, UHD)
     threads = frame_threads(NODE_CORES)
     peak = peak_memory_mb(folder, work / "uhd_out", 512, stage_threads=threads, device=str(device),
@@ -406,6 +425,8 @@ def memory_section(frames: int, device: torch.device, work: Path, deadline: Dead
     verdict = "met" if peak <= TARGET_MB else "NOT met"
     print(f"3840x2160, {frames} frames at 512, model on {device}, {threads} threads per full-resolution stage: "
           f"peak RSS {peak:.0f} MB (target: within {TARGET_MB} MB: {verdict})")  # fmt: skip
+    print(f"a process that only loaded the model on {device} and colored one 512x288 frame: "
+          f"peak RSS {model_only_mb(device, deadline):.0f} MB")  # fmt: skip
 
 
 def devset_section(folder: Path, colorizer: ShotColorizer) -> None:
