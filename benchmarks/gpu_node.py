@@ -120,13 +120,14 @@ class Deadline:
 
 @functools.cache
 def nvml_utilization() -> Callable[[], float] | None:
-    """A function reading the first GPU's utilization (0-100) through pynvml, or None where pynvml is missing or
-    finds no driver. The node has one GPU."""
+    """A function reading the first GPU's utilization (0-100) through pynvml, or None where pynvml is missing, finds
+    no driver or cannot read it. The node has one GPU."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
         handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        pynvml.nvmlDeviceGetUtilizationRates(handle)
     except Exception:  # ImportError, or any NVMLError: then nvidia-smi is tried
         return None
     return lambda: float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
@@ -360,7 +361,8 @@ def cores_child(arguments: str) -> None:
     colorizer = ShotColorizer.from_weights(device=spec["device"])
     options = ShotOptions(resolution=512, batch_size=spec["batch_size"], resume=False)
     rate = timed_shot(colorizer, files, options, True, Path(spec["out"]))
-    threads = {"frame_threads": frame_threads(), "torch": torch.get_num_threads(), "opencv": cv2.getNumThreads()}
+    threads = {"affinity": len(os.sched_getaffinity(0)), "frame_threads": frame_threads(),
+               "torch": torch.get_num_threads(), "opencv": cv2.getNumThreads()}  # fmt: skip
     print(json.dumps({**asdict(rate), "threads": threads}))
 
 
@@ -383,7 +385,7 @@ def rate_on_cores(
 def cores_section(files: ShotFiles, batch_size: int, device: torch.device, work: Path, deadline: Deadline) -> None:
     """The default run with video on 16, 8, 4, 2 and 1 cores, each count this machine has."""
     available = len(os.sched_getaffinity(0))
-    print("| cores | frames/s | GPU busy | CPU cores busy | threads: frame stages / torch / OpenCV |")
+    print("| cores | frames/s | GPU busy | CPU cores busy | cores seen / threads: frame stages, torch, OpenCV |")
     print("|---:|---:|---:|---:|---|")
     for cores in CORE_COUNTS:
         if cores > available:
@@ -394,7 +396,8 @@ def cores_section(files: ShotFiles, batch_size: int, device: torch.device, work:
             row = rate_on_cores(cores, files, batch_size, device, work / f"cores{cores}", deadline)
             threads = row["threads"]
             print(f"| {cores} | {row['frames'] / row['seconds']:.1f} | {percent(row['gpu_busy'])} | "
-                  f"{row['cpu_cores']:.1f} | {threads['frame_threads']} / {threads['torch']} / {threads['opencv']} |",
+                  f"{row['cpu_cores']:.1f} | {threads['affinity']} / {threads['frame_threads']}, {threads['torch']}, "
+                  f"{threads['opencv']} |",
                   flush=True)  # fmt: skip
     print("\nthe default path (carry, fill auto) with video, 1920x1080 at 512, in a fresh process per row on the")
     print("first cores of os.sched_getaffinity; frame stages: `frame_threads`, at least 2")
@@ -500,8 +503,9 @@ def section(name: str, deadline: Deadline, run: Callable[[], object]) -> object:
     started = time.monotonic()
     try:
         return run()
-    except Exception:  # one section's failure must not cost the others' figures
-        print(f"FAILED:\n```\n{traceback.format_exc()}```", flush=True)
+    except Exception as error:  # one section's failure must not cost the others' figures
+        child_errors = getattr(error, "stderr", None) or ""  # a subprocess's, where it was one that failed
+        print(f"FAILED:\n```\n{traceback.format_exc()}{str(child_errors)[-3000:]}\n```", flush=True)
         return None
     finally:
         print(f"\n({name}: {time.monotonic() - started:.0f} s)", flush=True)
