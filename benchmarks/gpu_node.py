@@ -32,7 +32,7 @@ note, and so is each run of a section, so that a call with a time limit returns 
 It ends with the summary: the default run with video against the targets, and the model's flat colors with video
 (the default path carries the keyframe's colors on the CPU and never calls the model: its GPU stays idle). Nothing
 here passes or fails.
---quick measures less (2 frames of 4K, 8 of 1080p, batches 1 and 2, 2 runs) to test the script on a CPU.
+--quick measures less (2 frames of 4K, 4 of 1080p, batches 1 and 2, 2 runs) to test the script on a CPU.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from model_speed import header_lines  # noqa: E402
-from shot_speed import SAMPLE, make_shot, peak_memory_mb  # noqa: E402
+from shot_speed import PRINT_PEAK_RSS, SAMPLE, make_shot, peak_memory_mb  # noqa: E402
 
 from model.colorizer import Colorizer, build_colorizer  # noqa: E402
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions, frame_threads  # noqa: E402
@@ -101,7 +101,7 @@ class Plan:
 
 
 FULL = Plan(batches=(1, 8, 32), runs=5, frames_per_run=64, frames=96, memory_frames=24)
-QUICK = Plan(batches=(1, 2), runs=2, frames_per_run=1, frames=8, memory_frames=2)
+QUICK = Plan(batches=(1, 2), runs=2, frames_per_run=1, frames=4, memory_frames=2)
 
 
 class Deadline:
@@ -405,11 +405,10 @@ def cores_section(files: ShotFiles, batch_size: int, device: torch.device, work:
 
 # A fresh process that loads the model and colors one small frame: what the device's runtime and libraries hold.
 MODEL_ONLY = (
-    "import resource, sys; sys.path.insert(0, sys.argv[1]); import numpy as np;"
+    "import sys; sys.path.insert(0, sys.argv[1]); import numpy as np;"
     "from pipeline.colorize import ShotColorizer; c = ShotColorizer.from_weights(device=sys.argv[2]);"
     "tokens = c.encode_reference(np.full((288, 512, 3), 200, np.uint8), 512);"
-    "c.predict_colors([np.full((288, 512), 255, np.uint8)], tokens, 512);"
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    "c.predict_colors([np.full((288, 512), 255, np.uint8)], tokens, 512);" + PRINT_PEAK_RSS
 )
 
 
@@ -516,7 +515,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="measure little, to test the script on a CPU")
     parser.add_argument("--skip", nargs="*", choices=SECTIONS, default=[], help="sections to leave out")
     parser.add_argument("--deadline", type=float, default=450, help="seconds after which nothing new is started")
-    parser.add_argument("--frames", type=int, help="frames of the 1080p shot (default 96; --quick 8)")
+    parser.add_argument("--frames", type=int, help="frames of the 1080p shot (default 96; --quick 4)")
     parser.add_argument("--batch-size", type=int, default=4, help="frames per model call in the pipeline")
     parser.add_argument("--devset", type=Path, help="case folders: also compare the GPU's colors with the CPU's")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -75,6 +75,12 @@ def model_alone_fps(colorizer: ShotColorizer, frame: np.ndarray, resolution: int
     return done / (time.perf_counter() - started)
 
 
+# The peak RSS of the process's own memory (VmHWM, kB), printed last by a child process. Not ru_maxrss: a child
+# starts with its parent's peak as its own (Linux carries the peak across fork and exec), so a child of a process
+# that had colored a large shot reported the parent's figure.
+PRINT_PEAK_RSS = "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')))"
+
+
 def peak_memory_mb(
     frames_dir: Path,
     out: Path,
@@ -87,14 +93,13 @@ def peak_memory_mb(
     sets the threads of each full-resolution stage (`frame_threads`) as on a machine with twice as many cores,
     instead of this one's. Raises subprocess.TimeoutExpired after `timeout` seconds."""
     code = (
-        "import resource, sys; sys.path.insert(0, sys.argv[4]);"
+        "import sys; sys.path.insert(0, sys.argv[4]);"
         "import pipeline.colorize as pc;"
         "threads = int(sys.argv[6]);"
         "pc.frame_threads = (lambda cores=None: threads) if threads else pc.frame_threads;"
         "c = pc.ShotColorizer.from_weights(device=sys.argv[7]);"
         "r = c.run(pc.Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), pc.ShotOptions(resolution=int(sys.argv[5])));"
-        "assert r.status == 'ok', r.summary();"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "assert r.status == 'ok', r.summary();" + PRINT_PEAK_RSS
     )
     args = [str(frames_dir), str(SAMPLE / "key.png"), str(out), str(ROOT), str(resolution), str(stage_threads or 0),
             device]  # fmt: skip
