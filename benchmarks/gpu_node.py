@@ -249,6 +249,11 @@ def timed_shot(colorizer: ShotColorizer, files: ShotFiles, options: ShotOptions,
     return Rate(result.written, result.seconds, result.fill, busy.share, cpu_seconds / result.seconds)
 
 
+def rate_text(frames_per_second: float) -> str:
+    """Frames/s in whole numbers, with two significant digits below 10 (a CPU's rates)."""
+    return f"{frames_per_second:.0f}" if frames_per_second >= 10 else f"{frames_per_second:.2g}"
+
+
 def percent(share: float | None) -> str:
     return "n/a" if share is None else f"{share:.0%}"
 
@@ -291,14 +296,14 @@ def model_section(colorizer: ShotColorizer, plan: Plan) -> None:
     timed = functools.partial(frames_per_second, runs=plan.runs, frames_per_run=plan.frames_per_run)
     for size in MODEL_FRAMES:
         for precision in ("bfloat16", "float32"):
-            rates = " | ".join(f"{timed(colorizer.model, size, batch, precision):.0f}" for batch in plan.batches)
+            rates = " | ".join(rate_text(timed(colorizer.model, size, batch, precision)) for batch in plan.batches)
             print(f"| lite (shipped) | {size[0]}x{size[1]} | {precision} | {rates} |", flush=True)
     icme = build_colorizer("icme2023").for_inference(colorizer.device)
     batch = plan.batches[-1]
     for precision in ("bfloat16", "float32"):
         rate = timed(icme, (256, 256), batch, precision)
         blanks = " | ".join("" for _ in plan.batches[:-1])
-        print(f"| icme2023 (fresh) | 256x256 | {precision} | {blanks} | {rate:.0f} |", flush=True)
+        print(f"| icme2023 (fresh) | 256x256 | {precision} | {blanks} | {rate_text(rate)} |", flush=True)
     print("\nframes/s, the median of the runs; the reference encoded once beforehand, as a shot does")
 
 
