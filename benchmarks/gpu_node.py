@@ -343,7 +343,11 @@ def end_to_end_section(
         if deadline.passed():
             print(f"| {configuration.label} | | {video} | {options.resolution} | skipped: deadline | | |", flush=True)
             continue
-        rate = timed_shot(colorizer, files, options, configuration.video, work / "endtoend")
+        try:
+            rate = timed_shot(colorizer, files, options, configuration.video, work / "endtoend")
+        except Exception as error:  # one run's failure must not cost the others' figures
+            print(f"| {configuration.label} | | {video} | {options.resolution} | {failure(error)} | | |", flush=True)
+            continue
         rates[configuration.label, options.resolution, configuration.video] = rate
         print(f"| {configuration.label} | {rate.fill} | {video} | {options.resolution} | "
               f"{rate.frames_per_second:.1f} | {percent(rate.gpu_busy)} | {rate.cpu_cores:.1f} |",
@@ -382,7 +386,7 @@ def rate_on_cores(
     env = {**os.environ, "OMP_NUM_THREADS": str(cores)}
     child = subprocess.run(command, env=env, capture_output=True, text=True, timeout=deadline.timeout())
     if child.returncode != 0:
-        msg = f"the process on {cores} cores exited with {child.returncode}: {child.stderr[-2000:]}"
+        msg = f"the process on {cores} cores exited with {child.returncode}: {child.stderr[-3000:]}"
         raise RuntimeError(msg)
     return json.loads(child.stdout.strip().splitlines()[-1])
 
@@ -398,7 +402,11 @@ def cores_section(files: ShotFiles, batch_size: int, device: torch.device, work:
         elif deadline.passed():
             print(f"| {cores} | skipped: deadline | | | |", flush=True)
         else:
-            row = rate_on_cores(cores, files, batch_size, device, work / f"cores{cores}", deadline)
+            try:
+                row = rate_on_cores(cores, files, batch_size, device, work / f"cores{cores}", deadline)
+            except Exception as error:  # one run's failure must not cost the others' figures
+                print(f"| {cores} | {failure(error)} | | | |", flush=True)
+                continue
             threads = row["threads"]
             print(f"| {cores} | {row['frames'] / row['seconds']:.1f} | {percent(row['gpu_busy'])} | "
                   f"{row['cpu_cores']:.1f} | {threads['affinity']} / {threads['frame_threads']}, {threads['torch']}, "
@@ -461,22 +469,21 @@ def summary_lines(rates: dict) -> list[str]:
     model's flat colors with video, since the default path never calls the model and so leaves the GPU idle."""
     default = rates.get(("default: carry, fill auto", 512, True))
     model = rates.get(("model, flat", 512, True))
-    if default is None or model is None:
-        return ["summary: the end-to-end runs with video at 512 were not all measured"]
     return [
-        f"summary: default path (carry, {default.fill} fill) with H.264 video, 1920x1080 at 512: "
-        f"{default.frames_per_second:.1f} frames/s against {TARGET_FPS:.0f} per GPU "
-        f"({verdict(default.frames_per_second >= TARGET_FPS)}); GPU busy {percent(default.gpu_busy)} against "
-        f"{TARGET_BUSY:.0%} or more ({verdict(busy_enough(default.gpu_busy))}; carried colors never call the model)",
-        f"         the model's colors, flat, with video: {model.frames_per_second:.1f} frames/s "
-        f"({verdict(model.frames_per_second >= TARGET_FPS)}); GPU busy {percent(model.gpu_busy)} "
-        f"({verdict(busy_enough(model.gpu_busy))})",
-    ]
+        "summary: " + ("the default run with video at 512 was not measured" if default is None else
+                       f"default path (carry, {default.fill} fill) with H.264 video, 1920x1080 at 512: "
+                       f"{against_targets(default)}; carried colors never call the model"),
+        "         " + ("the model's flat colors with video at 512 were not measured" if model is None else
+                       f"the model's colors, flat, with H.264 video: {against_targets(model)}"),
+    ]  # fmt: skip
 
 
-def busy_enough(share: float | None) -> bool | None:
-    """Whether the GPU was busy at least TARGET_BUSY of the time; None without a GPU."""
-    return None if share is None else share >= TARGET_BUSY
+def against_targets(rate: Rate) -> str:
+    """A run's frames/s and GPU busy share beside the targets, each met or not."""
+    fps_met = rate.frames_per_second >= TARGET_FPS
+    busy_met = None if rate.gpu_busy is None else rate.gpu_busy >= TARGET_BUSY
+    return (f"{rate.frames_per_second:.1f} frames/s against {TARGET_FPS:.0f} per GPU ({verdict(fps_met)}), "
+            f"GPU busy {percent(rate.gpu_busy)} against {TARGET_BUSY:.0%} or more ({verdict(busy_met)})")  # fmt: skip
 
 
 def verdict(met: bool | None) -> str:
@@ -496,6 +503,13 @@ def machine_lines(device: torch.device) -> list[str]:
         f"libs:    numpy {np.__version__}, Pillow {PIL.__version__}, OpenCV {cv2.__version__}, PyAV {av.__version__}; "
         f"{frame_threads()} threads per full-resolution stage (frame_threads)",
     ]
+
+
+def failure(error: Exception) -> str:
+    """A table cell for a run that failed; the traceback, and a subprocess's own errors, go to stderr."""
+    traceback.print_exc()
+    print(getattr(error, "stderr", None) or "", file=sys.stderr, flush=True)
+    return f"FAILED: {type(error).__name__} (traceback on stderr)"
 
 
 def section(name: str, deadline: Deadline, run: Callable[[], object]) -> object:
@@ -523,7 +537,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--frames", type=int, help="frames of the 1080p shot (default 96; --quick 4)")
     parser.add_argument("--batch-size", type=int, default=4, help="frames per model call in the pipeline")
     parser.add_argument("--devset", type=Path, help="case folders: also compare the GPU's colors with the CPU's")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where the model runs (default: cuda where there is one)")  # fmt: skip
     return parser.parse_args()
 
 
