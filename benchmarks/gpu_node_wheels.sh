@@ -6,12 +6,12 @@
 # The lent H200 node has torch with CUDA, numpy, Pillow, opencv-python-headless, safetensors, fsspec, scikit-image
 # and nvidia-ml-py (pynvml), Python 3.12 (/work/.library/device/KINDS.md), but not PyAV (`av`, which
 # pipeline/video.py imports) nor resvg-py (imported by model/data.py, which pipeline/frames.py imports). Those two
-# come at the versions this checkout's Python has ($PYTHON, else .venv/bin/python, else python3), for each Python version asked for. OpenCV is not carried: its
-# wheel is 64 MB, the whole limit of what travels to the node with the tree (64 MiB), and the node has it.
-# PyAV >= 18 and resvg-py are abi3 wheels: one file serves 3.11 and later; a Python whose wheel is missing at that
-# version is reported and skipped. The tree that travels (tracked files, about 15 MB, and the carried .whl) must stay
-# under 64 MiB: the total is printed. Then it prints the device command, which installs the wheels that fit the
-# node's Python (pip --find-links picks them) and runs gpu_node.py.
+# come at the versions this checkout's Python has ($PYTHON, else .venv/bin/python, else python3), for each Python
+# version asked for. OpenCV is not carried: its wheel is 64 MB, all that may travel to the node, and the node has it.
+# PyAV >= 18 and resvg-py are abi3 wheels: one file serves 3.11 and later; a Python without a wheel at that version
+# is reported and skipped. What travels (tracked and untracked-not-ignored files, and the carried .whl) must stay
+# within 64 MiB: it is added up. Last it prints the device command, which installs the wheels that fit the node's
+# Python (pip --find-links picks them) and runs gpu_node.py.
 set -euo pipefail
 
 python=${PYTHON:-python3}  # the Python whose av and resvg-py versions are taken: this checkout's venv if it has one
@@ -35,7 +35,10 @@ for package in "${packages[@]}"; do
 done
 
 ls -l .whl
-echo "total: $(du -cb .whl/*.whl | tail -1 | cut -f1) bytes in .whl; tracked files: $(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1) bytes; limit 67108864 with what else is not ignored"
+wheels=$(du -cb .whl/*.whl | tail -1 | cut -f1)
+tree=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- | tail -1 | cut -f1)
+echo "wheels $wheels bytes + working tree $tree bytes = $((wheels + tree)) of the 67108864 (64 MiB) that may travel"
+[[ $((wheels + tree)) -le 67108864 ]] || echo "OVER THE LIMIT: the call would be refused" >&2
 echo
 echo "device command (run with carry [\".whl\"], timeout_s 600):"
 echo "python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site --find-links .whl ${packages[*]} || exit; export PYTHONPATH=/tmp/site:\$PWD; set -o pipefail; PYTHONUNBUFFERED=1 python3 benchmarks/gpu_node.py 2>&1 | tee \$OUT/gpu_node.txt"
