@@ -35,7 +35,6 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobs.runner import RunSettings, ray_session, run_shots  # noqa: E402
 from model.checkpoint import DEFAULT_WEIGHTS  # noqa: E402
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions  # noqa: E402
 from pipeline.lineart import fit_frame, to_model_line  # noqa: E402
@@ -76,25 +75,43 @@ def model_alone_fps(colorizer: ShotColorizer, frame: np.ndarray, resolution: int
     return done / (time.perf_counter() - started)
 
 
-def peak_memory_mb(frames_dir: Path, out: Path, resolution: int, stage_threads: int | None = None) -> float:
-    """Peak RSS (MB) of a fresh process coloring the shot in-process; `stage_threads` sets the threads of each
-    full-resolution stage (`frame_threads`) as on a machine with twice as many cores, instead of this one's."""
+# The peak RSS of the process's own memory (VmHWM, kB), printed last by a child process. Not ru_maxrss: a child
+# starts with its parent's peak as its own (Linux carries the peak across fork and exec), so a child of a process
+# that had colored a large shot reported the parent's figure.
+PRINT_PEAK_RSS = "print(next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')))"
+
+
+def peak_memory_mb(
+    frames_dir: Path,
+    out: Path,
+    resolution: int,
+    stage_threads: int | None = None,
+    device: str = "cpu",
+    timeout: float | None = None,
+) -> float:
+    """Peak RSS (MB) of a fresh process coloring the shot in-process with the model on `device`; `stage_threads`
+    sets the threads of each full-resolution stage (`frame_threads`) as on a machine with twice as many cores,
+    instead of this one's. Raises subprocess.TimeoutExpired after `timeout` seconds."""
     code = (
-        "import resource, sys; sys.path.insert(0, sys.argv[4]);"
+        "import sys; sys.path.insert(0, sys.argv[4]);"
         "import pipeline.colorize as pc;"
         "threads = int(sys.argv[6]);"
         "pc.frame_threads = (lambda cores=None: threads) if threads else pc.frame_threads;"
-        "c = pc.ShotColorizer.from_weights();"
+        "c = pc.ShotColorizer.from_weights(device=sys.argv[7]);"
         "r = c.run(pc.Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), pc.ShotOptions(resolution=int(sys.argv[5])));"
-        "assert r.status == 'ok', r.summary();"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "assert r.status == 'ok', r.summary();" + PRINT_PEAK_RSS
     )
-    args = [str(frames_dir), str(SAMPLE / "key.png"), str(out), str(ROOT), str(resolution), str(stage_threads or 0)]
-    output = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    args = [str(frames_dir), str(SAMPLE / "key.png"), str(out), str(ROOT), str(resolution), str(stage_threads or 0),
+            device]  # fmt: skip
+    output = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True,
+                            timeout=timeout)  # fmt: skip
     return int(output.stdout.strip().splitlines()[-1]) / 1024
 
 
 def main() -> None:
+    # Ray only here: the other scripts import this one's helpers on machines without it (benchmarks/gpu_node.py).
+    from jobs.runner import RunSettings, ray_session, run_shots
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--size", default="800x600", help="frame size WxH")
