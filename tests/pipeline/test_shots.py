@@ -12,7 +12,7 @@ from PIL import Image, ImageFilter
 from model.checkpoint import load_colorizer
 from model.colorizer import Colorizer
 from model.data import openmoji_svg_dir
-from model.shots import STILL, Motion, render_openmoji_shot
+from model.synthetic_shots import STILL, Motion, render_openmoji_shot
 from pipeline.shots import (
     Keyframe,
     LineArtFeatures,
