@@ -1,7 +1,7 @@
 """An episode's plan: the spec turned into shots, each with its frames, its keyframe (and why) and an input hash.
 
 Planning lists every frame folder, cuts a long sequence into shots (the spec's cuts, or detected from the line
-art), assigns each shot its keyframe (pipeline.shots) and fingerprints each shot's inputs, weights and options so
+art), assigns each shot its keyframe (pipeline.keyframes) and fingerprints each shot's inputs, weights and options so
 that a rerun can tell finished shots from changed ones. It reads only listings, thumbnails and a few frames.
 """
 
@@ -20,6 +20,7 @@ import pyarrow as pa
 from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
+from pipeline.cuts import ShotFrames, detect_cuts, read_thumbnails, split_sequence
 from pipeline.frames import (
     check_output_names,
     list_frames,
@@ -27,18 +28,8 @@ from pipeline.frames import (
     read_frame,
     storage_connection_errors,
 )
+from pipeline.keyframes import Keyframe, Similarity, assign_keyframes, keyframe_frame_problem, line_art_similarity
 from pipeline.references import ShotReference, uncolored_warning
-from pipeline.shots import (
-    Keyframe,
-    ShotFrames,
-    Similarity,
-    assign_keyframes,
-    detect_cuts,
-    keyframe_frame_problem,
-    line_art_similarity,
-    read_thumbnails,
-    split_sequence,
-)
 from pipeline.video import CODECS
 
 log = logging.getLogger(__name__)
