@@ -19,8 +19,9 @@ from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
 from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotResult
+from pipeline.composite import FILLS
 from pipeline.frames import DEFAULT_MAX_PIXELS
-from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
+from pipeline.lineart import GUIDE_LINE_OPTIONS
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
 RAY_ADDRESS_ENVVAR = "RAY_ADDRESS"

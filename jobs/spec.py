@@ -32,8 +32,9 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotOptions
+from pipeline.composite import FILLS
 from pipeline.frames import DEFAULT_MAX_PIXELS, name_problem, resolved_location, storage_connection_errors
-from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
+from pipeline.lineart import GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
