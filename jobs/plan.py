@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
+from model.files import storage_connection_errors
 from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
 from pipeline.cuts import ShotFrames, detect_cuts, read_thumbnails, split_sequence
 from pipeline.frames import (
@@ -26,7 +27,6 @@ from pipeline.frames import (
     list_frames,
     overwrite_problem,
     read_frame,
-    storage_connection_errors,
 )
 from pipeline.keyframes import Keyframe, Similarity, assign_keyframes, keyframe_frame_problem, line_art_similarity
 from pipeline.references import ShotReference, uncolored_warning

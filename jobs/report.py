@@ -44,9 +44,10 @@ from jobs.manifest import (
     read_rows,
     url_exists,
 )
+from model.files import rgb_to_gray, write_bytes_atomic
 from pipeline.colorize import join_url
 from pipeline.consistency import ShotConsistency
-from pipeline.frames import read_frame, rgb_to_gray, write_bytes_atomic
+from pipeline.frames import read_frame
 from pipeline.png import encode_png
 from pipeline.regions import keyframe_palette, nearest_in_palette, rgb_to_lab, segment_regions
 

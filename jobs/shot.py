@@ -27,14 +27,13 @@ from jobs.recording import NotRecorded, recording
 from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
+from model.files import storage_connection_errors, write_bytes_atomic
 from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
 from pipeline.frames import (
     check_output_names,
     list_frames,
     overwrite_problem,
     read_frame,
-    storage_connection_errors,
-    write_bytes_atomic,
 )
 from pipeline.references import uncolored_warning
 from pipeline.video import CODECS, VideoWriter

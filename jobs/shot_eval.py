@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from model.data import natural_key
+from model.files import natural_key
 from model.train import resolve_device
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions, is_video
 from pipeline.correspondence import keyframe_line_art

@@ -25,11 +25,11 @@ import torch
 
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointInfo, load_colorizer
 from model.colorizer import Colorizer
+from model.files import DEFAULT_MAX_PIXELS, remove_stale_temporaries
 from pipeline.carried import finish_carried
 from pipeline.composite import composite_lines, finish_frame, has_closed_regions, vote_frame
 from pipeline.correspondence import Correspondence, ShotCarrier, keyframe_line_art
 from pipeline.frames import (
-    DEFAULT_MAX_PIXELS,
     FrameRead,
     FrameReader,
     FrameWriter,
@@ -39,7 +39,6 @@ from pipeline.frames import (
     list_frames,
     output_name,
     read_frame,
-    remove_stale_temporaries,
 )
 from pipeline.lineart import (
     FrameGeometry,

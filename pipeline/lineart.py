@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.frames import rgb_to_gray
+from model.files import rgb_to_gray
 from pipeline.guidelines import GUIDE_LINE_MODES, split_line_art
 from pipeline.lineclean import clean_line_art
 

@@ -36,7 +36,7 @@ from cli import main
 from jobs.manifest import FRAME_TABLE_NAME, read_table
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.colorizer import PRESETS
-from pipeline.frames import DEFAULT_MAX_PIXELS
+from model.files import DEFAULT_MAX_PIXELS
 from tests.reliability.cli_runs import assert_clean, invoke
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
