@@ -18,9 +18,10 @@ from jobs.shot_eval import DEFAULT_MAX_FRAMES, PIPELINE_VARIANT_NAMES, format_ta
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
+from model.files import DEFAULT_MAX_PIXELS
 from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotResult
-from pipeline.frames import DEFAULT_MAX_PIXELS
-from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
+from pipeline.composite import FILLS
+from pipeline.lineart import GUIDE_LINE_OPTIONS
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
 RAY_ADDRESS_ENVVAR = "RAY_ADDRESS"

@@ -41,10 +41,12 @@ from jobs.episode import run_episode  # noqa: E402
 from jobs.plan import plan_episode  # noqa: E402
 from jobs.spec import load_spec  # noqa: E402
 from model.data import list_openmoji  # noqa: E402
-from model.shots import Motion, render_openmoji_shot  # noqa: E402
+from model.files import decode_frame, write_bytes_atomic  # noqa: E402
+from model.synthetic_shots import Motion, render_openmoji_shot  # noqa: E402
 from pipeline.colorize import ShotColorizer, frame_threads, paint_and_finish  # noqa: E402
-from pipeline.frames import decode_frame, read_frame, write_bytes_atomic  # noqa: E402
-from pipeline.lineart import fit_frame, prepare_line_art, to_model_line, vote_frame  # noqa: E402
+from pipeline.composite import vote_frame  # noqa: E402
+from pipeline.frames import read_frame  # noqa: E402
+from pipeline.lineart import fit_frame, prepare_line_art, to_model_line  # noqa: E402
 from pipeline.png import encode_png  # noqa: E402
 from pipeline.references import colored_share  # noqa: E402
 from pipeline.regions import region_colors  # noqa: E402

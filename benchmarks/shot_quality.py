@@ -3,8 +3,8 @@
     python benchmarks/shot_quality.py [--shots 6] [--frames 24-48] [--size 256] [--variants soft flat] [--json PATH]
 
 Shots: --shots drawings of the OpenMoji TEST split (CC BY-SA 4.0) that have parts able to move on their own
-(`model.shots.find_parts`), each animated over a seeded number of frames in --frames with a seeded smooth motion of
-the whole drawing (drift, turn, zoom, bob) and of up to two parts (an eased shift and turn). Moving the vector
+(`model.synthetic_shots.find_parts`), each animated over a seeded number of frames in --frames with a seeded smooth
+motion of the whole drawing (drift, turn, zoom, bob) and of up to two parts (an eased shift and turn). Moving the vector
 drawing gives every frame's true colors and its exactly aligned line art. Frame 0's true colors are the keyframe.
 Two line-art conditions: "clean" (the drawing's line group, rendered) and "xdog" (`model.xdog.extract_line_art` of
 each true colored frame, what a studio without clean line art would feed in).
@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from model.checkpoint import DEFAULT_WEIGHTS  # noqa: E402
 from model.data import list_openmoji, render_openmoji_pair  # noqa: E402
 from model.metrics import psnr, ssim  # noqa: E402
-from model.shots import DrawingPart, Motion, find_parts, random_part_motions, render_openmoji_shot  # noqa: E402
+from model.synthetic_shots import DrawingPart, Motion, find_parts, random_part_motions, render_openmoji_shot  # noqa: E402
 from model.xdog import extract_line_art  # noqa: E402
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions  # noqa: E402
 from pipeline.frames import list_frames, read_frame, write_png  # noqa: E402

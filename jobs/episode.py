@@ -37,8 +37,9 @@ from jobs.progress import ProgressReporter
 from jobs.recording import NotRecorded, recording
 from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
+from model.files import write_bytes_atomic
 from pipeline.colorize import Shot, ShotResult, frame_threads, join_url
-from pipeline.frames import intact_outputs, output_name, write_bytes_atomic
+from pipeline.frames import intact_outputs, output_name
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from model.files import write_bytes_atomic
 from pipeline.colorize import ShotResult, join_url
-from pipeline.frames import WrittenFile, write_bytes_atomic
+from pipeline.frames import WrittenFile
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from jobs.manifest import write_table
 from jobs.plan import plan_episode
 from jobs.recording import NotRecorded, recording
 from jobs.spec import load_spec
-from pipeline.frames import natural_key, write_bytes_atomic
+from model.files import natural_key, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 

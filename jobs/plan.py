@@ -1,7 +1,7 @@
 """An episode's plan: the spec turned into shots, each with its frames, its keyframe (and why) and an input hash.
 
 Planning lists every frame folder, cuts a long sequence into shots (the spec's cuts, or detected from the line
-art), assigns each shot its keyframe (pipeline.shots) and fingerprints each shot's inputs, weights and options so
+art), assigns each shot its keyframe (pipeline.keyframes) and fingerprints each shot's inputs, weights and options so
 that a rerun can tell finished shots from changed ones. It reads only listings, thumbnails and a few frames.
 """
 
@@ -17,28 +17,20 @@ from dataclasses import dataclass
 import fsspec
 import pyarrow as pa
 
+from jobs.inputs import read_keyframe, weights_problem
 from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
+from model.files import storage_connection_errors
 from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
+from pipeline.cuts import ShotFrames, detect_cuts, read_thumbnails, split_sequence
 from pipeline.frames import (
     check_output_names,
     list_frames,
     overwrite_problem,
     read_frame,
-    storage_connection_errors,
 )
-from pipeline.references import ShotReference, uncolored_warning
-from pipeline.shots import (
-    Keyframe,
-    ShotFrames,
-    Similarity,
-    assign_keyframes,
-    detect_cuts,
-    keyframe_frame_problem,
-    line_art_similarity,
-    read_thumbnails,
-    split_sequence,
-)
+from pipeline.keyframes import Keyframe, Similarity, assign_keyframes, keyframe_frame_problem, line_art_similarity
+from pipeline.references import ShotReference
 from pipeline.video import CODECS
 
 log = logging.getLogger(__name__)
@@ -155,8 +147,8 @@ PLAN_SCHEMA = pa.schema(
 
 def input_problems(spec: JobSpec) -> list[str]:
     """The spec's inputs that cannot be used, each as 'field: what is wrong': keyframes that are missing or do not
-    decode, frame folders that do not exist, a weights file that is refused. Keyframes with no color are logged as
-    warnings."""
+    decode, frame folders that do not exist, a weights file that is refused. Keyframes with no color, or too small,
+    are logged as warnings (`jobs.inputs.read_keyframe`)."""
     storage = spec.storage_options
     problems = []
     for index, key in enumerate(spec.keyframes):
@@ -164,12 +156,12 @@ def input_problems(spec: JobSpec) -> list[str]:
             if not url:
                 continue
             try:
-                image = read_frame(url, storage, max_pixels=spec.max_pixels)
+                if name == "image":
+                    read_keyframe(url, storage, max_pixels=spec.max_pixels, resolution=spec.resolution)
+                else:
+                    read_frame(url, storage, max_pixels=spec.max_pixels)
             except ValueError as error:
                 problems.append(f"keyframes[{index}].{name}: {error}")
-                continue
-            if name == "image" and (warning := uncolored_warning(url, image)) is not None:
-                log.warning("keyframes[%d].image: %s", index, warning)
     folders = [(f"shots[{i}].frames", s.frames) for i, s in enumerate(spec.shots)]
     folders += [("sequence.frames", spec.sequence.frames)] if spec.sequence else []
     listed: list[ShotFrames] = []
@@ -193,14 +185,8 @@ def input_problems(spec: JobSpec) -> list[str]:
             keyframe = Keyframe(key.name, key.image, key.line, tuple(key.shots), key.frame)
             if (problem := keyframe_frame_problem(listed, keyframe)) is not None:
                 problems.append(f"keyframes[{index}].frame: {problem}")
-    weights = spec.weights or str(DEFAULT_WEIGHTS)
-    try:
-        with storage_connection_errors():
-            read_checkpoint_info(weights)
-    except ValueError as error:
-        problems.append(f"weights: {error}")
-    except OSError as error:
-        problems.append(f"weights: {weights!r} cannot be read: {error}")
+    if (problem := weights_problem(spec.weights or str(DEFAULT_WEIGHTS))) is not None:
+        problems.append(f"weights: {problem}")
     return problems
 
 

@@ -45,8 +45,9 @@ from jobs.manifest import (
     url_exists,
 )
 from jobs.pages import render_page
+from model.files import write_bytes_atomic
 from pipeline.colorize import join_url
-from pipeline.frames import read_frame, write_bytes_atomic
+from pipeline.frames import read_frame
 from pipeline.png import encode_png
 from pipeline.quality import QualitySignals, ShotSignals, reduced_rgb
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, replace
 
 import fsspec
 
+from jobs.inputs import read_keyframe, weights_problem
 from jobs.manifest import (
     FRAME_TABLE_NAME,
     RESULTS_FOLDER,
@@ -27,16 +28,14 @@ from jobs.recording import NotRecorded, recording
 from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
+from model.files import write_bytes_atomic
 from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
 from pipeline.frames import (
     check_output_names,
     list_frames,
     overwrite_problem,
     read_frame,
-    storage_connection_errors,
-    write_bytes_atomic,
 )
-from pipeline.references import uncolored_warning
 from pipeline.video import CODECS, VideoWriter
 
 log = logging.getLogger(__name__)
@@ -49,15 +48,12 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
         raise ValueError(msg)
     if shot.video is not None:
         VideoWriter(shot.video, options.fps, options.codec, options.storage_options)  # checks codec and container
-    try:
-        with storage_connection_errors():
-            read_checkpoint_info(weights)  # raises CheckpointError (a ValueError) for a bad weights file
-    except OSError as error:
-        msg = f"weights {weights!r} cannot be read: {error}"
-        raise ValueError(msg) from error
+    if (problem := weights_problem(weights)) is not None:
+        raise ValueError(problem)
     for reference in shot.references:
         try:
-            image = read_frame(reference.url, options.storage_options, max_pixels=options.max_pixels)
+            read_keyframe(reference.url, options.storage_options, max_pixels=options.max_pixels,
+                          resolution=options.resolution)  # fmt: skip
         except ValueError as error:  # FrameError says what is wrong: missing, empty, truncated, not an image, too big
             msg = f"reference {reference.url!r} cannot be used: {error}"
             raise ValueError(msg) from error
@@ -67,12 +63,6 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
             except ValueError as error:
                 msg = f"keyframe line art {reference.lines!r} cannot be used: {error}"
                 raise ValueError(msg) from error
-        if (warning := uncolored_warning(reference.url, image)) is not None:
-            log.warning(warning)
-        if max(image.shape[:2]) < options.resolution / 2:
-            log.warning("reference %r is %dx%d, less than half the working resolution (%d): it holds too little of "
-                        "the drawing's colors to be reliable; give a larger keyframe", reference.url, image.shape[1],
-                        image.shape[0], options.resolution)  # fmt: skip
     if is_video(shot.frames):
         total = count_shot_frames(shot, options)
     else:

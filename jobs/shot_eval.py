@@ -4,7 +4,7 @@ A studio's finished, colored shots are the truest test it has: each one is color
 and line art, and the result is compared with what the colorists painted. Each entry of DIR is one shot:
 - a case folder: ``reference.png`` (the colored keyframe, frame 0), ``lines/`` (line art of the frames to color,
   0 ink, 255 paper) and ``truth/`` (their colored frames, under the same names), used as it is;
-- a folder of colored frames, or a video file: cut at its first cut (`pipeline.shots.detect_cuts` on the frames'
+- a folder of colored frames, or a video file: cut at its first cut (`pipeline.cuts.detect_cuts` on the frames'
   line art), at most `max_frames` frames. Frame 0 is the keyframe; every later frame is stripped to line art by
   the binary XDoG the model was trained on (`pipeline.correspondence.keyframe_line_art`, sigma 0.5 as in the
   development set) and becomes a target. The case folder is written to a temporary folder and removed after the
@@ -44,14 +44,14 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from jobs.pages import render_page
-from model.data import natural_key
+from model.files import natural_key
 from model.train import resolve_device
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions, is_video
 from pipeline.correspondence import keyframe_line_art
+from pipeline.cuts import detect_cuts, thumbnail
 from pipeline.frames import list_frames, output_name, read_frame, write_png
 from pipeline.lineart import resize_bilinear
 from pipeline.quality import keyframe_under_lines, temporal_error
-from pipeline.shots import detect_cuts, thumbnail
 from pipeline.video import decode_video
 
 log = logging.getLogger(__name__)

@@ -31,9 +31,11 @@ import yaml
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from model.files import DEFAULT_MAX_PIXELS, storage_connection_errors
 from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotOptions
-from pipeline.frames import DEFAULT_MAX_PIXELS, name_problem, resolved_location, storage_connection_errors
-from pipeline.lineart import FILLS, GUIDE_LINE_OPTIONS
+from pipeline.composite import FILLS
+from pipeline.frames import name_problem, resolved_location
+from pipeline.lineart import GUIDE_LINE_OPTIONS
 from pipeline.video import CODECS
 
 _STRICT = ConfigDict(extra="forbid", strict=True)

@@ -20,6 +20,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from model.colorizer import Colorizer, ColorizerConfig, preset_name
+from model.files import write_bytes_atomic
 
 FORMAT = "inkpaint-colorizer/1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -93,20 +94,8 @@ def save_colorizer(
         **(extra or {}),
     }
     data = save_safetensors_bytes(tensors, metadata=metadata)
-    write_bytes_atomically(str(url), data)
+    write_bytes_atomic(data, str(url))
     return hashlib.sha256(data).hexdigest()
-
-
-def write_bytes_atomically(url: str, data: bytes) -> None:
-    """Write to a temporary sibling and rename, so a reader never sees a half-written file."""
-    fs, path = fsspec.core.url_to_fs(url)
-    parent = os.path.dirname(path)
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with fs.open(temporary, "wb") as handle:
-        handle.write(data)
-    fs.mv(temporary, path)
 
 
 def read_checkpoint_bytes(url: str | os.PathLike) -> bytes:

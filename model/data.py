@@ -17,7 +17,6 @@ import importlib.metadata
 import io
 import multiprocessing
 import os
-import re
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
@@ -33,8 +32,9 @@ import fsspec
 import numpy as np
 import resvg_py
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from model.files import IMAGE_EXTENSIONS, decode_frame, is_image_name, natural_key, write_bytes_atomic
 from model.xdog import extract_line_art
 
 
@@ -67,8 +67,6 @@ _RENDER_VERSION = 1
 # group) or fewer than this fraction of its non-line pixels are painted (nothing to colorize).
 _MIN_LINE_FRACTION = 0.002
 _MIN_FILL_FRACTION = 0.005
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 T = TypeVar("T")
 
@@ -332,16 +330,11 @@ def _read_cache(path: Path) -> PairArrays | None:
 
 
 def _write_cache(path: Path, pairs: PairArrays) -> None:
-    """Write the cache atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as file:
-            # Flat cel colors and white paper compress well (roughly 10x), which matters at 4495 x 256 x 256 x 4 bytes.
-            np.savez_compressed(file, line=pairs.line, color=pairs.color, names=np.array(pairs.names, dtype=str))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write the cache atomically (a reader never sees half a file)."""
+    buffer = io.BytesIO()
+    # Flat cel colors and white paper compress well (roughly 10x), which matters at 4495 x 256 x 256 x 4 bytes.
+    np.savez_compressed(buffer, line=pairs.line, color=pairs.color, names=np.array(pairs.names, dtype=str))
+    write_bytes_atomic(buffer.getvalue(), str(path))
 
 
 def load_openmoji_pairs(
@@ -374,46 +367,24 @@ def load_openmoji_pairs(
 # Folders of frames
 
 
-def natural_key(name: str) -> tuple:
-    """Sort key that orders digit runs by value, so frame2 comes before frame10; text compares case-insensitively."""
-    # re.split with a capturing group alternates text, digits, text, ...: position i holds the same type in every
-    # key, so tuples never compare a str with an int. The name itself breaks ties such as frame01 vs frame1.
-    parts = re.split(r"(\d+)", name)
-    key = tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts))
-    return (key, name)
-
-
 def _list_images(fs: fsspec.AbstractFileSystem, folder: str, url: str) -> list[str]:
     """Image files directly in folder, naturally sorted by file name."""
     if not fs.isdir(folder):
         msg = f"image folder {url!r} does not exist or is not a folder"
         raise FileNotFoundError(msg)
-    files = [path for path in fs.ls(folder, detail=False) if path.lower().endswith(IMAGE_EXTENSIONS)]
+    files = [path for path in fs.ls(folder, detail=False) if is_image_name(path)]
     return sorted(files, key=lambda path: natural_key(path.rsplit("/", 1)[-1]))
 
 
 def _read_image(fs: fsspec.AbstractFileSystem, path: str, mode: str) -> Image.Image:
-    """Read an image as "RGB" or "L", compositing any transparency over white (line art often has no paper)."""
+    """Read an image as "RGB" or "L" the way the pipeline reads frames to color (`decode_frame`: transparency as
+    white paper, 16-bit samples scaled by value/257), so the network learns from what it will be given."""
     try:
-        with fs.open(path, "rb") as file:
-            image = Image.open(io.BytesIO(file.read()))
-            image.load()
-    except (OSError, UnidentifiedImageError, ValueError) as error:
+        data = fs.cat_file(path)
+    except OSError as error:
         msg = f"cannot read image {path!r}: {error}"
         raise ValueError(msg) from error
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        image = Image.fromarray(_wide_gray_to_uint8(np.asarray(image, dtype=np.float32)))
-    rgba = image.convert("RGBA")
-    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(paper, rgba).convert(mode)
-
-
-def _wide_gray_to_uint8(gray: np.ndarray) -> np.ndarray:
-    """16-bit or float grey pixels -> uint8; PIL's own convert clips them at 255 instead of rescaling."""
-    peak = float(gray.max(initial=0.0))
-    # Float images are usually in [0, 1]; integer ones wider than 8 bits are taken as 16-bit.
-    scale = 255.0 if peak <= 1.0 else (255.0 / 65535.0 if peak > 255.0 else 1.0)
-    return np.clip(gray * scale + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(decode_frame(data, path, gray=mode == "L"))
 
 
 def fit_to_square(image: Image.Image, size: int) -> np.ndarray:
@@ -446,7 +417,7 @@ def load_folder_pairs(color_url: str, line_url: str | None = None, size: int = 2
     color_fs, color_root = fsspec.core.url_to_fs(color_url)
     color_files = _list_images(color_fs, color_root, color_url)
     if not color_files:
-        msg = f"color folder {color_url!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+        msg = f"color folder {color_url!r} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})"
         raise FileNotFoundError(msg)
     line_by_name: dict[str, str] = {}
     line_by_stem: dict[str, str] = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from model.augment import AugmentConfig, make_training_batch
@@ -33,6 +32,7 @@ from model.colorizer import Colorizer, build_colorizer
 from model.data import DATA_ATTRIBUTION, PairArrays, load_folder_pairs, load_openmoji_pairs
 from model.discriminator import PatchDiscriminator
 from model.evaluate import EvalSet, evaluate, make_eval_set
+from model.files import write_bytes_atomic
 from model.losses import GeneratorLoss, LossWeights, VGG19Features, lsgan_discriminator_loss
 from model.plots import write_training_plot
 
@@ -249,9 +249,7 @@ class Trainer:
         tensors |= g_tensors | d_tensors
         tensors["rng.generator"] = self.generator.get_state().cpu()
         metadata = {"step": str(self.step), "best_psnr": str(self.best_psnr), "opt_g": g_groups, "opt_d": d_groups}
-        temporary = self.output / "training_state.safetensors.tmp"
-        save_file(tensors, str(temporary), metadata=metadata)
-        os.replace(temporary, self.output / "training_state.safetensors")
+        write_bytes_atomic(save(tensors, metadata=metadata), str(self.output / "training_state.safetensors"))
 
     def resume(self) -> None:
         """Continue from the output folder's last checkpoint, if there is one."""

@@ -25,10 +25,11 @@ import torch
 
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointInfo, load_colorizer
 from model.colorizer import Colorizer
+from model.files import DEFAULT_MAX_PIXELS, remove_stale_temporaries
 from pipeline.carried import finish_carried
+from pipeline.composite import composite_lines, finish_frame, has_closed_regions, vote_frame
 from pipeline.correspondence import Correspondence, ShotCarrier, keyframe_line_art
 from pipeline.frames import (
-    DEFAULT_MAX_PIXELS,
     FrameRead,
     FrameReader,
     FrameWriter,
@@ -38,20 +39,15 @@ from pipeline.frames import (
     list_frames,
     output_name,
     read_frame,
-    remove_stale_temporaries,
 )
 from pipeline.lineart import (
     FrameGeometry,
     LineArt,
     colors_to_rgb,
-    composite_lines,
-    finish_frame,
     fit_frame,
-    has_closed_regions,
     prepare_line_art,
     to_model_line,
     to_model_reference,
-    vote_frame,
 )
 from pipeline.references import FrameReferences, ReferenceBank, ShotReference
 from pipeline.regions import RegionVote, keyframe_palette, paint_regions

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.frames import rgb_to_gray
+from model.files import rgb_to_gray
 from pipeline.regions import rgb_to_lab
 
 GUIDE_LINE_MODES = ("paint", "keep")

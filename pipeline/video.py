@@ -13,7 +13,6 @@ import os
 import queue
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTr
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.frames import put_file_atomic, remove_stale_temporaries
+from model.files import put_file_atomic, remove_stale_temporaries, temporary_sibling
 from pipeline.lineart import resize_bilinear
 
 
@@ -224,7 +223,7 @@ class VideoWriter:
                 os.makedirs(parent, exist_ok=True)
             # A run killed while it encoded left its temporary behind: this video's own, and only those, go now.
             remove_stale_temporaries(parent or ".", lambda stale: stale == name)
-            self._tmp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}" if parent else f".{name}.tmp-{uuid.uuid4().hex}"
+            self._tmp = temporary_sibling(self._local_target)
         else:
             fd, self._tmp = tempfile.mkstemp(prefix="inkpaint-video-", suffix=ext)
             os.close(fd)

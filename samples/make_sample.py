@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from model.data import OPENMOJI_VERSION, openmoji_svg_dir
-from model.shots import Motion, render_openmoji_shot
+from model.synthetic_shots import Motion, render_openmoji_shot
 
 # "person raising hand: medium skin tone": a waving character in flat skin, hair and shirt colors. It falls in the
 # OpenMoji "test" split (model.data.split_of), so the shipped weights never trained on it or its skin-tone variants.

@@ -9,7 +9,7 @@ import yaml
 from PIL import Image
 
 from model.data import openmoji_svg_dir
-from model.shots import Motion, render_openmoji_shot
+from model.synthetic_shots import Motion, render_openmoji_shot
 
 SIZE = (160, 120)
 # Two drawings that look nothing alike (a fox's face, a car); sh030 is the fox again, moving differently, so only

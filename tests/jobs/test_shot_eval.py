@@ -1,6 +1,6 @@
 """`inkpaint eval --shots`: finished colored shots (a frame folder, a video, a case folder) colored again and scored.
 
-The shots are animated OpenMoji drawings (CC BY-SA 4.0) rendered by model/shots.py; the model runs at 64 px.
+The shots are animated OpenMoji drawings (CC BY-SA 4.0) rendered by model/synthetic_shots.py; the model runs at 64 px.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from jobs.shot_eval import (
 )
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.data import openmoji_svg_dir
-from model.shots import Motion, render_openmoji_shot
+from model.synthetic_shots import Motion, render_openmoji_shot
 from pipeline.colorize import ShotColorizer, ShotOptions
 from pipeline.quality import temporal_error
 from pipeline.video import VideoWriter

@@ -12,17 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from model.data import load_folder_pairs
+from model.files import FrameError
 from pipeline import frames
-from pipeline.frames import (
-    FrameError,
-    FrameReader,
-    FrameWriter,
-    list_frames,
-    natural_key,
-    output_name,
-    read_frame,
-    write_png,
-)
+from pipeline.frames import FrameReader, FrameWriter, list_frames, output_name, read_frame, write_png
 
 
 def save(img: Image.Image, path: Path, **kwargs: object) -> str:
@@ -35,11 +28,6 @@ def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 
 # --- listing -------------------------------------------------------------------------------------------------------
-
-
-def test_natural_key_orders_numbers_by_value() -> None:
-    names = ["frame10.png", "frame2.png", "Frame1.png", "frame1b.png", "frame02.png"]
-    assert sorted(names, key=natural_key) == ["Frame1.png", "frame1b.png", "frame02.png", "frame2.png", "frame10.png"]
 
 
 def test_list_frames_natural_order_and_junk_ignored(tmp_path: Path) -> None:
@@ -152,6 +140,22 @@ def test_mode_i16_scaled_to_8_bit(tmp_path: Path) -> None:
     assert Image.open(path).mode == "I;16"
     out = read_frame(path)
     assert out[0, :, 0].tolist() == [0, 1, 128, 255]
+
+
+def test_sixteen_bit_art_reads_the_same_for_training_and_coloring(tmp_path: Path) -> None:
+    # Dark art (no sample above 255) and bright art: the scale must not depend on the brightest pixel.
+    colors, lines = tmp_path / "colors", tmp_path / "lines"
+    colors.mkdir(), lines.mkdir()
+    ramp = np.arange(64, dtype=np.uint16).reshape(8, 8)
+    for name, values in (("dark.png", ramp * 4), ("bright.png", ramp * 1040)):
+        Image.fromarray(values).save(colors / name)
+        Image.fromarray(65535 - values).save(lines / name)
+    pairs = load_folder_pairs(str(colors), str(lines), size=8)  # 8 x 8: no resize, no padding
+    assert pairs.names == ["bright.png", "dark.png"]
+    for index, name in enumerate(pairs.names):
+        assert np.array_equal(pairs.color[index], read_frame(str(colors / name)))
+        assert np.array_equal(pairs.line[index], read_frame(str(lines / name), gray=True))
+    assert pairs.color[1].max() == 1  # 252 of 65535 is 1 in 8 bits, not 252 (taken for 8-bit art) nor 255
 
 
 def test_mode_i32_tiff_taken_as_16_bit(tmp_path: Path) -> None:
@@ -302,52 +306,6 @@ def test_write_png_refuses_bad_arrays(tmp_path: Path, array: np.ndarray) -> None
     with pytest.raises(ValueError, match=r"bad\.png.*uint8"):
         write_png(array, str(tmp_path / "bad.png"))
     assert list(tmp_path.iterdir()) == []
-
-
-class _DiesHalfway(io.BufferedWriter):
-    """A file that writes half of what it is given, then fails like a full disk or a killed process."""
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        super().write(bytes(data)[: len(data) // 2])
-        self.flush()
-        raise OSError(28, "No space left on device")
-
-
-def test_write_png_interrupted_leaves_no_final_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def dying_open(path: str, mode: str = "r", *args: object, **kwargs: object) -> io.BufferedWriter:
-        return _DiesHalfway(io.FileIO(path, "w"))
-
-    monkeypatch.setattr(frames, "open", dying_open, raising=False)
-    with pytest.raises(OSError, match="No space"):
-        write_png(noise(32, 32), str(tmp_path / "f1.png"))
-    assert list(tmp_path.iterdir()) == []  # no truncated final file, and the temporary one was removed
-
-
-def test_write_png_failed_rename_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "f1.png"
-    old = noise(8, 8, seed=1)
-    write_png(old, str(target))
-
-    def no_rename(src: str, dst: str) -> None:
-        raise KeyboardInterrupt  # e.g. Ctrl-C between writing and renaming
-
-    monkeypatch.setattr(frames.os, "replace", no_rename)
-    with pytest.raises(KeyboardInterrupt):
-        write_png(noise(8, 8, seed=2), str(target))
-    monkeypatch.undo()
-    assert np.array_equal(read_frame(str(target)), old)
-    assert [p.name for p in tmp_path.iterdir()] == ["f1.png"]
-
-
-def test_write_png_via_rename_on_stores_without_atomic_put(monkeypatch: pytest.MonkeyPatch) -> None:
-    # memory:// uploads atomically; pretend it does not, to exercise the temporary-name-then-mv path.
-    monkeypatch.setattr(frames, "_ATOMIC_PUT_PROTOCOLS", frozenset())
-    root = f"memory://inkpaint-{uuid.uuid4().hex}"
-    rgb = noise(6, 6)
-    write_png(rgb, f"{root}/out/f1.png")
-    fs = fsspec.filesystem("memory")
-    assert [p.rsplit("/", 1)[1] for p in fs.ls(f"{root}/out", detail=False)] == ["f1.png"]
-    assert np.array_equal(read_frame(f"{root}/out/f1.png"), rgb)
 
 
 # --- output names --------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.frames import rgb_to_gray
+from model.files import rgb_to_gray
 from pipeline.guidelines import GUIDE_LINE_MODES, find_guide_lines, finish_guide_lines, split_line_art
 from pipeline.regions import segment_regions
 

@@ -274,7 +274,7 @@ def test_a_refined_vote_counts_again_only_what_changed_and_equals_a_fresh_vote()
 
 
 def sampled(colors: np.ndarray, lines: np.ndarray, step: int = 2) -> RegionVote:
-    """`vote_regions_sampled` as `pipeline.lineart.vote_frame` calls it, the grid's Lab taken from the colors."""
+    """`vote_regions_sampled` as `pipeline.composite.vote_frame` calls it, the grid's Lab taken from the colors."""
     labels = segment_regions(lines)
     grid_lab = rgb_to_lab(np.ascontiguousarray(colors[::step, ::step]))
     return vote_regions_sampled(colors, labels, grid_lab, step)

@@ -36,7 +36,7 @@ from cli import main
 from jobs.manifest import FRAME_TABLE_NAME, read_table
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.colorizer import PRESETS
-from pipeline.frames import DEFAULT_MAX_PIXELS
+from model.files import DEFAULT_MAX_PIXELS
 from tests.reliability.cli_runs import assert_clean, invoke
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
@@ -277,7 +277,7 @@ def test_hidden_files_and_thumbnails_among_the_frames_are_ignored(mixed_shot):
 
 
 def test_an_animated_gif_among_the_frames_is_skipped_with_a_warning_naming_it(mixed_shot):
-    # .gif is not a frame extension (pipeline/frames.py IMAGE_EXTENSIONS): the file is left out, and said so.
+    # .gif is not a frame extension (model/files.py IMAGE_EXTENSIONS): the file is left out, and said so.
     assert "animated.gif" not in mixed_shot.rows
     assert not (mixed_shot.output / "animated.png").exists()
     assert any("animated.gif" in line and "skipping" in line for line in mixed_shot.warnings), mixed_shot.warnings

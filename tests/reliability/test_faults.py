@@ -16,6 +16,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 from PIL import Image
 
 from jobs.manifest import frame_table
+from model import files
 from pipeline import frames as frames_module
 from pipeline.colorize import Shot, ShotColorizer, ShotOptions
 
@@ -47,7 +48,7 @@ class FlakyFileSystem(MemoryFileSystem):
 @pytest.fixture
 def flaky(monkeypatch):
     fsspec.register_implementation("flaky", FlakyFileSystem, clobber=True)
-    monkeypatch.setattr(frames_module, "RETRY_DELAYS", (0.0, 0.0, 0.0, 0.0, 0.0))
+    monkeypatch.setattr(files, "RETRY_DELAYS", (0.0, 0.0, 0.0, 0.0, 0.0))
     FlakyFileSystem.store.clear()
     FlakyFileSystem.pseudo_dirs.clear()
     FlakyFileSystem.transient, FlakyFileSystem.broken, FlakyFileSystem.attempts = 0, "", []
@@ -101,7 +102,7 @@ def test_a_write_that_keeps_failing_fails_its_frame_alone_and_says_why(colorizer
 
 
 def test_reads_that_fail_for_a_moment_are_retried(monkeypatch, tmp_path):
-    monkeypatch.setattr(frames_module, "RETRY_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(files, "RETRY_DELAYS", (0.0, 0.0))
     fs = fsspec.filesystem("file")
     original = type(fs).cat_file
     failures = {"left": 2}
@@ -116,5 +117,5 @@ def test_reads_that_fail_for_a_moment_are_retried(monkeypatch, tmp_path):
     image = frames_module.read_frame(str(SAMPLE / "key.png"))
     assert image.shape == (300, 400, 3) and failures["left"] == 0
     failures["left"] = 3  # one more than the retries
-    with pytest.raises(frames_module.FrameError, match=r"key\.png' could not be read: read timed out"):
+    with pytest.raises(files.FrameError, match=r"key\.png' could not be read: read timed out"):
         frames_module.read_frame(str(SAMPLE / "key.png"))

@@ -27,8 +27,8 @@ from PIL import Image
 
 from cli import main
 from jobs.manifest import FRAME_TABLE_NAME, read_table
+from pipeline.cuts import split_sequence
 from pipeline.frames import list_frames
-from pipeline.shots import split_sequence
 from pipeline.video import decode_video
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model.data import openmoji_svg_dir, render_openmoji_pair
-from model.shots import (
+from model.synthetic_shots import (
     STILL,
     DrawingPart,
     Motion,

@@ -1,4 +1,5 @@
-"""Animated OpenMoji shots: a vector drawing moved over several frames, with exact line-art/color ground truth.
+"""Synthetic shots for tests, benchmarks and the sample: an OpenMoji vector drawing moved over several frames, with
+exact line-art/color ground truth. Nothing in the coloring pipeline uses it.
 
 A real shot is the same drawing moved, turned and rescaled from frame to frame. Moving the vector drawing (rather
 than its pixels) keeps every frame a clean render, and because OpenMoji keeps its black strokes in a
