@@ -5,21 +5,21 @@
 #
 # The lent H200 node has torch with CUDA, numpy, Pillow, opencv-python-headless, safetensors, fsspec, scikit-image
 # and nvidia-ml-py (pynvml), Python 3.12 (/work/.library/device/KINDS.md), but not PyAV (`av`, which
-# pipeline/video.py imports) nor resvg-py (imported by model/data.py, which pipeline/frames.py imports). Those two
+# pipeline/video.py imports) nor natsort (model/files.py, the natural order of frame names). Those two
 # come at the versions this checkout's Python has ($PYTHON, else .venv/bin/python, else python3), for each Python
 # version asked for. OpenCV is not carried: its wheel is 64 MB, all that may travel to the node, and the node has it.
-# PyAV >= 18 and resvg-py are abi3 wheels: one file serves 3.11 and later; a Python without a wheel at that version
+# PyAV >= 18 is an abi3 wheel (one file serves 3.11 and later) and natsort a pure-Python one; a Python without a wheel at that version
 # is reported and skipped. What travels (tracked and untracked-not-ignored files, and the carried .whl) must stay
 # within 64 MiB: it is added up. Last it prints the device command, which installs the wheels that fit the node's
 # Python (pip --find-links picks them) and runs gpu_node.py.
 set -euo pipefail
 
-python=${PYTHON:-python3}  # the Python whose av and resvg-py versions are taken: this checkout's venv if it has one
+python=${PYTHON:-python3}  # the Python whose av and natsort versions are taken: this checkout's venv if it has one
 [[ -z ${PYTHON:-} && -x .venv/bin/python ]] && python=.venv/bin/python
 [[ -f benchmarks/gpu_node.py ]] || { echo "run this from the repo root" >&2; exit 2; }
 pythons=("$@")
 [[ ${#pythons[@]} -gt 0 ]] || pythons=(3.10 3.11 3.12)
-packages=(av resvg-py)
+packages=(av natsort)
 
 mkdir -p .whl
 git check-ignore -q .whl || echo /.whl/ >>"$(git rev-parse --git-path info/exclude)"
