@@ -37,8 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from jobs.runner import RunSettings, ray_session, run_shots  # noqa: E402
 from model.checkpoint import DEFAULT_WEIGHTS  # noqa: E402
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions  # noqa: E402
+from pipeline.colorize import ShotColorizer  # noqa: E402
 from pipeline.lineart import fit_frame, to_model_line  # noqa: E402
+from pipeline.shot import Shot, ShotOptions  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "wave"
 
@@ -81,11 +82,11 @@ def peak_memory_mb(frames_dir: Path, out: Path, resolution: int, stage_threads: 
     full-resolution stage (`frame_threads`) as on a machine with twice as many cores, instead of this one's."""
     code = (
         "import resource, sys; sys.path.insert(0, sys.argv[4]);"
-        "import pipeline.colorize as pc;"
+        "import pipeline.colorize as pc; from pipeline.shot import Shot, ShotOptions;"
         "threads = int(sys.argv[6]);"
         "pc.frame_threads = (lambda cores=None: threads) if threads else pc.frame_threads;"
         "c = pc.ShotColorizer.from_weights();"
-        "r = c.run(pc.Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), pc.ShotOptions(resolution=int(sys.argv[5])));"
+        "r = c.run(Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), ShotOptions(resolution=int(sys.argv[5])));"
         "assert r.status == 'ok', r.summary();"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )

@@ -19,8 +19,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.colorize import ShotResult, join_url
-from pipeline.frames import WrittenFile, write_bytes_atomic
+from pipeline.frames import WrittenFile, join_url, write_bytes_atomic
+from pipeline.shot import ShotResult
 
 log = logging.getLogger(__name__)
 

@@ -44,11 +44,11 @@ from jobs.manifest import (
     read_rows,
     url_exists,
 )
-from pipeline.colorize import join_url
 from pipeline.consistency import ShotConsistency
-from pipeline.frames import read_frame, rgb_to_gray, write_bytes_atomic
+from pipeline.frames import join_url, read_frame, rgb_to_gray, write_bytes_atomic
 from pipeline.png import encode_png
 from pipeline.regions import keyframe_palette, nearest_in_palette, rgb_to_lab, segment_regions
+from pipeline.shot import OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ STILL_LINES = 3.0  # mean gray difference (0-255) under which two frames' line a
 CHANGED_DELTA_E = 10.0  # a region whose median color moved further than this (CIE76) changed color
 OFF_PALETTE_DELTA_E = 10.0  # a painted pixel further than this from every keyframe color is off the palette
 READ_AHEAD = 4  # frames decoded ahead of the signals, on threads (decoding releases the GIL)
+# The run's options the summary shows, as its description records them: the weights and what changes the colors.
+REPORTED_OPTIONS = (*(name for name, o in OPTIONS.items() if o.changes_output and not o.video), "weights")
 
 
 @dataclass(frozen=True)
@@ -442,8 +444,7 @@ def render(output: str, shots: list[ShotReport], facts: dict) -> str:
     spec, run = facts.get("spec", {}), facts.get("run", {})
     weights_name = (run.get("weights") or spec.get("weights") or "the shipped default").rsplit("/", 1)[-1]
     wall = f"{run['wall_seconds']:.1f} s, started {run.get('started', '?')}" if "wall_seconds" in run else "unknown"
-    options = {k: spec[k] for k in ("resolution", "color_source", "fill", "palette_lock", "track", "chain",
-                                     "guide_lines", "clean_lines", "precision", "weights") if k in spec}  # fmt: skip
+    options = {name: spec[name] for name in REPORTED_OPTIONS if name in spec}
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

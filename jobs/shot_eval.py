@@ -45,12 +45,13 @@ from skimage.metrics import structural_similarity
 
 from model.data import natural_key
 from model.train import resolve_device
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions, is_video
+from pipeline.colorize import ShotColorizer
 from pipeline.correspondence import keyframe_line_art
 from pipeline.frames import list_frames, output_name, read_frame, write_png
 from pipeline.lineart import resize_bilinear
+from pipeline.shot import Shot, ShotOptions
 from pipeline.shots import detect_cuts, thumbnail
-from pipeline.video import decode_video
+from pipeline.video import decode_video, is_video
 
 log = logging.getLogger(__name__)
 

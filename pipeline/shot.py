@@ -223,7 +223,7 @@ class ShotOptions:
             if (problem := declared.problem(value)) is not None:
                 problems.append((declared.name, problem))
         if self.palette_lock and self.fill == "soft":
-            problems.append(("palette_lock", "locks the colors of flat regions; set fill: flat or auto"))
+            problems.append(("palette_lock", "locks the colors of flat regions: fill must be flat or auto"))
         if problems:
             raise InvalidOptions(problems)
 

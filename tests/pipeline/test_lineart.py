@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import ShotColorizer
 from pipeline.lineart import LineArt, composite_lines, has_closed_regions, prepare_line_art, resize_bilinear
 from pipeline.regions import segment_regions
+from pipeline.shot import Shot, ShotOptions
 
 SIZE = 96
 RED = (230, 20, 30)
