@@ -86,11 +86,10 @@ class Option:
 
     def bounds(self) -> str:
         """The range allowed, as a person reads it: 'between 16 and 4096', 'at least 1', 'above 0'."""
-        if self.low is not None and self.high is not None:
-            return f"between {self.low} and {self.high}"
-        if self.low is not None:
-            return f"above {self.low}" if self.above_low else f"at least {self.low}"
-        return f"at most {self.high}"
+        low = None if self.low is None else f"above {self.low}" if self.above_low else f"at least {self.low}"
+        if low is not None and self.high is not None:
+            return f"between {self.low} and {self.high}" if not self.above_low else f"{low} and at most {self.high}"
+        return low or f"at most {self.high}"
 
 
 def _has_type(value: object, kind: type) -> bool:
