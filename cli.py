@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -18,10 +18,7 @@ from jobs.shot_eval import DEFAULT_MAX_FRAMES, PIPELINE_VARIANT_NAMES, format_ta
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
-from model.files import DEFAULT_MAX_PIXELS
-from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotResult
-from pipeline.composite import FILLS
-from pipeline.lineart import GUIDE_LINE_OPTIONS
+from pipeline.shot import OPTIONS, InvalidOptions, Option, Shot, ShotOptions, ShotResult
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
 RAY_ADDRESS_ENVVAR = "RAY_ADDRESS"
@@ -280,6 +277,32 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     click.echo(f"wrote {destination} (sha256 {sha})")
 
 
+def switch(option: Option) -> str:
+    """A shot option's switch: the one it declares, else --name (--name/--no-name for a yes/no option)."""
+    dashed = option.name.replace("_", "-")
+    return option.switch or (f"--{dashed}/--no-{dashed}" if option.type is bool else f"--{dashed}")
+
+
+def click_type(option: Option) -> click.ParamType | type:
+    """A shot option's values as Click checks them: its choices, or its range, else its type."""
+    if option.choices:
+        return click.Choice(option.choices)
+    if option.type is float:
+        return FiniteFloatRange(option.low, option.high, min_open=option.above_low)
+    if option.type is int and (option.low is not None or option.high is not None):
+        return click.IntRange(option.low, option.high, min_open=option.above_low)
+    return option.type
+
+
+def shot_options(command: Callable) -> Callable:
+    """A switch for each ShotOptions field the command line takes, in declaration order, made from its
+    declaration (pipeline/shot.py): flag, type, range or choices, default and help."""
+    for option in reversed([option for option in OPTIONS.values() if option.on_command_line]):
+        flag = {"is_flag": True} if option.type is bool else {"type": click_type(option)}
+        command = click.option(switch(option), option.name, default=option.default, help=option.help, **flag)(command)
+    return command
+
+
 @main.command(context_settings=CONTEXT_SETTINGS)  # its own too: `colorize-shot` runs it alone
 @click.argument("frames", type=str)
 @click.option(
@@ -300,34 +323,8 @@ def export_weights(source: str, destination: str, half: bool) -> None:
 )
 @click.option("-o", "--output", required=True, help="Folder (path or URL) receiving one PNG per frame.")
 @click.option("--video", default=None, help="Also write the colored shot as this video file (.mp4, .mov, .mkv).")
-@click.option("--fps", type=FiniteFloatRange(0, 1000, min_open=True), default=24.0, help="Video frame rate.")
-@click.option("--codec", type=click.Choice(["h264", "prores", "ffv1"]), default="h264", help="Video codec.")
 @click.option(
     "--weights", default=str(DEFAULT_WEIGHTS), envvar=WEIGHTS_ENVVAR, show_envvar=True, help="Colorizer weights."
-)
-@click.option(
-    "--resolution",
-    type=click.IntRange(32, 4096),
-    default=256,
-    help="Model working resolution, long side (the shipped weights were trained at 256); "
-    "lines stay at the frames' own resolution.",
-)
-@click.option("--batch-size", type=click.IntRange(1, 256), default=4, help="Frames per model call.")
-@click.option(
-    "--fill",
-    type=click.Choice(FILLS),
-    default="auto",
-    help="flat: one color per closed paint region, like a painted cel; soft: the model's colors as predicted; "
-    "auto: flat when the line art encloses paint regions, else soft.",
-)
-@click.option("--palette-lock", is_flag=True, help="Flat regions take only the keyframe's own flat colors.")
-@click.option(
-    "--color-source",
-    type=click.Choice(COLOR_SOURCES),
-    default="carry",
-    show_default=True,
-    help="carry: the keyframe's colors carried along correspondences between the drawings; combined: and the "
-    "model's for regions the keyframe does not show; model: the model's colors alone.",
 )
 @click.option(
     "--reference-lines",
@@ -335,51 +332,13 @@ def export_weights(source: str, destination: str, half: bool) -> None:
     help="The keyframe's own line art (path or URL), when the studio has it; else the frame it was painted on "
     "(--keyframe-at), else lines extracted from it.",
 )
-@click.option(
-    "--track/--no-track",
-    default=True,
-    help="With flat fill and --color-source model: a paint region keeps its color from frame to frame unless the "
-    "model clearly disagrees (carried colors hold from frame to frame by themselves).",
-)
-@click.option(
-    "--chain", is_flag=True, help="The latest colored frame joins the keyframes as a reference (at a lower weight)."
-)
-@click.option(
-    "--guide-lines",
-    type=click.Choice(GUIDE_LINE_OPTIONS),
-    default="paint",
-    help="Colored (red, blue ...) guide lines separate paint regions, then are painted over or kept in their own "
-    "color; off: they are read as gray ink.",
-)
-@click.option(
-    "--clean-lines/--raw-lines",
-    default=True,
-    help="Normalise scanned or grey line art (paper to white, ink to black, specks removed) before coloring.",
-)
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    default="auto",
-    help="Model arithmetic; auto is float32 everywhere, so a GPU paints what a CPU previewed; bfloat16 is faster "
-    "on a GPU and may color a close region differently.",
-)
-@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (pays off on long shots).")
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(1),
-    default=DEFAULT_MAX_PIXELS,
-    help="Refuse frames (and keyframes) with more pixels than this, before decoding them.",
-)
-@click.option("--resume/--no-resume", default=True, help="Skip frames whose output PNG already exists.")
+@shot_options
 @ray_address_option
 def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, ...], output: str,
-         video: str | None, fps: float, codec: str, weights: str, resolution: int, batch_size: int, fill: str,
-         palette_lock: bool, color_source: str, reference_lines: str | None, track: bool, chain: bool,
-         guide_lines: str, clean_lines: bool, precision: str, compile_model: bool, max_pixels: int, resume: bool,
-         address: str | None) -> None:  # fmt: skip
+         video: str | None, weights: str, reference_lines: str | None, address: str | None,
+         **option_values: object) -> None:  # fmt: skip
     """Color one shot: FRAMES (a folder of line art or a video) like the keyframes given with --reference."""
     from jobs.shot import colorize_one_shot
-    from pipeline.colorize import Shot, ShotOptions
     from pipeline.references import ShotReference
 
     if keyframe_frames and len(keyframe_frames) != len(references):
@@ -393,12 +352,11 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
     spec = Shot(name=name, frames=frames, reference=keyframes[0].url, output=output, video=video,
                 keyframe_position=keyframes[0].position, extra_references=tuple(keyframes[1:]),
                 reference_lines=reference_lines)  # fmt: skip
-    if palette_lock and fill == "soft":
-        raise click.UsageError("--palette-lock locks the colors of flat regions: use --fill flat or auto")
-    options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=resume, fps=fps, codec=codec,
-                          fill=fill, palette_lock=palette_lock, color_source=color_source, track=track, chain=chain,
-                          guide_lines=guide_lines, clean_lines=clean_lines, precision=precision,
-                          compile=compile_model, max_pixels=max_pixels)  # fmt: skip
+    try:
+        options = ShotOptions(**option_values)
+    except InvalidOptions as invalid:  # values each switch accepts alone, but not together
+        problems = [f"{switch(OPTIONS[name]).split('/')[0]}: {what}" for name, what in invalid.problems]
+        raise click.UsageError("; ".join(problems)) from invalid
     try:
         result = colorize_one_shot(spec, options, weights, address)
     except ValueError as error:

@@ -34,9 +34,10 @@ from model_speed import header_lines
 from shot_speed import SAMPLE, make_shot
 
 from pipeline.carried import finish_carried
-from pipeline.colorize import COLOR_SOURCES, Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import ShotColorizer
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
 from pipeline.lineart import LineArt
+from pipeline.shot import COLOR_SOURCES, Shot, ShotOptions
 
 SIZE = (1920, 1080)
 

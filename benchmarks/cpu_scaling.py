@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_speed import header_lines
 from shot_speed import SAMPLE, make_shot
 
-from pipeline.colorize import PendingFrame, finish_carried_frame
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
+from pipeline.finishing import PendingFrame, finish_carried_frame
 from pipeline.frames import read_frame, write_png
 from pipeline.lineart import prepare_line_art
 from pipeline.regions import keyframe_palette

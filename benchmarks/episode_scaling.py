@@ -43,8 +43,9 @@ from jobs.spec import load_spec  # noqa: E402
 from model.data import list_openmoji  # noqa: E402
 from model.files import decode_frame, write_bytes_atomic  # noqa: E402
 from model.synthetic_shots import Motion, render_openmoji_shot  # noqa: E402
-from pipeline.colorize import ShotColorizer, frame_threads, paint_and_finish  # noqa: E402
+from pipeline.colorize import ShotColorizer  # noqa: E402
 from pipeline.composite import vote_frame  # noqa: E402
+from pipeline.finishing import frame_threads, paint_and_finish  # noqa: E402
 from pipeline.frames import read_frame  # noqa: E402
 from pipeline.lineart import fit_frame, prepare_line_art, to_model_line  # noqa: E402
 from pipeline.png import encode_png  # noqa: E402
@@ -157,11 +158,11 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
 
 
 def thread_groups(stages: dict[str, float], threads: int) -> dict[str, float]:
-    """Milliseconds per frame each thread group of a worker spends (pipeline/colorize.py), from `stages`: the
-    readers (read, decode, line prep), the composite pool (region vote, painting and lines) and the PNG writers,
-    `threads` each (`frame_threads`); the finishing thread (region colors) and the video's (encode), in frame order,
-    the video's 2 converters beside them. The model's thread (model input, model) is left to the caller. With
-    enough cores, the slowest group sets the rate."""
+    """Milliseconds per frame each thread group of a worker spends (pipeline/colorize.py, pipeline/finishing.py),
+    from `stages`: the readers (read, decode, line prep), the composite pool (region vote, painting and lines) and
+    the PNG writers, `threads` each (`frame_threads`); the finishing thread (region colors) and the video's (encode),
+    in frame order, the video's 2 converters beside them. The model's thread (model input, model) is left to the
+    caller. With enough cores, the slowest group sets the rate."""
     return {
         f"readers ({threads} threads)": (stages["storage read"] + stages["decode"] + stages["line prep"]) / threads,
         f"composite ({threads} threads)": (stages["region vote"] + stages["paint + lines"]) / threads,

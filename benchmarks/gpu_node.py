@@ -68,8 +68,10 @@ from model_speed import header_lines  # noqa: E402
 from shot_speed import PRINT_PEAK_RSS, SAMPLE, make_shot, peak_memory_mb  # noqa: E402
 
 from model.colorizer import Colorizer, build_colorizer  # noqa: E402
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions, frame_threads  # noqa: E402
+from pipeline.colorize import ShotColorizer  # noqa: E402
+from pipeline.finishing import frame_threads  # noqa: E402
 from pipeline.frames import list_frames, read_frame  # noqa: E402
+from pipeline.shot import Shot, ShotOptions  # noqa: E402
 
 SECTIONS = ("model", "endtoend", "cores", "memory")
 HD, UHD = (1920, 1080), (3840, 2160)
@@ -289,7 +291,6 @@ def frames_per_second(
 
 def model_section(colorizer: ShotColorizer, plan: Plan) -> None:
     """Frames/s of the shipped model at each working size, precision and batch, then of icme2023 for reference."""
-    colorizer.configure("float32")  # turns TF32 off on CUDA, as every shot does
     batch_columns = " | ".join(f"batch {batch}" for batch in plan.batches)
     print(f"| model | frame | precision | {batch_columns} |")
     print("|---|---|---|" + "---:|" * len(plan.batches))
@@ -330,6 +331,17 @@ def end_to_end_configurations(batch_size: int) -> list[EndToEnd]:
     ]
 
 
+def colorizer_for(options: ShotOptions, colorizers: dict, device: torch.device) -> ShotColorizer:
+    """The colorizer set up for the options' precision and compile (a colorizer keeps the setup it was made with),
+    made on first use and kept in `colorizers`."""
+    key = (options.precision, options.compile)
+    if key not in colorizers:
+        colorizers[key] = ShotColorizer.from_weights(
+            device=device, precision=options.precision, compile=options.compile
+        )
+    return colorizers[key]
+
+
 def end_to_end_section(
     colorizer: ShotColorizer, files: ShotFiles, batch_size: int, work: Path, deadline: Deadline
 ) -> dict:
@@ -337,6 +349,7 @@ def end_to_end_section(
     print("| colors | fill | video | working resolution | frames/s | GPU busy | CPU cores busy |")
     print("|---|---|---|---:|---:|---:|---:|")
     rates = {}
+    colorizers = {(colorizer.precision, colorizer.compile): colorizer}
     for configuration in end_to_end_configurations(batch_size):
         options = configuration.options
         video = "H.264" if configuration.video else "no"
@@ -344,7 +357,8 @@ def end_to_end_section(
             print(f"| {configuration.label} | | {video} | {options.resolution} | skipped: deadline | | |", flush=True)
             continue
         try:
-            rate = timed_shot(colorizer, files, options, configuration.video, work / "endtoend")
+            engine = colorizer_for(options, colorizers, colorizer.device)
+            rate = timed_shot(engine, files, options, configuration.video, work / "endtoend")
         except Exception as error:  # one run's failure must not cost the others' figures
             print(f"| {configuration.label} | | {video} | {options.resolution} | {failure(error)} | | |", flush=True)
             continue
@@ -449,9 +463,7 @@ def devset_section(folder: Path, colorizer: ShotColorizer) -> None:
     """Each case's first frame colored by the model at 512 in float32 on `colorizer`'s device and on the CPU."""
     from jobs.shot_eval import psnr  # only here: it brings scikit-image, which nothing else needs
 
-    on_cpu = colorizer if colorizer.device.type == "cpu" else ShotColorizer.from_weights()
-    for each in (colorizer, on_cpu):
-        each.configure("float32")
+    on_cpu = colorizer if colorizer.device.type == "cpu" else ShotColorizer.from_weights()  # both float32
     prepare = ShotColorizer.line_preparation(ShotOptions())
     print(f"| case | size | PSNR {colorizer.device} against cpu (dB) | largest difference (0-255) |")
     print("|---|---|---:|---:|")

@@ -51,7 +51,7 @@ from model.data import list_openmoji, render_openmoji_pair  # noqa: E402
 from model.metrics import psnr, ssim  # noqa: E402
 from model.synthetic_shots import DrawingPart, Motion, find_parts, random_part_motions, render_openmoji_shot  # noqa: E402
 from model.xdog import extract_line_art  # noqa: E402
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions  # noqa: E402
+from pipeline.colorize import ShotColorizer  # noqa: E402
 from pipeline.frames import list_frames, read_frame, write_png  # noqa: E402
 from pipeline.quality import (  # noqa: E402
     FrameRegions,
@@ -60,6 +60,7 @@ from pipeline.quality import (  # noqa: E402
     temporal_error,
     truth_regions,
 )
+from pipeline.shot import Shot, ShotOptions  # noqa: E402
 
 # Each variant's ShotOptions fields; None: computed here without the model.
 VARIANTS: dict[str, dict | None] = {

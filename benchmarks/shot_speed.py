@@ -36,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from model.checkpoint import DEFAULT_WEIGHTS  # noqa: E402
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions  # noqa: E402
+from pipeline.colorize import ShotColorizer  # noqa: E402
 from pipeline.lineart import fit_frame, to_model_line  # noqa: E402
+from pipeline.shot import Shot, ShotOptions  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "wave"
 
@@ -94,11 +95,11 @@ def peak_memory_mb(
     instead of this one's. Raises subprocess.TimeoutExpired after `timeout` seconds."""
     code = (
         "import sys; sys.path.insert(0, sys.argv[4]);"
-        "import pipeline.colorize as pc;"
+        "import pipeline.colorize as pc; from pipeline.shot import Shot, ShotOptions;"
         "threads = int(sys.argv[6]);"
         "pc.frame_threads = (lambda cores=None: threads) if threads else pc.frame_threads;"
         "c = pc.ShotColorizer.from_weights(device=sys.argv[7]);"
-        "r = c.run(pc.Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), pc.ShotOptions(resolution=int(sys.argv[5])));"
+        "r = c.run(Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), ShotOptions(resolution=int(sys.argv[5])));"
         "assert r.status == 'ok', r.summary();" + PRINT_PEAK_RSS
     )
     args = [str(frames_dir), str(SAMPLE / "key.png"), str(out), str(ROOT), str(resolution), str(stage_threads or 0),

@@ -49,7 +49,9 @@ from model_speed import count_flops, header_lines, inputs, measure  # noqa: E402
 from shot_speed import SAMPLE, make_shot, peak_memory_mb  # noqa: E402
 
 from model.colorizer import Colorizer, build_colorizer  # noqa: E402
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions, frame_threads  # noqa: E402
+from pipeline.colorize import ShotColorizer  # noqa: E402
+from pipeline.finishing import frame_threads  # noqa: E402
+from pipeline.shot import Shot, ShotOptions  # noqa: E402
 
 SECTIONS = ("matmul", "model", "pipeline", "1080p", "startup", "memory")
 PAPER_SECONDS_PER_FRAME = 0.44  # the issue's figure for the paper's generator at 256x256 on a 2-core machine
@@ -95,7 +97,7 @@ def pipeline_fps(frames: int, work: Path, size: tuple[int, int], options: ShotOp
     """Frames per second of the pipeline on the sample at `size` (a warm-up shot first, which also compiles)."""
     tag = f"{size[0]}x{size[1]}_{options.color_source}_{'compiled' if options.compile else 'plain'}"
     folder = make_shot(work / f"p_lines_{size[0]}x{size[1]}", frames, size)
-    colorizer = ShotColorizer.from_weights()
+    colorizer = ShotColorizer.from_weights(precision=options.precision, compile=options.compile)
     warm = make_shot(work / f"p_warm_{tag}", 4, size)
     colorizer.run(Shot("warm", str(warm), str(SAMPLE / "key.png"), str(work / f"p_warm_out_{tag}")), options)
     result = colorizer.run(Shot("p", str(folder), str(SAMPLE / "key.png"), str(work / f"p_out_{tag}")), options)

@@ -38,8 +38,9 @@ from jobs.recording import NotRecorded, recording
 from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.files import write_bytes_atomic
-from pipeline.colorize import Shot, ShotResult, frame_threads, join_url
-from pipeline.frames import intact_outputs, output_name
+from pipeline.finishing import frame_threads
+from pipeline.frames import intact_outputs, join_url, output_name
+from pipeline.shot import Shot, ShotResult
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def run_episode(
     `cpu_workers` workers sharing the CPUs of a cluster without GPUs); a shot whose worker dies is retried up to
     `retries` times."""
     started = time.time()
-    options = plan.spec.shot_options(resume=resume)
+    options = replace(plan.spec.options, resume=resume)
     storage = options.storage_options
     with recording(url := join_url(plan.spec.output, PLAN_TABLE_NAME)):
         write_table(plan.table(), url, storage)
@@ -161,7 +162,7 @@ def run_episode(
 
 def finish_run(plan: EpisodePlan, episode: EpisodeResult, started: float) -> None:
     """Record the run (when, what it colored and skipped, which weights) beside its results, then its report."""
-    storage = plan.spec.storage_options
+    storage = plan.spec.options.storage_options
     record = {
         "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(time.time() - started, 1),

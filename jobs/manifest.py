@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from model.files import write_bytes_atomic
-from pipeline.colorize import ShotResult, join_url
-from pipeline.frames import WrittenFile
+from pipeline.frames import WrittenFile, join_url
+from pipeline.shot import ShotResult
 
 log = logging.getLogger(__name__)
 

@@ -21,17 +21,19 @@ from jobs.inputs import read_keyframe, weights_problem
 from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from model.files import storage_connection_errors
-from pipeline.colorize import Shot, ShotOptions, count_shot_frames, is_video, join_url
+from pipeline.colorize import count_shot_frames
 from pipeline.cuts import ShotFrames, detect_cuts, read_thumbnails, split_sequence
 from pipeline.frames import (
     check_output_names,
+    join_url,
     list_frames,
     overwrite_problem,
     read_frame,
 )
 from pipeline.keyframes import Keyframe, Similarity, assign_keyframes, keyframe_frame_problem, line_art_similarity
 from pipeline.references import ShotReference
-from pipeline.video import CODECS
+from pipeline.shot import OPTIONS, Shot, ShotOptions
+from pipeline.video import CODECS, is_video
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +115,11 @@ class EpisodePlan:
 
     def describe(self) -> str:
         """The plan for a person (the --dry-run output)."""
+        options = self.spec.options
         lines = [
             f"episode {self.spec.episode}: {len(self.shots)} shots, {self.frame_count} frames -> {self.spec.output}",
-            f"weights {self.weights}; working resolution {self.spec.resolution}; "
-            + (f"video {self.spec.video.codec} at {self.spec.video.fps:g} fps" if self.spec.video else "no video"),
+            f"weights {self.weights}; working resolution {options.resolution}; "
+            + (f"video {options.codec} at {options.fps:g} fps" if self.spec.video else "no video"),
         ]
         if self.cuts_from:
             lines.append(f"sequence {self.spec.sequence.frames}: cuts at frames {list(self.cuts)} ({self.cuts_from})")
@@ -149,7 +152,7 @@ def input_problems(spec: JobSpec) -> list[str]:
     """The spec's inputs that cannot be used, each as 'field: what is wrong': keyframes that are missing or do not
     decode, frame folders that do not exist, a weights file that is refused. Keyframes with no color, or too small,
     are logged as warnings (`jobs.inputs.read_keyframe`)."""
-    storage = spec.storage_options
+    storage = spec.options.storage_options
     problems = []
     for index, key in enumerate(spec.keyframes):
         for name, url in (("image", key.image), ("line", key.line)):
@@ -157,9 +160,9 @@ def input_problems(spec: JobSpec) -> list[str]:
                 continue
             try:
                 if name == "image":
-                    read_keyframe(url, storage, max_pixels=spec.max_pixels, resolution=spec.resolution)
+                    read_keyframe(url, storage, max_pixels=spec.options.max_pixels, resolution=spec.options.resolution)
                 else:
-                    read_frame(url, storage, max_pixels=spec.max_pixels)
+                    read_frame(url, storage, max_pixels=spec.options.max_pixels)
             except ValueError as error:
                 problems.append(f"keyframes[{index}].{name}: {error}")
     folders = [(f"shots[{i}].frames", s.frames) for i, s in enumerate(spec.shots)]
@@ -201,7 +204,7 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
                                    *(f"  {problem}" for problem in problems)]))  # fmt: skip
     weights = spec.weights or str(DEFAULT_WEIGHTS)
     weights_hash = read_checkpoint_info(weights).sha256
-    options = spec.shot_options()
+    options = spec.options
     # A video shot has no frame files: its file stands for its frames (it can be tied to a keyframe by name).
     shots = [ShotFrames(s.name, _list_shot(s.frames, options) or (s.frames,)) for s in spec.shots]
     sources = {s.name: s.frames for s in spec.shots}
@@ -224,12 +227,12 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
     references = {k.name: k.image for k in spec.keyframes}
     keyframe_lines = {k.name: k.line for k in spec.keyframes}
 
-    fingerprint_options = _fingerprint_options(spec, weights_hash)
+    fingerprinted = fingerprint_options(spec, weights_hash)
     plans = []
     for shot in shots:
         assignment = assignments[shot.name]
         source = sources[shot.name]
-        video = join_url(spec.output, shot.name + CODECS[spec.video.codec].extensions[0]) if spec.video else None
+        video = join_url(spec.output, shot.name + CODECS[options.codec].extensions[0]) if spec.video else None
         reference = references[assignment.keyframe]
         extras = tuple((name, ShotReference(references[name], at, keyframe_lines[name]))
                        for name, at in assignment.extras)  # fmt: skip
@@ -249,7 +252,7 @@ def plan_episode(spec: JobSpec) -> EpisodePlan:
                 position=assignment.position, output=output, video=video,
                 input_hash=shot_hash(source, frame_urls, (ShotReference(reference, assignment.position),
                                                           *(ref for _, ref in extras)),
-                                     fingerprint_options, options.storage_options),
+                                     fingerprinted, options.storage_options),
                 extras=extras, reference_lines=keyframe_lines[assignment.keyframe],
             )
         )  # fmt: skip
@@ -274,22 +277,19 @@ def lazy_similarity(weights: str, storage_options: dict) -> Similarity:
     return similarity
 
 
-def _fingerprint_options(spec: JobSpec, weights_hash: str) -> dict:
-    """What besides the frames and the keyframe changes a shot's output."""
-    video = spec.video
+def fingerprint_options(spec: JobSpec, weights_sha256: str) -> dict:
+    """What besides the frames and the keyframe changes a shot's output: the weights, every option declared to
+    change it (`Option.changes_output`; the video's only when a video is written) and the keyframes' line art.
+
+    Results tables record the fingerprint: the same inputs must give the same bytes as long as the output would
+    not change, or a rerun colors finished shots again (tests/jobs/test_input_hash.py pins them)."""
+    values = {name: getattr(spec.options, name) for name, option in OPTIONS.items() if option.changes_output}
+    video = {name: values.pop(name) for name in list(values) if OPTIONS[name].video}
     return {
-        "weights": weights_hash,
-        "resolution": spec.resolution,
-        "fill": spec.fill,
-        "palette_lock": spec.palette_lock,
-        "track": spec.track,
-        "chain": spec.chain,
-        "clean_lines": spec.clean_lines,
-        "guide_lines": spec.guide_lines,
-        "precision": spec.precision,
-        "color_source": spec.color_source,
+        "weights": weights_sha256,
+        **values,
         "reference_lines": sorted(k.line for k in spec.keyframes if k.line),
-        "video": None if video is None else {"codec": video.codec, "fps": video.fps},
+        "video": video if spec.video else None,
         "format": 2,
     }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipeline.colorize import ShotResult
+from pipeline.shot import ShotResult
 
 
 class NotRecorded(RuntimeError):

@@ -46,10 +46,10 @@ from jobs.manifest import (
 )
 from jobs.pages import render_page
 from model.files import write_bytes_atomic
-from pipeline.colorize import join_url
-from pipeline.frames import read_frame
+from pipeline.frames import join_url, read_frame
 from pipeline.png import encode_png
 from pipeline.quality import QualitySignals, ShotSignals, reduced_rgb
+from pipeline.shot import OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ THUMB = 192  # long side of a thumbnail, pixels
 STRIP_FRAMES = 8  # thumbnails per shot, first and last included
 SIGNAL_PAIRS = 12  # consecutive frame pairs sampled per shot for the still-pair and palette signals
 READ_AHEAD = 4  # frames decoded ahead of the signals, on threads (decoding releases the GIL)
+# The run's options the summary shows, as its description records them: the weights and what changes the colors.
+REPORTED_OPTIONS = (*(name for name, o in OPTIONS.items() if o.changes_output and not o.video), "weights")
 
 
 @dataclass
@@ -284,8 +286,7 @@ def render(output: str, shots: list[ShotReport], facts: dict) -> str:
     """The report page's HTML."""
     shots = sorted(shots, key=lambda s: (_ORDER.get(s.status, 9), -s.signals.suspicion, s.name))
     spec, run = facts.get("spec", {}), facts.get("run", {})
-    options = {k: spec[k] for k in ("resolution", "color_source", "fill", "palette_lock", "track", "chain",
-                                     "guide_lines", "clean_lines", "precision", "weights") if k in spec}  # fmt: skip
+    options = {name: spec[name] for name in REPORTED_OPTIONS if name in spec}
     return render_page(
         "report.html.j2",
         title=spec.get("episode", output),

@@ -21,7 +21,7 @@ import ray
 from ray import ObjectRefGenerator
 from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
-from pipeline.colorize import Shot, ShotOptions, ShotResult
+from pipeline.shot import Shot, ShotOptions, ShotResult
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,11 @@ class ShotWorker:
     Args:
         weights: colorizer weights to load once.
         cpu_threads: torch threads when running on the CPU.
+        precision: the model's arithmetic for every shot (`ShotOptions.precision`).
+        compile: whether the model runs compiled for every shot (`ShotOptions.compile`).
     """
 
-    def __init__(self, weights: str, cpu_threads: int = 1) -> None:
+    def __init__(self, weights: str, cpu_threads: int = 1, precision: str = "auto", compile: bool = False) -> None:
         import torch
 
         from pipeline.colorize import ShotColorizer
@@ -89,7 +91,7 @@ class ShotWorker:
         use_cuda = bool(self.gpu_ids) and torch.cuda.is_available()
         if not use_cuda:
             torch.set_num_threads(cpu_threads)
-        self.colorizer = ShotColorizer.from_weights(weights, "cuda" if use_cuda else "cpu")
+        self.colorizer = ShotColorizer.from_weights(weights, "cuda" if use_cuda else "cpu", precision, compile)
         self.node = ray.get_runtime_context().get_node_id()
         # What a person reads in the report: the machine's name (the node id kept after it) and the GPU's model.
         self.worker = f"{socket.gethostname()} (node {self.node})"
@@ -162,7 +164,9 @@ def run_shots(
         count = max(1, min(count, len(shots)))
         threads = settings.cpu_threads or max(1, (os.cpu_count() or 1) // settings.cpu_workers)
         actor_class = ray.remote(ShotWorker).options(max_restarts=settings.retries + 1, **resources)
-        workers = [actor_class.remote(settings.weights, threads) for _ in range(count)]
+        # Every shot of a run has the same options: the workers' colorizers are set up for their precision and compile.
+        workers = [actor_class.remote(settings.weights, threads, options.precision, options.compile)
+                   for _ in range(count)]  # fmt: skip
         log.debug("%d workers (%s each) for %d shots", count, resources, len(shots))
         results: dict[str, ShotResult] = {}
         attempts = dict.fromkeys((s.name for s in shots), 0)

@@ -29,23 +29,22 @@ from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
 from model.files import write_bytes_atomic
-from pipeline.colorize import Shot, ShotOptions, ShotResult, count_shot_frames, is_video, join_url
+from pipeline.colorize import count_shot_frames
 from pipeline.frames import (
     check_output_names,
+    join_url,
     list_frames,
     overwrite_problem,
     read_frame,
 )
-from pipeline.video import CODECS, VideoWriter
+from pipeline.shot import Shot, ShotOptions, ShotResult
+from pipeline.video import VideoWriter, is_video
 
 log = logging.getLogger(__name__)
 
 
 def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
     """Raise ValueError naming the file and the problem for inputs that cannot work; returns the frame count."""
-    if options.codec not in CODECS:
-        msg = f"unknown video codec {options.codec!r}; choose one of {sorted(CODECS)}"
-        raise ValueError(msg)
     if shot.video is not None:
         VideoWriter(shot.video, options.fps, options.codec, options.storage_options)  # checks codec and container
     if (problem := weights_problem(weights)) is not None:

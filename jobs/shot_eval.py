@@ -46,13 +46,14 @@ from skimage.metrics import structural_similarity
 from jobs.pages import render_page
 from model.files import natural_key
 from model.train import resolve_device
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions, is_video
+from pipeline.colorize import ShotColorizer
 from pipeline.correspondence import keyframe_line_art
 from pipeline.cuts import detect_cuts, thumbnail
 from pipeline.frames import list_frames, output_name, read_frame, write_png
 from pipeline.lineart import resize_bilinear
 from pipeline.quality import keyframe_under_lines, temporal_error
-from pipeline.video import decode_video
+from pipeline.shot import Shot, ShotOptions
+from pipeline.video import decode_video, is_video
 
 log = logging.getLogger(__name__)
 

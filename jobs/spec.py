@@ -2,9 +2,10 @@
 
 A spec names the episode, its shots (folders of line-art frames, or one long sequence cut into shots), its colored
 keyframes, where the results go and how to color them. Loading checks the file's structure (pydantic dataclasses:
-unknown keys, wrong types and missing fields are refused) and then its meaning (duplicate names, unknown shots, an
-output inside an input); every problem is reported at once, each with the file, the field's path and what was
-expected. Relative paths in a spec are relative to the spec's own folder.
+unknown keys, wrong types and missing fields are refused; each option's range or choices as pipeline.shot declares
+them) and then its meaning (duplicate names, unknown shots, an output inside an input); every problem is reported at
+once, each with the file, the field's path and what was expected. Relative paths in a spec are relative to the
+spec's own folder.
 
     episode: ep101
     output: s3://studio/ep101/colored
@@ -14,13 +15,13 @@ expected. Relative paths in a spec are relative to the spec's own folder.
     keyframes:
       - {name: hero, image: keys/hero.png, shots: [sh010]}
       - {name: street, image: keys/street.png, frame: act2_0050.png}
+    video: {codec: prores, fps: 25}   # optional; null for PNG frames only
+    resolution: 320                   # any option of pipeline.shot.ShotOptions but resume, by its field name
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 from dataclasses import asdict, field, replace
 from pathlib import PurePosixPath
@@ -31,12 +32,9 @@ import yaml
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from model.files import DEFAULT_MAX_PIXELS, storage_connection_errors
-from pipeline.colorize import COLOR_SOURCES, PRECISIONS, ShotOptions
-from pipeline.composite import FILLS
+from model.files import storage_connection_errors
 from pipeline.frames import name_problem, resolved_location
-from pipeline.lineart import GUIDE_LINE_OPTIONS
-from pipeline.video import CODECS
+from pipeline.shot import OPTIONS, InvalidOptions, ShotOptions
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 SECRET_WORDS = ("key", "secret", "token", "password", "credential")
@@ -44,19 +42,6 @@ SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 
 class SpecError(ValueError):
     """A spec that cannot be run; the message lists every problem found, one per line."""
-
-
-@dataclass(frozen=True, config=_STRICT)
-class VideoSpec:
-    """The video written for each shot.
-
-    Args:
-        codec: h264, prores or ffv1.
-        fps: frames per second.
-    """
-
-    codec: str = "h264"
-    fps: float = 24.0
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -110,31 +95,19 @@ class KeyframeSpec:
 class JobSpec:
     """An episode to color.
 
+    A spec file gives the options as top-level keys (`resolution: 320`) and the video's in its video section
+    (`video: {codec: prores, fps: 25}`, or `video: null` for PNG frames only); `load_spec` gathers them into
+    `options`, and `to_dict` lays them out again so.
+
     Args:
         episode: the episode's name.
         output: folder URL receiving a folder of PNGs and a video per shot, and the results tables.
         keyframes: the colored keyframes.
         shots: the shots given one by one.
         sequence: a long sequence cut into shots.
-        video: the per-shot video settings; null for PNG frames only.
+        video: whether each shot is also written as a video (its codec and frame rate are in `options`).
         weights: colorizer weights (None: the shipped default).
-        resolution: the model's working resolution (long side).
-        fill: "soft" (the model's colors), "flat" (one color per closed paint region) or "auto" (flat when the
-            shot's line art encloses paint regions).
-        palette_lock: with flat fill, regions take only the keyframe's own flat colors.
-        color_source: where the colors come from: "carry" (the keyframe's, carried along correspondences between
-            the drawings), "combined" (and the model's for regions the keyframe does not show) or "model".
-        track: with flat fill, a region keeps its color from frame to frame unless the model clearly disagrees.
-        chain: the latest colored frame joins the keyframes as a reference, at a lower weight.
-        clean_lines: normalise scanned or grey line art to white paper and dark ink first.
-        guide_lines: colored guide lines separate paint regions and are painted over ("paint") or kept ("keep");
-            "off" reads them as gray ink.
-        precision: the model's arithmetic, "float32", "bfloat16" (bottleneck and decoder only) or "auto" (float32).
-        compile: run the model through torch.compile.
-        max_pixels: frames and keyframes with more pixels are refused before they are decoded.
-        batch_size: frames per model call.
-        storage_options: fsspec options for every URL (endpoint, region...); credentials are better left to the
-            environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS), which s3fs and gcsfs read themselves.
+        options: how every shot is colored (pipeline.shot.ShotOptions; not `resume`, which a run chooses).
     """
 
     episode: str
@@ -142,40 +115,61 @@ class JobSpec:
     keyframes: tuple[KeyframeSpec, ...]
     shots: tuple[ShotSpec, ...] = ()
     sequence: SequenceSpec | None = None
-    video: VideoSpec | None = field(default_factory=VideoSpec)
+    video: bool = True
     weights: str | None = None
-    resolution: int = 256
-    fill: str = "auto"
-    palette_lock: bool = False
-    color_source: str = "carry"
-    track: bool = True
-    chain: bool = False
-    clean_lines: bool = True
-    guide_lines: str = "paint"
-    precision: str = "auto"
-    compile: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    batch_size: int = 4
-    storage_options: dict[str, Any] = field(default_factory=dict)
-
-    def shot_options(self, resume: bool = True) -> ShotOptions:
-        """The per-shot processing options this spec asks for."""
-        video = self.video or VideoSpec()
-        # Every option a spec names the way ShotOptions does passes through as it is; one list of them, the fields.
-        shared = {f.name for f in dataclasses.fields(ShotOptions)} & {f.name for f in dataclasses.fields(self)}
-        values = {name: getattr(self, name) for name in shared} | {"storage_options": dict(self.storage_options)}
-        return ShotOptions(**values, resume=resume, fps=video.fps, codec=video.codec)
+    options: ShotOptions = field(default_factory=ShotOptions)
 
     def to_dict(self, redact: bool = True) -> dict[str, Any]:
-        """The spec as plain data; with `redact`, storage options that look like credentials are masked."""
+        """The spec as plain data laid out as in a spec file; with `redact`, storage options that look like
+        credentials are masked."""
         data = asdict(self)
+        options = {name: value for name, value in data.pop("options").items() if OPTIONS[name].in_spec}
+        video = {name: options.pop(name) for name in VIDEO_OPTIONS}
+        data["video"] = video if self.video else None
         if redact:
-            data["storage_options"] = redact_secrets(data["storage_options"])
-        return data
+            options["storage_options"] = redact_secrets(options["storage_options"])
+        return data | options
+
+
+# The options a spec file sets: the video's in its video section, the others as top-level keys.
+VIDEO_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.in_spec and option.video)
+TOP_LEVEL_OPTIONS = tuple(name for name, option in OPTIONS.items() if option.in_spec and not option.video)
+
+
+@dataclass(frozen=True, config=_STRICT)
+class _SpecOptions:
+    """A spec file's options, validated apart from the rest so that either's problems do not hide the other's."""
+
+    options: ShotOptions
 
 
 _SPEC_ADAPTER = TypeAdapter(JobSpec)
-_SECTIONS = {"shots": ShotSpec, "keyframes": KeyframeSpec, "sequence": SequenceSpec, "video": VideoSpec}
+_OPTIONS_ADAPTER = TypeAdapter(_SpecOptions)
+_SECTIONS = {"shots": ShotSpec, "keyframes": KeyframeSpec, "sequence": SequenceSpec}
+
+
+def spec_key(option: str) -> str:
+    """Where a spec file sets an option: 'resolution', 'video.fps'."""
+    return f"video.{option}" if option in VIDEO_OPTIONS else option
+
+
+def split_options(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """A spec file's mapping split into JobSpec's other fields (`video` made a yes or no) and the option values
+    (top-level keys and the video section's), with the problems of its video section."""
+    data = dict(data)
+    problems = []
+    if "options" in data:  # JobSpec's own field: a file writes the options out
+        problems.append(f"options: unknown field; {known_fields(JobSpec)}")
+        del data["options"]
+    options = {name: data.pop(name) for name in TOP_LEVEL_OPTIONS if name in data}
+    video = data.pop("video", {})
+    if isinstance(video, dict):
+        options |= {name: video[name] for name in VIDEO_OPTIONS if name in video}
+        problems += [f"video.{name}: unknown field; video fields are: {', '.join(VIDEO_OPTIONS)}"
+                     for name in video if name not in VIDEO_OPTIONS]  # fmt: skip
+    elif video is not None:
+        problems.append(f"video: expected a mapping ({', '.join(VIDEO_OPTIONS)}) or null, got {video!r:.60}")
+    return data | {"video": video is not None}, options, problems
 
 
 def redact_secrets(options: dict[str, Any]) -> dict[str, Any]:
@@ -191,13 +185,20 @@ def redact_secrets(options: dict[str, Any]) -> dict[str, Any]:
     return masked
 
 
+def known_fields(section: type) -> str:
+    """'JobSpec fields are: episode, ...', as a spec file spells them (JobSpec's with its options laid out)."""
+    names = [name for name in section.__dataclass_fields__ if name != "options"]
+    names += TOP_LEVEL_OPTIONS if section is JobSpec else []
+    return f"{section.__name__} fields are: {', '.join(names)}"
+
+
 def describe_problem(problem: Any) -> str:
     """A pydantic error as a person reads it: unknown fields list the known ones, wrong values show the value."""
     location = problem["loc"]
     if problem["type"] == "unexpected_keyword_argument":
-        section = _SECTIONS.get(str(location[0]), JobSpec) if len(location) > 1 else JobSpec
-        known = ", ".join(section.__dataclass_fields__)
-        return f"unknown field; {section.__name__} fields are: {known}"
+        return (
+            f"unknown field; {known_fields(_SECTIONS.get(str(location[0]), JobSpec) if len(location) > 1 else JobSpec)}"
+        )
     if problem["type"] == "missing":
         return "missing field"
     return f"{problem['msg']} (got {problem['input']!r:.60})"
@@ -209,6 +210,18 @@ def field_path(location: tuple[str | int, ...]) -> str:
     for part in location:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path or "(top level)"
+
+
+def option_problems(error: ValidationError) -> list[str]:
+    """What pydantic and ShotOptions' own checks found wrong with a spec's options, each at the place a spec file
+    sets the option: 'resolution: ...', 'video.fps: ...'."""
+    problems = []
+    for problem in error.errors():
+        if isinstance(invalid := problem.get("ctx", {}).get("error"), InvalidOptions):
+            problems += [f"{spec_key(name)}: {what}" for name, what in invalid.problems]
+        else:
+            problems.append(f"{spec_key(str(problem['loc'][1]))}: {describe_problem(problem)}")
+    return problems
 
 
 class SpecLoader(yaml.SafeLoader):
@@ -247,18 +260,23 @@ def load_spec(url: str, storage_options: dict | None = None) -> JobSpec:
     if not isinstance(data, dict):
         msg = f"spec {url!r}: expected a mapping of fields (episode, output, shots, keyframes ...), got {data!r:.80}"
         raise SpecError(msg)
+    data, option_values, problems = split_options(data)
+    spec = options = None
+    # JSON mode: strict types (no '256' for 256) while nested mappings still build the dataclasses.
     try:
-        # JSON mode: strict types (no '256' for 256) while nested mappings still build the dataclasses.
         spec = _SPEC_ADAPTER.validate_json(json.dumps(data, default=str))
     except ValidationError as error:
-        lines = [f"spec {url!r} has {error.error_count()} problem(s):"]
-        lines += [f"  {field_path(problem['loc'])}: {describe_problem(problem)}" for problem in error.errors()]
-        raise SpecError("\n".join(lines)) from error
-    spec = resolve_paths(spec, spec_folder(url))
-    problems = check_spec(spec)
+        problems += [f"{field_path(problem['loc'])}: {describe_problem(problem)}" for problem in error.errors()]
+    try:
+        options = _OPTIONS_ADAPTER.validate_json(json.dumps({"options": option_values}, default=str)).options
+    except ValidationError as error:
+        problems += option_problems(error)
+    if spec is not None:  # its meaning is checked even when an option is wrong: every problem at once
+        spec = resolve_paths(spec, spec_folder(url))
+        problems += check_spec(spec)
     if problems:
         raise SpecError("\n".join([f"spec {url!r} has {len(problems)} problem(s):", *(f"  {p}" for p in problems)]))
-    return spec
+    return replace(spec, options=options)
 
 
 def spec_folder(url: str) -> str:
@@ -317,31 +335,6 @@ def check_spec(spec: JobSpec) -> list[str]:
         problems.append("shots: give at least one shot, or a sequence to cut into shots")
     if not spec.keyframes:
         problems.append("keyframes: give at least one colored keyframe")
-    if not 16 <= spec.resolution <= 4096:
-        problems.append(f"resolution: must be between 16 and 4096 pixels, got {spec.resolution}")
-    if spec.color_source not in COLOR_SOURCES:
-        problems.append(f"color_source: unknown source {spec.color_source!r}; choose one of {', '.join(COLOR_SOURCES)}")
-    if spec.fill not in FILLS:
-        problems.append(f"fill: unknown fill {spec.fill!r}; choose one of {', '.join(FILLS)}")
-    if spec.palette_lock and spec.fill == "soft":
-        problems.append("palette_lock: locks the colors of flat regions; set fill: flat or auto")
-    if spec.precision not in PRECISIONS:
-        problems.append(f"precision: unknown precision {spec.precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if spec.guide_lines not in GUIDE_LINE_OPTIONS:
-        problems.append(
-            f"guide_lines: unknown option {spec.guide_lines!r}; choose one of {', '.join(GUIDE_LINE_OPTIONS)}"
-        )
-    if spec.max_pixels < 1:
-        problems.append(f"max_pixels: must be at least 1, got {spec.max_pixels}")
-    if spec.batch_size < 1:
-        problems.append(f"batch_size: must be at least 1, got {spec.batch_size}")
-    if spec.video is not None:
-        if spec.video.codec not in CODECS:
-            problems.append(f"video.codec: unknown codec {spec.video.codec!r}; choose one of {sorted(CODECS)}")
-        if not math.isfinite(spec.video.fps):
-            problems.append(f"video.fps: must be a finite number of frames per second, got {spec.video.fps}")
-        elif spec.video.fps <= 0:
-            problems.append(f"video.fps: must be positive, got {spec.video.fps}")
 
     seen: dict[str, str] = {}
     for index, shot in enumerate(spec.shots):

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, read_rows, url_exists
-from pipeline.colorize import join_url
-from pipeline.frames import WrittenFile, written_file_problem
+from pipeline.frames import WrittenFile, join_url, written_file_problem
 
 
 @dataclass

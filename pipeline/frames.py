@@ -299,6 +299,11 @@ def overwrite_problem(frames: str, frame_urls: Iterable[str], output: str) -> st
     return None
 
 
+def join_url(folder: str, name: str) -> str:
+    """A file's URL inside a folder URL, whether or not the folder's ends in '/'."""
+    return f"{folder.rstrip('/')}/{name}"
+
+
 def output_name(frame_url: str) -> str:
     """The output file name for an input frame: the same stem with a .png extension.
 

@@ -29,6 +29,9 @@ from fsspec.implementations.local import LocalFileSystem
 from model.files import put_file_atomic, remove_stale_temporaries, temporary_sibling
 from pipeline.lineart import resize_bilinear
 
+# A shot's frames given as one of these is decoded as a video of line art, not listed as a folder of frames.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
 
 class VideoError(ValueError):
     """A video that cannot be written or read; the message names the file and the problem."""
@@ -63,6 +66,11 @@ _FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 # Broadcast-rate names people type as decimals; 23.976 means 24000/1001, which a decimal cannot hold exactly.
 _NTSC_RATES = (24, 30, 48, 60, 120)
+
+
+def is_video(url: str) -> bool:
+    """Whether a URL names a video file (by its extension)."""
+    return url.lower().endswith(VIDEO_EXTENSIONS)
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ def test_palette_lock_with_soft_fill_is_a_usage_error(tmp_path):
     result = invoke(str(SAMPLE / "frames"), "-r", str(SAMPLE / "key.png"), "-o", str(tmp_path / "out"),
                     "--palette-lock", "--fill", "soft")  # fmt: skip
     assert result.exit_code == 2
-    assert "--palette-lock locks the colors of flat regions: use --fill flat or auto" in result.output
+    assert "--palette-lock: locks the colors of flat regions: fill must be flat or auto" in result.output
     assert not (tmp_path / "out").exists()
 
 

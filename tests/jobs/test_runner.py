@@ -10,7 +10,7 @@ import ray
 
 from jobs.runner import RunSettings, run_shots, worker_resources
 from model.checkpoint import DEFAULT_WEIGHTS
-from pipeline.colorize import Shot, ShotOptions
+from pipeline.shot import Shot, ShotOptions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 

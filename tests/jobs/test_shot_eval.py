@@ -30,8 +30,9 @@ from jobs.shot_eval import (
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.data import openmoji_svg_dir
 from model.synthetic_shots import Motion, render_openmoji_shot
-from pipeline.colorize import ShotColorizer, ShotOptions
+from pipeline.colorize import ShotColorizer
 from pipeline.quality import temporal_error
+from pipeline.shot import ShotOptions
 from pipeline.video import VideoWriter
 
 SIZE = (128, 96)

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli import main
-from jobs.spec import SpecError, load_spec, redact_secrets
+from jobs.spec import TOP_LEVEL_OPTIONS, SpecError, load_spec, redact_secrets
+from pipeline.shot import OPTIONS, ShotOptions
 
 GOOD = {
     "episode": "ep101",
@@ -38,9 +39,7 @@ def test_a_good_spec_loads_with_paths_relative_to_its_folder(tmp_path, name):
     assert spec.output == f"{tmp_path}/colored"
     assert [s.frames for s in spec.shots] == [f"{tmp_path}/lines/sh010", f"{tmp_path}/lines/sh020"]
     assert spec.keyframes[0].image == f"{tmp_path}/keys/hero.png" and spec.keyframes[0].shots == ("sh010",)
-    assert spec.video.codec == "h264" and spec.resolution == 256  # defaults
-    options = spec.shot_options(resume=False)
-    assert options.codec == "h264" and options.fps == 24.0 and options.resume is False
+    assert spec.video and spec.options == ShotOptions()  # defaults
 
 
 def test_urls_with_a_protocol_and_absolute_paths_are_kept(tmp_path):
@@ -86,10 +85,11 @@ def test_meaning_problems_name_the_fields(tmp_path):
     assert f"output: '{tmp_path}/lines/sh020/colored' is inside the input shots[1].frames" in message
     assert "keyframes[1].image" in message and "is inside the output folder" in message
     assert "fill: unknown fill 'glossy'; choose one of auto, soft, flat" in message
-    assert "guide_lines: unknown option 'erase'; choose one of paint, keep, off" in message
+    assert "guide_lines: unknown guide lines 'erase'; choose one of paint, keep, off" in message
     soft_locked = problems_of(tmp_path, {**GOOD, "fill": "soft", "palette_lock": True})
-    assert "palette_lock: locks the colors of flat regions; set fill: flat or auto" in soft_locked
-    assert "video.codec: unknown codec 'mpeg2'" in message and "video.fps: must be positive, got 0" in message
+    assert "palette_lock: locks the colors of flat regions: fill must be flat or auto" in soft_locked
+    assert "video.codec: unknown codec 'mpeg2'" in message and "video.fps: must be above 0, got 0" in message
+    assert f"spec '{tmp_path}/episode.yaml' has 9 problem(s)" in message  # the options' and the rest's at once
 
 
 def test_a_spec_needs_shots_and_keyframes(tmp_path):
@@ -143,7 +143,30 @@ def test_validate_command(tmp_path):
 def test_every_option_of_a_spec_reaches_the_shot_options(tmp_path):
     chosen = {"fill": "flat", "palette_lock": True, "track": False, "chain": True, "clean_lines": False,
               "guide_lines": "keep", "precision": "bfloat16", "compile": True, "max_pixels": 1000, "batch_size": 2,
-              "resolution": 320, "storage_options": {"anon": True}}  # fmt: skip
-    options = load_spec(write(tmp_path, {**GOOD, **chosen, "video": {"codec": "ffv1", "fps": 12}})).shot_options()
-    assert {name: getattr(options, name) for name in chosen} == chosen
-    assert (options.codec, options.fps, options.resume) == ("ffv1", 12.0, True)
+              "resolution": 320, "color_source": "model", "storage_options": {"anon": True}}  # fmt: skip
+    assert set(chosen) == set(TOP_LEVEL_OPTIONS)  # every option a spec file sets at its top level
+    spec = load_spec(write(tmp_path, {**GOOD, **chosen, "video": {"codec": "ffv1", "fps": 12}}))
+    assert {name: getattr(spec.options, name) for name in chosen} == chosen
+    assert (spec.options.codec, spec.options.fps, spec.options.resume) == ("ffv1", 12.0, True)
+    assert load_spec(write(tmp_path, spec.to_dict(redact=False), "again.json")) == spec  # laid out as a file is
+
+
+def test_a_spec_without_video_keeps_its_options_and_says_so(tmp_path):
+    spec = load_spec(write(tmp_path, {**GOOD, "video": None}))
+    assert not spec.video and spec.to_dict()["video"] is None
+    message = problems_of(tmp_path, {**GOOD, "video": {"codec": "h264", "crf": 18}})
+    assert "video.crf: unknown field; video fields are: fps, codec" in message
+    assert "video: expected a mapping (fps, codec) or null, got 'h264'" in problems_of(
+        tmp_path, {**GOOD, "video": "h264"}
+    )
+    assert "options: unknown field; JobSpec fields are:" in problems_of(tmp_path, {**GOOD, "options": {}})
+
+
+def test_the_command_line_and_spec_files_take_the_same_ranges(tmp_path):
+    for name, value in (("resolution", 15), ("resolution", 4097), ("batch_size", 0), ("max_pixels", 0)):
+        spec_message = problems_of(tmp_path, {**GOOD, name: value})
+        option = OPTIONS[name]
+        assert f"{name}: must be {option.bounds()}, got {value}" in spec_message
+        shot = CliRunner().invoke(main, ["shot", str(tmp_path), "-r", "key.png", "-o", "out",
+                                         f"--{name.replace('_', '-')}", str(value)])  # fmt: skip
+        assert shot.exit_code == 2 and f"Invalid value for '--{name.replace('_', '-')}'" in shot.output

@@ -1,8 +1,8 @@
-"""ShotColorizer in-process (no Ray): names, sizes, modes, lines, resume, atomic writes, per-frame records."""
+"""ShotColorizer in-process (no Ray): names, sizes, modes, lines, resume, atomic writes, per-frame records; a shot
+leaves the colorizer as it was."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,18 +10,10 @@ import pytest
 from PIL import Image
 
 from pipeline import frames as frames_module
-from pipeline.colorize import (
-    FrameFinisher,
-    PendingFrame,
-    Shot,
-    ShotColorizer,
-    ShotOptions,
-    frame_threads,
-    outward_order,
-)
+from pipeline.colorize import ShotColorizer, outward_order
 from pipeline.frames import WrittenFile
-from pipeline.lineart import LineArt
 from pipeline.regions import keyframe_palette, segment_regions
+from pipeline.shot import Shot, ShotOptions
 from pipeline.video import decode_video
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
@@ -124,53 +116,16 @@ def test_a_crash_mid_write_leaves_no_partial_png(colorizer, tmp_path, monkeypatc
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if "frame5" in p.name) == []
 
 
+def test_a_shot_leaves_the_colorizer_as_it_was(colorizer, tmp_path):
+    before = dict(vars(colorizer))
+    assert run(colorizer, SAMPLE / "frames", tmp_path / "out", color_source="model", chain=True).status == "ok"
+    assert vars(colorizer) == before
+
+
 def test_missing_reference_is_a_failed_shot_not_an_exception(colorizer, tmp_path):
     shot = Shot("s", str(SAMPLE / "frames"), str(tmp_path / "missing.png"), str(tmp_path / "out"))
     result = colorizer.run(shot, ShotOptions())
     assert result.status == "failed" and "missing.png" in result.error
-
-
-class _Emitter:
-    """Records emitted frames; raises on one of them."""
-
-    def __init__(self, fail_at: int | None = None) -> None:
-        self.emitted: list[int] = []
-        self.threads: set[str] = set()
-        self.fail_at = fail_at
-
-    def emit(self, pending: PendingFrame) -> None:
-        self.threads.add(threading.current_thread().name)
-        if pending.index == self.fail_at:
-            raise OSError(f"disk full at frame {pending.index}")
-        self.emitted.append(pending.index)
-        assert pending.colored is None or pending.colored.shape == (6, 8, 3)
-
-
-def _pending(index: int) -> PendingFrame:
-    lines = np.full((6, 8), 255, np.uint8)
-    lines[:, 3] = 0  # a vertical line
-    colors = np.full((3, 4, 3), 200, np.uint8)
-    return PendingFrame(index, f"f{index}.png", f"f{index}", art=LineArt.plain(lines), colors=colors)
-
-
-def test_finisher_composites_beside_the_caller_and_keeps_the_order():
-    emitter = _Emitter()
-    finisher = FrameFinisher(emitter, depth=2)
-    frames = [_pending(i) for i in range(10)]
-    for pending in frames:
-        finisher.put(pending)
-    finisher.close()
-    assert emitter.emitted == list(range(10))
-    assert emitter.threads == {"frame-finisher"}
-    assert frames[0].colored[:, 3].max() == 0 and frames[0].colored[:, 0].min() == 200  # the line over the colors
-
-
-def test_finisher_error_reaches_the_caller_without_hanging():
-    finisher = FrameFinisher(_Emitter(fail_at=2), depth=1)
-    with pytest.raises(OSError, match="disk full at frame 2"):
-        for index in range(50):  # far more than the queue holds: a dead finisher must not block put()
-            finisher.put(_pending(index))
-        finisher.close()
 
 
 def test_outward_order_goes_nearest_first():
@@ -240,9 +195,3 @@ def test_palette_lock_paints_regions_only_in_the_keyframes_colors(colorizer, tmp
     image = np.asarray(Image.open(tmp_path / "locked" / "frame7.png"))
     used = {tuple(color) for color in np.unique(image[big_paper], axis=0).tolist()}
     assert used and used <= palette
-
-
-@pytest.mark.parametrize(("cores", "threads"), [(1, 2), (2, 2), (6, 3), (16, 8), (64, 8)])
-def test_each_full_resolution_stage_gets_half_the_cores_from_2_to_8_threads(cores: int, threads: int) -> None:
-    assert frame_threads(cores) == threads
-    assert 2 <= frame_threads() <= 8

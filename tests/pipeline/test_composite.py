@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import ShotColorizer
 from pipeline.composite import composite_lines, has_closed_regions
 from pipeline.lineart import LineArt, prepare_line_art
+from pipeline.shot import Shot, ShotOptions
 from tests.pipeline.guide_line_frames import RED, SIZE, line_frame
 
 SKIN, SHADOW = (250, 205, 170), (150, 90, 60)

@@ -13,9 +13,10 @@ from PIL import Image, ImageDraw
 
 from pipeline import correspondence
 from pipeline.carried import snap_to_palette
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import ShotColorizer
 from pipeline.correspondence import Correspondence, ShotCarrier, chain, flow_guide, flow_shape, pair_flow
 from pipeline.regions import keyframe_palette
+from pipeline.shot import Shot, ShotOptions
 
 SIZE = (192, 144)  # width, height
 PAPER = (255, 255, 255)

@@ -11,8 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import ShotColorizer
 from pipeline.frames import read_frame
+from pipeline.shot import InvalidOptions, Shot, ShotOptions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 
@@ -28,54 +29,58 @@ def sample() -> tuple[list[np.ndarray], np.ndarray]:
     return frames, read_frame(str(SAMPLE / "key.png"))
 
 
-def predict(colorizer: ShotColorizer, sample, **configuration) -> np.ndarray:
+def predict(colorizer: ShotColorizer, sample) -> np.ndarray:
     frames, key = sample
-    colorizer.configure(**configuration)
-    try:
-        tokens = colorizer.encode_reference(key, 256)
-        return np.stack(colorizer.predict_colors(frames, tokens, 256)).astype(np.int16)
-    finally:
-        colorizer.configure()
+    tokens = colorizer.encode_reference(key, 256)
+    return np.stack(colorizer.predict_colors(frames, tokens, 256)).astype(np.int16)
 
 
 def test_auto_precision_is_float32_on_the_cpu(colorizer, sample) -> None:
-    assert np.array_equal(predict(colorizer, sample, precision="auto"), predict(colorizer, sample))
-    colorizer.configure("auto")
-    assert colorizer.autocast_dtype is None
+    assert colorizer.precision == "auto" and colorizer.autocast_dtype is None
+    assert np.array_equal(predict(colorizer, sample), predict(ShotColorizer.from_weights(precision="float32"), sample))
 
 
 def test_compiled_model_gives_the_same_colors(colorizer, sample) -> None:
     plain = predict(colorizer, sample)
-    compiled = predict(colorizer, sample, compile=True)
+    compiled = predict(ShotColorizer.from_weights(compile=True), sample)
     assert np.abs(compiled - plain).max() <= 1  # float32 sums in another order may round a level the other way
 
 
-def test_a_compile_that_fails_falls_back_to_the_plain_model(sample, monkeypatch, caplog) -> None:
+def test_a_compile_that_fails_falls_back_to_the_plain_model(colorizer, sample, monkeypatch, caplog) -> None:
     def failing_backend(graph, example_inputs):
         raise RuntimeError("no C++ compiler found")
 
     real_compile = torch.compile
     monkeypatch.setattr(torch, "compile", lambda model, **_: real_compile(model, backend=failing_backend))
-    colorizer = ShotColorizer.from_weights()  # its own: the fallback is kept for the colorizer's life
-    plain = predict(colorizer, sample)
+    compiled = ShotColorizer.from_weights(compile=True)
     with caplog.at_level(logging.WARNING, logger="pipeline.colorize"):
-        fallback = predict(colorizer, sample, compile=True)
-    assert np.array_equal(fallback, plain)
+        fallback = predict(compiled, sample)
+    assert np.array_equal(fallback, predict(colorizer, sample))
     assert "torch.compile failed" in caplog.text and "no C++ compiler found" in caplog.text
-    colorizer.configure(compile=True)
-    assert colorizer.colorize == colorizer.model.colorize  # later shots do not try again
+    assert compiled.colorize == compiled.model.colorize  # later shots do not try again
 
 
 def test_a_shot_runs_in_bfloat16_through_the_pipeline(colorizer, tmp_path) -> None:
     outputs = {}
-    for precision in ("float32", "bfloat16"):
+    for precision, engine in (("auto", colorizer), ("bfloat16", ShotColorizer.from_weights(precision="bfloat16"))):
         shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path / precision))
-        result = colorizer.run(shot, ShotOptions(precision=precision, fill="soft", batch_size=4))
+        result = engine.run(shot, ShotOptions(precision=precision, fill="soft", batch_size=4))
         assert result.status == "ok" and result.written == 12
         outputs[precision] = np.asarray(Image.open(tmp_path / precision / "frame7.png"), dtype=np.int16)
-    assert np.abs(outputs["bfloat16"] - outputs["float32"]).mean() < 2.0
+    assert np.abs(outputs["bfloat16"] - outputs["auto"]).mean() < 2.0
 
 
-def test_an_unknown_precision_is_refused(colorizer) -> None:
+def test_a_shot_asking_for_another_precision_or_compile_is_refused(colorizer, tmp_path) -> None:
+    shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path / "out"))
+    with pytest.raises(ValueError, match="asks for precision bfloat16, this colorizer runs precision auto"):
+        colorizer.run(shot, ShotOptions(precision="bfloat16"))
+    with pytest.raises(ValueError, match="asks for precision auto, compiled, this colorizer runs precision auto:"):
+        colorizer.run(shot, ShotOptions(compile=True))
+    assert colorizer.autocast_dtype is None and not (tmp_path / "out").exists()
+
+
+def test_an_unknown_precision_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown precision 'half'; choose one of auto, float32, bfloat16"):
-        colorizer.configure("half")
+        ShotColorizer.from_weights(precision="half")
+    with pytest.raises(InvalidOptions, match="precision: unknown precision 'half'; choose one of auto, float32"):
+        ShotOptions(precision="half")

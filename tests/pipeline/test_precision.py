@@ -24,21 +24,17 @@ def hd_sample() -> tuple[list[np.ndarray], np.ndarray]:
     return [np.asarray(f.resize(SIZE, Image.LANCZOS)) for f in frames], np.asarray(key.resize(SIZE, Image.LANCZOS))
 
 
-def model_colors(colorizer: ShotColorizer, sample, resolution: int, precision: str) -> np.ndarray:
+def model_colors(sample, resolution: int, precision: str) -> np.ndarray:
     frames, key = sample
-    colorizer.configure(precision)
-    try:
-        tokens = colorizer.encode_reference(key, resolution)
-        return np.stack(colorizer.predict_colors(frames, tokens, resolution)).astype(np.int16)
-    finally:
-        colorizer.configure()
+    colorizer = ShotColorizer.from_weights(precision=precision)
+    tokens = colorizer.encode_reference(key, resolution)
+    return np.stack(colorizer.predict_colors(frames, tokens, resolution)).astype(np.int16)
 
 
 @pytest.mark.parametrize("resolution", [256, 512])
 def test_bfloat16_gives_every_pixel_the_color_float32_gives(hd_sample, resolution) -> None:
-    colorizer = ShotColorizer.from_weights()
-    plain = model_colors(colorizer, hd_sample, resolution, "float32")
-    fast = model_colors(colorizer, hd_sample, resolution, "bfloat16")
+    plain = model_colors(hd_sample, resolution, "float32")
+    fast = model_colors(hd_sample, resolution, "bfloat16")
     difference = np.abs(fast - plain).max(axis=-1)
     assert difference.any()  # bfloat16 really ran: the decoder's 8-bit mantissa moves some levels
     # Measured: at most 9 (256) and 6 (512) levels; before, 164 and 64, with 1.9% of the pixels over 10 at 256.

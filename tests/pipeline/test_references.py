@@ -9,9 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions, outward_order
+from pipeline.colorize import ShotColorizer, outward_order
 from pipeline.references import TIMESCALE_FRAMES, ReferenceBank, ShotReference, keyframe_weight
 from pipeline.regions import rgb_to_lab
+from pipeline.shot import Shot, ShotOptions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 HAIR = (106, 70, 47)  # the sample keyframe's hair color

@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from jobs.manifest import FRAME_TABLE_NAME, frame_table, result_row, write_result, write_table
-from pipeline.colorize import FrameRecord, ShotResult
 from pipeline.regions import segment_regions
+from pipeline.shot import FrameRecord, ShotResult
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 FRAMES = 12

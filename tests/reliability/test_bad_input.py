@@ -466,7 +466,7 @@ SHOT = {"name": "wave", "frames": "lines"}
             {"resolution": "high"}, ["resolution: Input should be a valid integer (got 'high')"], id="wrong type"
         ),
         pytest.param(
-            {"video": {"codec": "h264", "fps": -24}}, ["video.fps: must be positive, got -24"], id="negative fps"
+            {"video": {"codec": "h264", "fps": -24}}, ["video.fps: must be above 0, got -24"], id="negative fps"
         ),
         pytest.param(
             {"shots": [dict(SHOT), dict(SHOT)]},

@@ -18,7 +18,8 @@ from PIL import Image
 from jobs.manifest import frame_table
 from model import files
 from pipeline import frames as frames_module
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import ShotColorizer
+from pipeline.shot import Shot, ShotOptions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 

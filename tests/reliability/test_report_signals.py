@@ -12,9 +12,10 @@ from PIL import Image
 
 from jobs.manifest import FRAME_TABLE_NAME, frame_table, read_rows, write_table
 from jobs.report import quality_signals
-from pipeline.colorize import Shot, ShotColorizer, ShotOptions
+from pipeline.colorize import ShotColorizer
 from pipeline.frames import read_frame
 from pipeline.quality import QualitySignals
+from pipeline.shot import Shot, ShotOptions
 from tests.reliability.leaking_shot import (
     BETWEEN_ARM_AND_HEAD,
     SAMPLE,

@@ -173,7 +173,7 @@ def test_an_output_folder_inside_the_frames_folder_is_allowed(tmp_path):
     """Frames are the folder's own files, so a subfolder receiving the colored frames overwrites none of them."""
     from jobs.shot import check_shot
     from model.checkpoint import DEFAULT_WEIGHTS
-    from pipeline.colorize import Shot, ShotOptions
+    from pipeline.shot import Shot, ShotOptions
 
     frames = copy_frames(tmp_path / "in", (1, 2))
     shot = Shot("in", str(frames), str(KEY), str(frames / "colored"))
