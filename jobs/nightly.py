@@ -119,7 +119,7 @@ class QueueLock:
         if held is not None:
             reason = self.stale_reason(held)
             if reason is None:
-                since = datetime.datetime.fromtimestamp(float(held.get("started", 0)), datetime.UTC)
+                since = datetime.datetime.fromtimestamp(float(held.get("started", 0)), datetime.timezone.utc)
                 msg = f"queue {self.queue!r} is locked by {held.get('owner')} since {since:%Y-%m-%d %H:%M} UTC"
                 raise LockHeld(msg)
             holder = "" if held.get("owner") == "unreadable" else f" from {held.get('owner')}"
@@ -246,7 +246,7 @@ def run_nightly(
     Raises LockHeld when another run holds the queue, ValueError when the queue folder does not exist, NotRecorded
     when the report cannot be written.
     """
-    day = day or datetime.datetime.now(datetime.UTC).date()
+    day = day or datetime.datetime.now(datetime.timezone.utc).date()
     storage_options = storage_options or {}
     specs = queued_specs(queue, storage_options)
     with QueueLock(queue, storage_options=storage_options) as lock:

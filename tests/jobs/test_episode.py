@@ -21,7 +21,7 @@ from jobs.episode import run_episode
 from jobs.manifest import results_table
 from jobs.plan import plan_episode
 from jobs.spec import load_spec
-from tests.jobs.conftest import SHOTS, write_episode_spec
+from tests.jobs.sample_episode import SHOTS, write_episode_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from cli import main
 from jobs.manifest import results_table
 from jobs.nightly import LOCK_NAME, LockHeld, QueueLock, queued_specs, run_id
-from tests.jobs.conftest import write_episode_spec
+from tests.jobs.sample_episode import write_episode_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_SHOT = {"shots": [{"name": "sh010", "frames": "lines/sh010"}],

@@ -22,7 +22,7 @@ from jobs.manifest import RESULTS_FOLDER, RUN_RECORD_NAME, SPEC_COPY_NAME, resul
 from jobs.plan import plan_episode
 from jobs.report import REPORT_FOLDER, QualitySignals, ShotReport, render, write_report
 from jobs.spec import load_spec
-from tests.jobs.conftest import write_episode_spec
+from tests.jobs.sample_episode import write_episode_spec
 from tests.reliability.leaking_shot import SAMPLE, leaking_colors, write_colored_shot
 
 CHROMIUM = "/usr/bin/chromium"

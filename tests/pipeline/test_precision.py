@@ -43,4 +43,3 @@ def test_bfloat16_gives_every_pixel_the_color_float32_gives(hd_sample, resolutio
     assert difference.any()  # bfloat16 really ran: the decoder's 8-bit mantissa moves some levels
     # Measured: at most 9 (256) and 6 (512) levels; before, 164 and 64, with 1.9% of the pixels over 10 at 256.
     assert difference.max() <= 12
-
