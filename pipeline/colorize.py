@@ -55,6 +55,7 @@ from pipeline.lineart import (
 )
 from pipeline.references import FrameReferences, ReferenceBank, ShotReference
 from pipeline.regions import RegionVote, keyframe_palette, paint_regions
+from pipeline.status import FrameStatus, ShotStatus
 from pipeline.tracking import RegionTracker
 from pipeline.video import VideoFeed, VideoWriter, decode_video
 
@@ -177,7 +178,7 @@ class FrameRecord:
     Args:
         frame: the input frame (URL, or the frame's name inside an input video).
         output: the output PNG's URL ("" when none was written).
-        status: "written", "resumed" (already there) or "failed".
+        status: written, resumed (already there) or failed.
         bytes: size of the output PNG.
         seconds: this frame's share of its batch's model time.
         reason: why it failed.
@@ -187,7 +188,7 @@ class FrameRecord:
 
     frame: str
     output: str
-    status: str
+    status: FrameStatus
     bytes: int = 0
     seconds: float = 0.0
     reason: str = ""
@@ -229,11 +230,11 @@ class ShotResult:
     fill: str = ""
 
     @property
-    def status(self) -> str:
+    def status(self) -> ShotStatus:
         """ok: every frame is there; partial: some frames failed; failed: the shot could not run."""
         if self.error is not None:
-            return "failed"
-        return "partial" if self.failures else "ok"
+            return ShotStatus.FAILED
+        return ShotStatus.PARTIAL if self.failures else ShotStatus.OK
 
     @property
     def frames_per_second(self) -> float:
@@ -830,15 +831,15 @@ class FrameEmitter:
         output = join_url(self.shot.output, pending.name) if pending.name else ""
         if pending.failure is not None:
             self.result.failures.append(FrameFailure(pending.source, pending.failure))
-            self.result.records.append(FrameRecord(pending.source, "", "failed", reason=pending.failure,
+            self.result.records.append(FrameRecord(pending.source, "", FrameStatus.FAILED, reason=pending.failure,
                                                    index=pending.index))  # fmt: skip
         elif pending.art is not None:
             self.writer.submit(pending.colored, output)
             self.result.written += 1
-            self.result.records.append(FrameRecord(pending.source, output, "written", seconds=pending.seconds,
+            self.result.records.append(FrameRecord(pending.source, output, FrameStatus.WRITTEN, seconds=pending.seconds,
                                                    index=pending.index))  # fmt: skip
         else:
-            self.result.records.append(FrameRecord(pending.source, output, "resumed", index=pending.index))
+            self.result.records.append(FrameRecord(pending.source, output, FrameStatus.RESUMED, index=pending.index))
         if self.video is not None:
             self.video.write(pending.colored)
         self.done += 1
@@ -851,13 +852,13 @@ class FrameEmitter:
         into failed frames."""
         errors = {url: error for url, error in self.writer.results if error is not None}
         for record in self.result.records:
-            if record.status == "resumed":
+            if record.status is FrameStatus.RESUMED:
                 record.bytes, record.sha256 = self.shot.recorded_outputs[record.output.rpartition("/")[2]]
-            if record.status != "written":
+            if record.status is not FrameStatus.WRITTEN:
                 continue
             if record.output in errors:
                 reason = f"could not write {record.output}: {errors[record.output]}"
-                record.status, record.reason, record.output = "failed", reason, ""
+                record.status, record.reason, record.output = FrameStatus.FAILED, reason, ""
                 self.result.failures.append(FrameFailure(record.frame, reason))
                 self.result.written -= 1
             elif record.output in self.writer.written:

@@ -33,9 +33,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from cli import main
-from jobs.manifest import FRAME_TABLE_NAME, read_table
+from jobs.manifest import FRAME_TABLE_NAME, read_records
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.colorizer import PRESETS
+from pipeline.colorize import FrameRecord
 from pipeline.frames import DEFAULT_MAX_PIXELS
 from tests.reliability.cli_runs import assert_clean, invoke
 
@@ -56,21 +57,21 @@ def assert_no_partial_output(folder: Path) -> None:
                 image.load()
 
 
-def frame_rows(output: Path) -> dict[str, dict]:
-    """The shot's frames table by input file name; empty when the table was not written."""
+def frame_rows(output: Path) -> dict[str, FrameRecord]:
+    """The shot's frames table, as stored, by input file name; empty when the table was not written."""
     table = output / FRAME_TABLE_NAME
     if not table.exists():
         return {}
-    return {row["frame"].rsplit("/", 1)[-1]: row for row in read_table(str(table)).to_pylist()}
+    return {row.frame.rsplit("/", 1)[-1]: row for row in read_records(str(table), FrameRecord)}
 
 
-def assert_recorded_as_written(row: dict, output: Path) -> Path:
+def assert_recorded_as_written(row: FrameRecord, output: Path) -> Path:
     """A frame the table records as written: its PNG is there, with the recorded size and checksum."""
-    assert row["status"] == "written", row["reason"]
-    png = output / row["output"]  # stored relative to the shot's folder
+    assert row.status == "written", row.reason
+    png = output / row.output  # stored relative to the shot's folder
     assert png.parent == output and png.suffix == ".png"
     data = png.read_bytes()
-    assert (row["bytes"], row["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    assert (row.bytes, row.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     return png
 
 
@@ -201,7 +202,7 @@ class ShotRun:
     result: Result
     frames: Path
     output: Path
-    rows: dict[str, dict]  # the frames table by input file name
+    rows: dict[str, FrameRecord]  # the frames table by input file name
     warnings: list[str]  # warnings logged by the CLI's process
     lines: dict[str, np.ndarray]  # the line art each odd frame shows
 
@@ -244,15 +245,15 @@ def test_the_good_frames_among_bad_ones_are_colored_and_recorded(mixed_shot):
 @pytest.mark.parametrize("name", BAD_FRAMES)
 def test_a_bad_frame_fails_alone_with_its_name_and_reason(mixed_shot, name):
     row = mixed_shot.rows[name]
-    assert row["status"] == "failed" and row["output"] == ""
+    assert row.status == "failed" and row.output == ""
     for needle in [name, *BAD_FRAMES[name]]:
-        assert needle in row["reason"]
+        assert needle in row.reason
     assert f"failed: {mixed_shot.frames / name}: " in mixed_shot.result.output
     assert not (mixed_shot.output / name).exists()
 
 
 def test_a_huge_frame_is_refused_by_inkpaints_own_stated_limit(mixed_shot):
-    reason = mixed_shot.rows["huge.png"]["reason"]
+    reason = mixed_shot.rows["huge.png"].reason
     assert f"{HUGE}x{HUGE}" in reason and f"over the limit of {DEFAULT_MAX_PIXELS}" in reason
 
 
@@ -310,14 +311,14 @@ def test_a_file_name_that_is_not_utf8_is_colored_or_refused_alone(tmp_path):
         assert_recorded_as_written(rows.pop(name), output)
     [odd] = rows.values()
     if result.exit_code == 0:
-        assert odd["status"] == "written"
+        assert odd.status == "written"
         assert len(list(output.glob("*.png"))) == 4
         # The table holds the name's odd byte written out; verify finds the very file by it.
         checked = CliRunner().invoke(main, ["verify", str(output)], catch_exceptions=False)
         assert checked.exit_code == 0, checked.output
         assert "4 of 4 frames" in checked.output
     else:
-        assert odd["status"] == "failed" and "4.png" in odd["reason"] and "4.png" in result.output
+        assert odd.status == "failed" and "4.png" in odd.reason and "4.png" in result.output
     assert_no_partial_output(output)
 
 
