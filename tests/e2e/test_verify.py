@@ -42,12 +42,14 @@ def copy(colored, tmp_path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_fresh_shot_verifies(colored) -> None:
     result = verify(colored)
     assert result.exit_code == 0, result.output
     assert "OK: 12 of 12 frames in 1 shots are present and intact" in result.output
 
 
+@pytest.mark.slow
 def test_a_changed_frame_fails_on_its_checksum(colored) -> None:
     table = read_records(str(colored / FRAME_TABLE_NAME), FrameRecord)
     frame3 = next(str(colored / row.output) for row in table if row.output == "frame3.png")  # relative
@@ -66,6 +68,7 @@ def test_a_changed_frame_fails_on_its_checksum(colored) -> None:
     assert verify(colored).exit_code == 0
 
 
+@pytest.mark.slow
 def test_resumed_frames_are_recorded_with_their_checksums(copy) -> None:
     (copy / "frame5.png").unlink()
     result = colorize(copy, "--resolution", "128")

@@ -56,6 +56,7 @@ def test_lock_excludes_a_second_holder_and_a_stale_lock_is_taken_over(tmp_path):
         assert json.loads((tmp_path / LOCK_NAME).read_text())["owner"] == lock.owner
 
 
+@pytest.mark.slow
 def test_nightly_runs_the_queue_reports_and_skips_what_is_complete(episode_inputs, tmp_path):
     queue = make_queue(episode_inputs, tmp_path)
     first = CliRunner().invoke(main, ["nightly", str(queue)])
@@ -76,6 +77,7 @@ def test_nightly_runs_the_queue_reports_and_skips_what_is_complete(episode_input
     assert not (queue / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_two_nightly_runs_at_once_do_nothing_twice(episode_inputs, tmp_path):
     queue = make_queue(episode_inputs, tmp_path, invalid=False)
     command = [sys.executable, str(ROOT / "cli.py"), "nightly", str(queue)]

@@ -38,18 +38,21 @@ def predict(colorizer: ShotColorizer, sample, **configuration) -> np.ndarray:
         colorizer.configure()
 
 
+@pytest.mark.slow
 def test_auto_precision_is_float32_on_the_cpu(colorizer, sample) -> None:
     assert np.array_equal(predict(colorizer, sample, precision="auto"), predict(colorizer, sample))
     colorizer.configure("auto")
     assert colorizer.autocast_dtype is None
 
 
+@pytest.mark.slow
 def test_compiled_model_gives_the_same_colors(colorizer, sample) -> None:
     plain = predict(colorizer, sample)
     compiled = predict(colorizer, sample, compile=True)
     assert np.abs(compiled - plain).max() <= 1  # float32 sums in another order may round a level the other way
 
 
+@pytest.mark.slow
 def test_a_compile_that_fails_falls_back_to_the_plain_model(sample, monkeypatch, caplog) -> None:
     def failing_backend(graph, example_inputs):
         raise RuntimeError("no C++ compiler found")
@@ -66,6 +69,7 @@ def test_a_compile_that_fails_falls_back_to_the_plain_model(sample, monkeypatch,
     assert colorizer.colorize == colorizer.model.colorize  # later shots do not try again
 
 
+@pytest.mark.slow
 def test_a_shot_runs_in_bfloat16_through_the_pipeline(colorizer, tmp_path) -> None:
     outputs = {}
     for precision in ("float32", "bfloat16"):

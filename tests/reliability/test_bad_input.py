@@ -220,6 +220,7 @@ def mixed_shot(tmp_path_factory: pytest.TempPathFactory) -> ShotRun:
     return ShotRun(result, frames, output, frame_rows(output), warnings, lines)
 
 
+@pytest.mark.slow
 def test_a_shot_with_bad_frames_exits_1_colors_the_rest_and_leaves_no_partial_file(mixed_shot):
     result, output = mixed_shot.result, mixed_shot.output
     assert_clean(result)
@@ -234,6 +235,7 @@ def test_a_shot_with_bad_frames_exits_1_colors_the_rest_and_leaves_no_partial_fi
     assert_no_partial_output(output)
 
 
+@pytest.mark.slow
 def test_the_good_frames_among_bad_ones_are_colored_and_recorded(mixed_shot):
     for name in GOOD_FRAMES:
         png = assert_recorded_as_written(mixed_shot.rows[name], mixed_shot.output)
@@ -242,6 +244,7 @@ def test_the_good_frames_among_bad_ones_are_colored_and_recorded(mixed_shot):
     assert painted_fraction(mixed_shot.output / "frame1.png", lines) > 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BAD_FRAMES)
 def test_a_bad_frame_fails_alone_with_its_name_and_reason(mixed_shot, name):
     row = mixed_shot.rows[name]
@@ -252,11 +255,13 @@ def test_a_bad_frame_fails_alone_with_its_name_and_reason(mixed_shot, name):
     assert not (mixed_shot.output / name).exists()
 
 
+@pytest.mark.slow
 def test_a_huge_frame_is_refused_by_inkpaints_own_stated_limit(mixed_shot):
     reason = mixed_shot.rows["huge.png"].reason
     assert f"{HUGE}x{HUGE}" in reason and f"over the limit of {DEFAULT_MAX_PIXELS}" in reason
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ODD_FRAMES)
 def test_a_frame_in_another_format_mode_or_size_is_colored(mixed_shot, name):
     png = assert_recorded_as_written(mixed_shot.rows[name], mixed_shot.output)
@@ -269,6 +274,7 @@ def test_a_frame_in_another_format_mode_or_size_is_colored(mixed_shot, name):
         assert colored[lines > 250].mean() > 200, "the paper must stay light (transparency is paper, not ink)"
 
 
+@pytest.mark.slow
 def test_hidden_files_and_thumbnails_among_the_frames_are_ignored(mixed_shot):
     for name in IGNORED:
         assert name not in mixed_shot.rows
@@ -277,6 +283,7 @@ def test_hidden_files_and_thumbnails_among_the_frames_are_ignored(mixed_shot):
     assert not (mixed_shot.output / "Thumbs.png").exists()
 
 
+@pytest.mark.slow
 def test_an_animated_gif_among_the_frames_is_skipped_with_a_warning_naming_it(mixed_shot):
     # .gif is not a frame extension (pipeline/frames.py IMAGE_EXTENSIONS): the file is left out, and said so.
     assert "animated.gif" not in mixed_shot.rows
@@ -299,6 +306,7 @@ def test_a_folder_with_no_images_only_hidden_files_is_a_usage_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_is_colored_or_refused_alone(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2, 3))
     shutil.copy(SAMPLE / "frames" / "frame4.png", os.fsencode(frames) + b"/frame\xff4.png")
@@ -332,6 +340,7 @@ def test_two_frames_with_the_same_output_name_are_not_silently_merged(tmp_path):
     assert "clash.tif" in result.output and "clash.jpg" in result.output
 
 
+@pytest.mark.slow
 def test_the_pixel_limit_is_an_option(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1,))  # 400x300 = 120000 pixels
     sample_lines(2).resize((200, 150)).save(frames / "small.png")
@@ -353,6 +362,7 @@ def test_the_pixel_limit_is_an_option(tmp_path):
 # --- references ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_reference_that_is_line_art_is_warned_about(tmp_path, caplog):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2))
     reference = tmp_path / "lines-as-key.png"
@@ -365,6 +375,7 @@ def test_a_reference_that_is_line_art_is_warned_about(tmp_path, caplog):
     assert any("lines-as-key.png" in line and pattern.search(line) for line in said), "\n".join(said)
 
 
+@pytest.mark.slow
 def test_a_reference_much_larger_than_the_frames_colors_them(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2))
     reference = tmp_path / "big-key.png"
@@ -382,6 +393,7 @@ def test_a_reference_much_larger_than_the_frames_colors_them(tmp_path):
     assert_no_partial_output(output)
 
 
+@pytest.mark.slow
 def test_a_reference_much_smaller_than_the_frames_colors_them_or_is_warned_about(tmp_path, caplog):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2))
     reference = tmp_path / "thumb-key.png"

@@ -184,6 +184,7 @@ def test_an_output_folder_inside_the_frames_folder_is_allowed(tmp_path):
 # --- 3. a rerun keeps only the outputs still as they were written --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_rerun_recolors_damaged_outputs_and_records_only_what_it_wrote(colored, tmp_path):
     output = tmp_path / "out"
     shutil.copytree(colored, output)
@@ -208,6 +209,7 @@ def test_a_rerun_recolors_damaged_outputs_and_records_only_what_it_wrote(colored
     assert verified.exit_code == 0 and "OK: 12 of 12" in verified.output, verified.output
 
 
+@pytest.mark.slow
 def test_an_episode_rerun_recolors_a_damaged_frame_instead_of_calling_its_shot_complete(episode, tmp_path):
     # The episode's output copied here, its inputs left where they are: the same inputs, so the same input hashes.
     shutil.copytree(episode / "colored", tmp_path / "colored")
@@ -231,6 +233,7 @@ def test_an_episode_rerun_recolors_a_damaged_frame_instead_of_calling_its_shot_c
 # --- 4. verify checks the folder it is given -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_verify_checks_the_folder_it_is_given_not_the_paths_recorded_at_render_time(colored, episode, tmp_path):
     shot_copy = tmp_path / "shot"
     shutil.copytree(colored, shot_copy)
@@ -263,6 +266,7 @@ def test_verify_checks_the_folder_it_is_given_not_the_paths_recorded_at_render_t
 # --- 5. symbolically linked frames -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_symlinked_frames_are_colored_and_a_broken_link_fails_by_name(tmp_path):
     art = copy_frames(tmp_path / "art", (3,))
     shot = copy_frames(tmp_path / "shot", (1, 2, 5))
@@ -321,6 +325,7 @@ frames.write_png(np.zeros((300, 400, 3), np.uint8), frame)
 """
 
 
+@pytest.mark.slow
 def test_a_rerun_removes_the_temporaries_a_killed_run_left_and_nothing_else(colored, tmp_path):
     output = tmp_path / "out"
     shutil.copytree(colored, output)
