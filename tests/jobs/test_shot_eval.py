@@ -104,7 +104,6 @@ def cli_run(shots_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     return result, html, before, after
 
 
-@pytest.mark.slow
 def test_every_requested_variant_and_both_baselines_score_every_shot(cli_run) -> None:
     result, _, _, _ = cli_run
     assert result.exit_code == 0, result.output
@@ -124,7 +123,6 @@ def test_every_requested_variant_and_both_baselines_score_every_shot(cli_run) ->
         assert all(5 < float(cell) < 100 for cell in cells)
 
 
-@pytest.mark.slow
 def test_the_title_names_the_weights_resolution_shots_and_frames(cli_run) -> None:
     result, _, _, _ = cli_run
     title = result.stdout.splitlines()[0]
@@ -133,13 +131,11 @@ def test_the_title_names_the_weights_resolution_shots_and_frames(cli_run) -> Non
     assert "2 shots, 10 frames" in title  # 5 targets each: frame 0 is the keyframe
 
 
-@pytest.mark.slow
 def test_nothing_is_written_into_the_shots_folder(cli_run) -> None:
     _, _, before, after = cli_run
     assert after == before
 
 
-@pytest.mark.slow
 def test_the_html_page_shows_strips_that_exist(cli_run) -> None:
     result, html, _, _ = cli_run
     page = (html / "index.html").read_text()

@@ -45,7 +45,6 @@ def test_sizes_not_multiple_of_stride_are_refused():
         model(torch.rand(1, 1, 64, 50), torch.rand(1, 3, 64, 64))
 
 
-@pytest.mark.slow
 def test_every_trainable_parameter_gets_a_gradient():
     torch.manual_seed(1)
     model = Colorizer(TINY).train()
@@ -91,7 +90,6 @@ def test_gradient_through_values_equals_a_detached_map():
     torch.testing.assert_close(y.grad, grad_y)
 
 
-@pytest.mark.slow
 def test_a_frame_alone_matches_the_same_frame_in_a_batch():
     torch.manual_seed(4)
     model = build_colorizer("lite").eval()

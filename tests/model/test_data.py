@@ -146,7 +146,6 @@ def test_render_skips_drawings_without_line_art_and_keeps_order() -> None:
     assert pairs.line.shape == (2, 32, 32) and pairs.color.shape == (2, 32, 32, 3)
 
 
-@pytest.mark.slow
 def test_render_in_worker_processes_matches_rendering_in_process() -> None:
     paths = list_openmoji("val", limit=6)
     serial = render_openmoji(paths, 32, workers=1)

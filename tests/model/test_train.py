@@ -28,7 +28,6 @@ def isolated_cache(cache_dir, monkeypatch):
     monkeypatch.setenv("INKPAINT_CACHE", str(cache_dir))
 
 
-@pytest.mark.slow
 def test_one_training_step_on_openmoji_lowers_the_loss():
     torch.manual_seed(0)
     pairs = load_openmoji_pairs("train", 64, limit=8, workers=1)
@@ -49,7 +48,6 @@ def test_one_training_step_on_openmoji_lowers_the_loss():
     assert after < before * 0.98
 
 
-@pytest.mark.slow
 def test_trainer_writes_checkpoints_and_resumes(tmp_path):
     config = TrainConfig(
         output_dir=str(tmp_path / "run"), resolution=64, batch_size=4, steps=3, limit=8, val_images=4,
@@ -77,7 +75,6 @@ def test_trainer_writes_checkpoints_and_resumes(tmp_path):
     assert not model.training
 
 
-@pytest.mark.slow
 def test_eval_command_prints_the_table(tmp_path):
     weights = tmp_path / "w.safetensors"
     runner = CliRunner()
@@ -95,7 +92,6 @@ def test_eval_command_prints_the_table(tmp_path):
         assert 0 < psnr < 60 and -1 <= ssim <= 1
 
 
-@pytest.mark.slow
 def test_eval_writes_a_page_with_side_by_side_pictures(tmp_path):
     weights = tmp_path / "w.safetensors"
     from model.checkpoint import save_colorizer

@@ -79,7 +79,6 @@ def test_batch_size_does_not_change_the_result(colorizer, tmp_path):
         assert np.abs(a - b).max() <= 2
 
 
-@pytest.mark.slow
 def test_gray_files_read_as_gray_color_the_same_as_the_same_art_saved_in_rgb(colorizer, tmp_path):
     rgb_frames = tmp_path / "rgb"
     rgb_frames.mkdir()
@@ -94,7 +93,6 @@ def test_gray_files_read_as_gray_color_the_same_as_the_same_art_saved_in_rgb(col
                               np.asarray(Image.open(tmp_path / "from_rgb" / name)))  # fmt: skip
 
 
-@pytest.mark.slow
 def test_resume_skips_frames_already_written(colorizer, tmp_path, monkeypatch):
     out = tmp_path / "out"
     first = run(colorizer, SAMPLE / "frames", out)
@@ -206,7 +204,6 @@ def test_frames_are_colored_outward_from_the_keyframe_and_the_video_stays_in_ord
         assert np.array_equal(frame, np.asarray(Image.open(tmp_path / "out" / f"frame{index + 1}.png"))), index
 
 
-@pytest.mark.slow
 def test_flat_fill_gives_each_closed_region_one_color(colorizer, tmp_path):
     # The model's colors alone (the carried colors are the keyframe's, flat already: tests/pipeline/
     # test_correspondence.py).
@@ -232,7 +229,6 @@ def test_flat_fill_gives_each_closed_region_one_color(colorizer, tmp_path):
     assert colors["soft"] > 1  # which the model alone does not give
 
 
-@pytest.mark.slow
 def test_palette_lock_paints_regions_only_in_the_keyframes_colors(colorizer, tmp_path):
     result = run(colorizer, SAMPLE / "frames", tmp_path / "locked", resolution=128, fill="flat", palette_lock=True,
                  color_source="model")  # fmt: skip

@@ -38,7 +38,6 @@ def predict(colorizer: ShotColorizer, sample, **configuration) -> np.ndarray:
         colorizer.configure()
 
 
-@pytest.mark.slow
 def test_auto_precision_is_float32_on_the_cpu(colorizer, sample) -> None:
     assert np.array_equal(predict(colorizer, sample, precision="auto"), predict(colorizer, sample))
     colorizer.configure("auto")
@@ -69,7 +68,6 @@ def test_a_compile_that_fails_falls_back_to_the_plain_model(sample, monkeypatch,
     assert colorizer.colorize == colorizer.model.colorize  # later shots do not try again
 
 
-@pytest.mark.slow
 def test_a_shot_runs_in_bfloat16_through_the_pipeline(colorizer, tmp_path) -> None:
     outputs = {}
     for precision in ("float32", "bfloat16"):

@@ -34,7 +34,6 @@ def model_colors(colorizer: ShotColorizer, sample, resolution: int, precision: s
         colorizer.configure()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("resolution", [256, 512])
 def test_bfloat16_gives_every_pixel_the_color_float32_gives(hd_sample, resolution) -> None:
     colorizer = ShotColorizer.from_weights()

@@ -28,7 +28,6 @@ def delta_e(a, b) -> float:
     return float(np.linalg.norm(lab[0] - lab[1]))
 
 
-@pytest.mark.slow
 def test_a_region_seen_only_in_the_second_keyframe_gets_its_color(colorizer, tmp_path):
     key = np.asarray(Image.open(SAMPLE / "key.png").convert("RGB"))
     hair = np.abs(key.astype(int) - HAIR).sum(axis=2) < 40
@@ -84,7 +83,6 @@ def test_frames_are_colored_outward_from_every_keyframe():
             assert order.index(neighbour) < position
 
 
-@pytest.mark.slow
 def test_chaining_joins_a_finished_frame_and_gives_the_same_result_every_run(colorizer, tmp_path):
     def colored(out: str, chain: bool) -> list[np.ndarray]:
         shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path / out))

@@ -356,7 +356,6 @@ def write_key(path: Path, name: str, width: int = 240, height: int = 180) -> str
     return str(path)
 
 
-@pytest.mark.slow
 def test_each_shot_is_keyed_with_its_own_drawing_by_the_encoder(model, tmp_path):
     shots = [
         ShotFrames("elephant_shot", tuple(write_frames(tmp_path / "e", line_frames(ELEPHANT, 5, DRIFT)))),

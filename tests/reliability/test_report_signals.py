@@ -34,7 +34,6 @@ def signals_of(root: Path, colors: dict[int, np.ndarray]) -> QualitySignals:
     return quality_signals(rows, read_frame(str(SAMPLE / "key.png")), {})
 
 
-@pytest.mark.slow
 def test_paint_leaking_onto_the_paper_flags_exactly_the_frames_it_is_on(tmp_path) -> None:
     blobs = {number: int(paper_blob(number, center).sum()) for number, center in BETWEEN_ARM_AND_HEAD.items()}
     assert all(1_400 <= size <= 2_000 for size in blobs.values()), blobs  # as much as the old coloring leaked
@@ -76,7 +75,6 @@ def test_a_region_painted_another_color_or_partly_left_unpainted_is_flagged(tmp_
         assert 0.7 * sizes[flag.signal] <= flag.pixels <= 1.1 * sizes[flag.signal], (flag, sizes)
 
 
-@pytest.mark.slow
 def test_the_sample_colored_by_the_model_alone_flags_the_frames_that_leak(tmp_path) -> None:
     """The old coloring (the model's colors alone) of samples/wave, judged by the report, against the truth."""
     shot = Shot(name="wave", frames=str(SAMPLE / "frames"), reference=str(SAMPLE / "key.png"),
