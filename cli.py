@@ -479,7 +479,7 @@ def nightly(queue: str, address: str | None) -> None:
     from jobs.nightly import LockHeld, run_nightly
 
     try:
-        rows, summary = run_nightly(queue, address=address)
+        runs, summary = run_nightly(queue, address=address)
     except LockHeld as held:
         click.echo(f"nothing to do: {held}")
         return
@@ -488,7 +488,7 @@ def nightly(queue: str, address: str | None) -> None:
     except NotRecorded as failure:
         not_recorded(failure)
     click.echo(summary)
-    if any(row["status"] in ("failed", "invalid") for row in rows):
+    if any(run.failed for run in runs):
         sys.exit(1)
 
 

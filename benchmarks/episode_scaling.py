@@ -203,8 +203,9 @@ def main() -> None:
     runs = {workers: timed_episode(spec, workers) for workers in (1, 2)}
 
     print(f"command: python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}")
+    now = datetime.datetime.now(datetime.timezone.utc)
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}; "
-          f"date {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; load {os.getloadavg()[0]:.2f}")  # fmt: skip
+          f"date {now:%Y-%m-%d %H:%M} UTC; load {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(f"episode: {args.shots} shots x {args.frames} frames of {width}x{height}, working resolution "
           f"{args.resolution}, batch {args.batch_size}")  # fmt: skip
     print()

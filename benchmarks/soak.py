@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jobs.episode import run_episode  # noqa: E402
-from jobs.manifest import FRAME_TABLE_NAME, read_table, results_table  # noqa: E402
+from jobs.manifest import FRAME_TABLE_NAME, read_records, results_table  # noqa: E402
 from jobs.plan import plan_episode  # noqa: E402
 from jobs.spec import load_spec  # noqa: E402
+from pipeline.shot import FrameRecord  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "wave"
 
@@ -150,8 +151,9 @@ def main() -> None:
         files = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
         pngs = [name for name in files if name.endswith(".png") and not name.startswith(".")]
         doubled += len([name for name in files if name.startswith(".")])  # temporary leftovers
-        rows = read_table(str(folder / FRAME_TABLE_NAME)).to_pylist() if (folder / FRAME_TABLE_NAME).exists() else []
-        doubled += len(rows) - len({row["frame"] for row in rows})
+        table = folder / FRAME_TABLE_NAME
+        records = read_records(str(table), FrameRecord) if table.exists() else []
+        doubled += len(records) - len({record.frame for record in records})
         expected = {f"{shot.name}_{i + 1:04d}.png" for i in range(args.frames)}
         present += len(expected & set(pngs))
         lost += len(expected - set(pngs))

@@ -22,13 +22,14 @@ import fsspec
 from jobs.manifest import (
     FRAME_TABLE_NAME,
     PLAN_TABLE_NAME,
-    RESULTS_FOLDER,
     RUN_RECORD_NAME,
     SPEC_COPY_NAME,
+    ShotRecord,
     frame_table,
     read_results,
     recorded_outputs,
-    result_row,
+    result_url,
+    shot_record,
     write_result,
     write_table,
 )
@@ -41,6 +42,7 @@ from model.files import write_bytes_atomic
 from pipeline.finishing import frame_threads
 from pipeline.frames import intact_outputs, join_url, output_name
 from pipeline.shot import Shot, ShotResult
+from pipeline.status import ShotStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ class EpisodeResult:
 
     @property
     def failed(self) -> list[ShotResult]:
-        return [r for r in self.results if r.status != "ok"]
+        return [r for r in self.results if r.status is not ShotStatus.OK]
 
     def summary(self) -> str:
         frames = sum(r.written for r in self.results)
@@ -76,10 +78,10 @@ class EpisodeResult:
         return "\n".join(lines)
 
 
-def shot_is_complete(shot: ShotPlan, recorded: dict | None, storage_options: dict) -> bool:
+def shot_is_complete(shot: ShotPlan, recorded: ShotRecord | None, storage_options: dict) -> bool:
     """A recorded ok result for the same input hash, with every output PNG still the file written (its SHA-256 in
     the shot's frames table; each is read back) and the video there."""
-    if recorded is None or recorded["status"] != "ok" or recorded["input_hash"] != shot.input_hash:
+    if recorded is None or recorded.status is not ShotStatus.OK or recorded.input_hash != shot.input_hash:
         return False
     written = recorded_outputs(shot.output, storage_options)
     if shot.frame_urls:
@@ -94,11 +96,11 @@ def shot_is_complete(shot: ShotPlan, recorded: dict | None, storage_options: dic
     return shot.video is None or fsspec.core.url_to_fs(shot.video, **storage_options)[0].exists(shot.video)
 
 
-def shot_to_run(shot: ShotPlan, recorded: dict | None, resume: bool, storage_options: dict) -> Shot:
+def shot_to_run(shot: ShotPlan, recorded: ShotRecord | None, resume: bool, storage_options: dict) -> Shot:
     """The shot as a worker colors it. Resuming a shot recorded for the same input hash, it may keep the frames its
     frames table records, those still as written; frames made from other inputs or options are all colored again."""
     run = shot.shot()
-    if not resume or recorded is None or recorded["input_hash"] != shot.input_hash:
+    if not resume or recorded is None or recorded.input_hash != shot.input_hash:
         return run
     return replace(run, recorded_outputs=recorded_outputs(shot.output, storage_options))
 
@@ -138,13 +140,13 @@ def run_episode(
         reporter.shot_done(result.shot)
         log.debug("%s", result.summary().splitlines()[0])
         shot = by_name[result.shot]
-        row = result_row(result, shot.keyframe, shot.input_hash, plan.weights_sha256, shot.reference)
+        record = shot_record(result, shot.keyframe, shot.input_hash, plan.weights_sha256, shot.reference)
         try:  # a shot not recorded is colored again by the next run: its frames are resumed
             if result.error is None:
                 with recording(url := join_url(shot.output, FRAME_TABLE_NAME)):
                     write_table(frame_table([result]), url, storage)
-            with recording(join_url(plan.spec.output, f"{RESULTS_FOLDER}/{row['shot']}.parquet")):
-                write_result(plan.spec.output, row, storage)
+            with recording(result_url(plan.spec.output, record.shot)):
+                write_result(plan.spec.output, record, storage)
         except NotRecorded as failure:
             log.warning("shot %s: %s (its frames are kept; a rerun records it)", result.shot, failure)
             episode.unrecorded.append(str(failure))

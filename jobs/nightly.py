@@ -21,34 +21,66 @@ import uuid
 from dataclasses import dataclass, field
 
 import fsspec
-import pyarrow as pa
 
 from jobs.episode import run_episode
-from jobs.manifest import write_table
+from jobs.manifest import arrow_schema, records_table, write_table
 from jobs.plan import plan_episode
 from jobs.recording import NotRecorded, recording
 from jobs.spec import load_spec
 from model.files import natural_key, write_bytes_atomic
+from pipeline.status import Status
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".inkpaint-nightly.lock"
 REPORTS_FOLDER = "reports"
 SPEC_EXTENSIONS = (".yaml", ".yml", ".json")
-REPORT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("spec", pa.string()),
-        ("status", pa.string()),
-        ("shots", pa.int64()),
-        ("shots_colored", pa.int64()),
-        ("shots_skipped", pa.int64()),
-        ("shots_failed", pa.int64()),
-        ("frames", pa.int64()),
-        ("seconds", pa.float64()),
-        ("error", pa.string()),
-    ]
-)
+
+
+class SpecStatus(Status):
+    """What a night did with one spec: complete (nothing left to color), ran (colored every shot it had left),
+    failed (a shot failed or the run could not be recorded) or invalid (the spec could not be planned)."""
+
+    COMPLETE = "complete"
+    RAN = "ran"
+    FAILED = "failed"
+    INVALID = "invalid"
+
+
+@dataclass
+class SpecRun:
+    """One spec's row of a night's report.
+
+    Args:
+        id: the spec's run id for the night (`run_id`).
+        spec: the spec file's URL.
+        status: what was done.
+        shots: shots planned.
+        shots_colored: shots colored successfully this night.
+        shots_skipped: shots already complete.
+        shots_failed: shots that failed.
+        frames: frames written this night.
+        seconds: wall time of the spec's run.
+        error: what failed, "" when nothing did.
+    """
+
+    id: str
+    spec: str
+    status: SpecStatus = SpecStatus.COMPLETE
+    shots: int = 0
+    shots_colored: int = 0
+    shots_skipped: int = 0
+    shots_failed: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (SpecStatus.FAILED, SpecStatus.INVALID)
+
+
+REPORT_SCHEMA = arrow_schema(SpecRun)
 
 
 class LockHeld(RuntimeError):
@@ -119,7 +151,7 @@ class QueueLock:
         if held is not None:
             reason = self.stale_reason(held)
             if reason is None:
-                since = datetime.datetime.fromtimestamp(float(held.get("started", 0)), datetime.UTC)
+                since = datetime.datetime.fromtimestamp(float(held.get("started", 0)), datetime.timezone.utc)
                 msg = f"queue {self.queue!r} is locked by {held.get('owner')} since {since:%Y-%m-%d %H:%M} UTC"
                 raise LockHeld(msg)
             holder = "" if held.get("owner") == "unreadable" else f" from {held.get('owner')}"
@@ -194,70 +226,67 @@ def run_id(spec_url: str, day: datetime.date) -> str:
     return f"{stem}-{day:%Y%m%d}"
 
 
-def run_spec(spec_url: str, day: datetime.date, address: str | None) -> dict:
+def run_spec(spec_url: str, day: datetime.date, address: str | None) -> SpecRun:
     """Run one spec with resume; its report row (never raises for a bad spec or a failed shot)."""
-    row = {"id": run_id(spec_url, day), "spec": spec_url, "status": "complete", "shots": 0, "shots_colored": 0,
-           "shots_skipped": 0, "shots_failed": 0, "frames": 0, "seconds": 0.0, "error": ""}  # fmt: skip
+    run = SpecRun(id=run_id(spec_url, day), spec=spec_url)
     started = time.monotonic()
     try:
         plan = plan_episode(load_spec(spec_url))
     except (ValueError, OSError) as error:
-        row.update(status="invalid", error=str(error))
-        return row
+        run.status, run.error = SpecStatus.INVALID, str(error)
+        return run
     try:
         episode = run_episode(plan, address=address, resume=True)
     except NotRecorded as error:
-        row.update(status="failed", error=str(error), seconds=time.monotonic() - started)
-        return row
-    row.update(
-        shots=len(plan.shots), shots_colored=len(episode.results) - len(episode.failed),
-        shots_skipped=len(episode.skipped), shots_failed=len(episode.failed),
-        frames=sum(r.written for r in episode.results), seconds=time.monotonic() - started,
-    )  # fmt: skip
+        run.status, run.error, run.seconds = SpecStatus.FAILED, str(error), time.monotonic() - started
+        return run
+    run.shots, run.shots_colored = len(plan.shots), len(episode.results) - len(episode.failed)
+    run.shots_skipped, run.shots_failed = len(episode.skipped), len(episode.failed)
+    run.frames, run.seconds = sum(r.written for r in episode.results), time.monotonic() - started
     if episode.failed or episode.unrecorded:
         errors = [f"{r.shot}: {r.error or 'frames failed'}" for r in episode.failed] + episode.unrecorded
-        row.update(status="failed", error="; ".join(errors))
+        run.status, run.error = SpecStatus.FAILED, "; ".join(errors)
     elif episode.results:
-        row["status"] = "ran"
-    return row
+        run.status = SpecStatus.RAN
+    return run
 
 
-def summarize(rows: list[dict], day: datetime.date, notes: tuple[str, ...] = ()) -> str:
+def summarize(runs: list[SpecRun], day: datetime.date, notes: tuple[str, ...] = ()) -> str:
     """The report a person reads in the morning; `notes` (such as a lock taken over) follow its first line."""
-    frames = sum(r["frames"] for r in rows)
-    hours = sum(r["seconds"] for r in rows) / 3600
-    failed = [r for r in rows if r["status"] in ("failed", "invalid")]
+    frames = sum(r.frames for r in runs)
+    hours = sum(r.seconds for r in runs) / 3600
+    failed = [r for r in runs if r.failed]
     lines = [
-        f"inkpaint nightly {day:%Y-%m-%d}: {len(rows)} specs, {sum(r['shots_colored'] for r in rows)} shots colored, "
-        f"{sum(r['shots_skipped'] for r in rows)} already done, {sum(r['shots_failed'] for r in rows)} failed, "
+        f"inkpaint nightly {day:%Y-%m-%d}: {len(runs)} specs, {sum(r.shots_colored for r in runs)} shots colored, "
+        f"{sum(r.shots_skipped for r in runs)} already done, {sum(r.shots_failed for r in runs)} failed, "
         f"{frames} frames, {hours:.2f} hours"
     ]
     lines += [f"  note: {note}" for note in notes]
-    lines += [f"  {r['id']}: {r['status']}" + (f": {r['error']}" if r["error"] else "") for r in rows]
-    lines.append("FAILED: " + ", ".join(r["id"] for r in failed) if failed else "everything succeeded")
+    lines += [f"  {r.id}: {r.status}" + (f": {r.error}" if r.error else "") for r in runs]
+    lines.append("FAILED: " + ", ".join(r.id for r in failed) if failed else "everything succeeded")
     return "\n".join(lines)
 
 
 def run_nightly(
     queue: str, address: str | None = None, day: datetime.date | None = None, storage_options: dict | None = None
-) -> tuple[list[dict], str]:
+) -> tuple[list[SpecRun], str]:
     """Run every spec of the queue under its lock and write the report; (report rows, summary).
 
     Raises LockHeld when another run holds the queue, ValueError when the queue folder does not exist, NotRecorded
     when the report cannot be written.
     """
-    day = day or datetime.datetime.now(datetime.UTC).date()
+    day = day or datetime.datetime.now(datetime.timezone.utc).date()
     storage_options = storage_options or {}
     specs = queued_specs(queue, storage_options)
     with QueueLock(queue, storage_options=storage_options) as lock:
-        rows = []
+        runs = []
         for spec_url in specs:
             log.info("nightly: %s", run_id(spec_url, day))
-            rows.append(run_spec(spec_url, day, address))
-        summary = summarize(rows, day, (lock.taken_over,) if lock.taken_over else ())
+            runs.append(run_spec(spec_url, day, address))
+        summary = summarize(runs, day, (lock.taken_over,) if lock.taken_over else ())
         reports = f"{queue.rstrip('/')}/{REPORTS_FOLDER}"
         with recording(table := f"{reports}/nightly-{day:%Y%m%d}.parquet"):
-            write_table(pa.Table.from_pylist(rows, schema=REPORT_SCHEMA), table, storage_options)
+            write_table(records_table(runs, REPORT_SCHEMA), table, storage_options)
         with recording(text := f"{reports}/nightly-{day:%Y%m%d}.txt"):
             write_bytes_atomic((summary + "\n").encode(), text, storage_options)
-    return rows, summary
+    return runs, summary

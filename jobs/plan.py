@@ -18,6 +18,7 @@ import fsspec
 import pyarrow as pa
 
 from jobs.inputs import read_keyframe, weights_problem
+from jobs.manifest import PLAN_SCHEMA, PlannedShot, records_table
 from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from model.files import storage_connection_errors
@@ -106,12 +107,12 @@ class EpisodePlan:
     def table(self) -> pa.Table:
         """The plan as a table: one row per shot."""
         rows = [
-            {"shot": s.name, "frames": s.frame_count, "source": s.frames, "keyframe": s.keyframe, "reason": s.reason,
-             "keyframe_position": s.position, "output": s.output, "video": s.video, "input_hash": s.input_hash,
-             "more_keyframes": [name for name, _ in s.extras]}
+            PlannedShot(shot=s.name, frames=s.frame_count, source=s.frames, keyframe=s.keyframe, reason=s.reason,
+                        keyframe_position=s.position, output=s.output, video=s.video, input_hash=s.input_hash,
+                        more_keyframes=[name for name, _ in s.extras])
             for s in self.shots
         ]  # fmt: skip
-        return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
+        return records_table(rows, PLAN_SCHEMA)
 
     def describe(self) -> str:
         """The plan for a person (the --dry-run output)."""
@@ -130,22 +131,6 @@ class EpisodePlan:
             label = "keyframes" if s.extras else "keyframe"
             lines.append(f"  {s.name:<{width}} {s.frame_count:>6} frames  {label} {named}: {s.reason}")
         return "\n".join(lines)
-
-
-PLAN_SCHEMA = pa.schema(
-    [
-        ("shot", pa.string()),
-        ("frames", pa.int64()),
-        ("source", pa.string()),
-        ("keyframe", pa.string()),
-        ("reason", pa.string()),
-        ("keyframe_position", pa.int64()),
-        ("output", pa.string()),
-        ("video", pa.string()),
-        ("input_hash", pa.string()),
-        ("more_keyframes", pa.list_(pa.string())),
-    ]
-)
 
 
 def input_problems(spec: JobSpec) -> list[str]:

@@ -28,7 +28,7 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 import fsspec
@@ -40,8 +40,11 @@ from jobs.manifest import (
     PLAN_TABLE_NAME,
     RUN_RECORD_NAME,
     SPEC_COPY_NAME,
+    PlannedShot,
+    ShotRecord,
+    read_frames,
+    read_records,
     read_results,
-    read_rows,
     url_exists,
 )
 from jobs.pages import render_page
@@ -49,7 +52,8 @@ from model.files import write_bytes_atomic
 from pipeline.frames import join_url, read_frame
 from pipeline.png import encode_png
 from pipeline.quality import QualitySignals, ShotSignals, reduced_rgb
-from pipeline.shot import OPTIONS
+from pipeline.shot import OPTIONS, FrameRecord
+from pipeline.status import FrameStatus
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +102,14 @@ def _evenly_spaced(count: int, wanted: int) -> list[int]:
     return sorted({round(i * (count - 1) / (wanted - 1)) for i in range(wanted)})
 
 
-def _read_ahead(rows: list[dict], storage: dict) -> Iterator[tuple[dict, np.ndarray, np.ndarray] | Exception]:
+def _read_ahead(
+    rows: list[FrameRecord], storage: dict
+) -> Iterator[tuple[FrameRecord, np.ndarray, np.ndarray] | Exception]:
     """Each row's line art (gray) and colored frame, in order, decoded READ_AHEAD frames ahead on threads; the
     error instead for a frame that cannot be read."""
 
-    def read(row: dict) -> tuple[dict, np.ndarray, np.ndarray]:
-        return row, read_frame(row["frame"], storage, gray=True), read_frame(row["output"], storage)
+    def read(row: FrameRecord) -> tuple[FrameRecord, np.ndarray, np.ndarray]:
+        return row, read_frame(row.frame, storage, gray=True), read_frame(row.output, storage)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="report-read") as pool:
         waiting: deque[Future] = deque(pool.submit(read, row) for row in rows[:READ_AHEAD])
@@ -122,7 +128,7 @@ def _file_name(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def quality_signals(rows: list[dict], reference: np.ndarray | None, storage_options: dict) -> QualitySignals:
+def quality_signals(rows: list[FrameRecord], reference: np.ndarray | None, storage_options: dict) -> QualitySignals:
     """The shot's `pipeline.quality.QualitySignals`: every colored frame compared with the frames around it, and
     flicker, region color changes and the off-palette share on SIGNAL_PAIRS sampled frame pairs.
 
@@ -131,10 +137,10 @@ def quality_signals(rows: list[dict], reference: np.ndarray | None, storage_opti
         reference: the keyframe (H, W, 3) uint8, or None when it cannot be read.
         storage_options: fsspec options.
     """
-    done = [row for row in rows if row["status"] in ("written", "resumed") and row["output"]]
+    done = [row for row in rows if row.status in (FrameStatus.WRITTEN, FrameStatus.RESUMED) and row.output]
     if len(done) < 2:
         return QualitySignals()
-    sampled = {done[i]["index"] for i in _evenly_spaced(len(done) - 1, SIGNAL_PAIRS)}  # each pair's first frame
+    sampled = {done[i].index for i in _evenly_spaced(len(done) - 1, SIGNAL_PAIRS)}  # each pair's first frame
     signals = ShotSignals(reference, sampled)
     unread: list[Exception] = []
     for item in _read_ahead(done, storage_options):
@@ -143,7 +149,7 @@ def quality_signals(rows: list[dict], reference: np.ndarray | None, storage_opti
             continue
         row, lines, colors = item
         try:
-            signals.add(row["index"], _file_name(row["output"]), lines, colors)
+            signals.add(row.index, _file_name(row.output), lines, colors)
         except ValueError as error:  # colors of another size than the line art
             unread.append(error)
     if unread:
@@ -152,20 +158,20 @@ def quality_signals(rows: list[dict], reference: np.ndarray | None, storage_opti
     return signals.finish()
 
 
-def _shot_pictures(shot: ShotReport, rows: list[dict], reference: np.ndarray | None, folder: str, storage: dict):
+def _shot_pictures(shot: ShotReport, rows: list[FrameRecord], reference: np.ndarray | None, folder: str, storage: dict):
     """Write the shot's keyframe thumbnail, thumbnail strip and contact sheet into the report folder."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in shot.name) or "shot"
-    done = [row for row in rows if row["status"] in ("written", "resumed") and row["output"]]
+    done = [row for row in rows if row.status in (FrameStatus.WRITTEN, FrameStatus.RESUMED) and row.output]
     picks = [done[i] for i in _evenly_spaced(len(done), STRIP_FRAMES)]
     tiles: list[tuple[Image.Image, Image.Image, str]] = []
     for row in picks:
         try:
-            line = _thumbnail(read_frame(row["frame"], storage))
-            colored = _thumbnail(read_frame(row["output"], storage))
+            line = _thumbnail(read_frame(row.frame, storage))
+            colored = _thumbnail(read_frame(row.output, storage))
         except (OSError, ValueError) as error:
-            log.warning("report: no thumbnail of %s: %s", row["output"], error)
+            log.warning("report: no thumbnail of %s: %s", row.output, error)
             continue
-        tiles.append((line, colored, _file_name(row["output"])))
+        tiles.append((line, colored, _file_name(row.output)))
     key = _thumbnail(reference) if reference is not None else None
     if key is not None:
         shot.key_thumb = f"{safe}-key.png"
@@ -210,21 +216,19 @@ def located(url: str, folder: str | None) -> str:
     return os.path.normpath(os.path.join(folder, url))
 
 
-def _shot_report(row: dict, planned_frames: int | None, folder: str, storage: dict, run_folder: str | None = None
+def _shot_report(row: ShotRecord, planned_frames: int | None, folder: str, storage: dict, run_folder: str | None = None
                  ) -> ShotReport:  # fmt: skip
     shot = ShotReport(
-        name=row["shot"], status=row["status"], frames=row["frames"] or planned_frames or 0, written=row["written"],
-        resumed=row["resumed"], failed=row["failed"], seconds=row["seconds"] or 0.0, error=row["error"] or "",
-        keyframe=row["keyframe"] or "", reference=located(row.get("reference") or "", run_folder),
-        output=located(row["output"] or "", run_folder), video=located(row["video"] or "", run_folder),
-        worker=row["worker"] or "", gpu=row["gpu"] or "", weights_sha256=row.get("weights_sha256") or "",
+        name=row.shot, status=row.status, frames=row.frames or planned_frames or 0, written=row.written,
+        resumed=row.resumed, failed=row.failed, seconds=row.seconds, error=row.error, keyframe=row.keyframe,
+        reference=located(row.reference, run_folder), output=located(row.output, run_folder),
+        video=located(row.video, run_folder), worker=row.worker, gpu=row.gpu, weights_sha256=row.weights_sha256,
     )  # fmt: skip
     table_url = join_url(shot.output, FRAME_TABLE_NAME) if shot.output else ""
-    rows = read_rows(table_url, storage) if table_url and url_exists(table_url, storage) else []
-    rows.sort(key=lambda r: r["index"])
-    for r in rows:
-        r["frame"], r["output"] = located(r["frame"], run_folder), located(r["output"], run_folder)
-    shot.frame_failures = [(r["frame"], r["reason"]) for r in rows if r["status"] == "failed"]
+    rows = read_frames(table_url, storage) if table_url and url_exists(table_url, storage) else []
+    rows = [replace(r, frame=located(r.frame, run_folder), output=located(r.output, run_folder))
+            for r in sorted(rows, key=lambda r: r.index)]  # fmt: skip
+    shot.frame_failures = [(r.frame, r.reason) for r in rows if r.status is FrameStatus.FAILED]
     if shot.video and not url_exists(shot.video, storage):
         shot.video = ""  # planned, never written (the shot failed)
     reference = None
@@ -253,10 +257,10 @@ def gather(output: str, storage_options: dict | None = None) -> tuple[list[ShotR
     storage = storage_options or {}
     folder = join_url(output, REPORT_FOLDER)
     results = read_results(output, storage)
-    planned: dict[str, dict] = {}
+    planned: dict[str, PlannedShot] = {}
     plan_url = join_url(output, PLAN_TABLE_NAME)
     if url_exists(plan_url, storage):
-        planned = {row["shot"]: row for row in read_rows(plan_url, storage)}
+        planned = {row.shot: row for row in read_records(plan_url, PlannedShot, storage)}
     facts: dict = {}
     for key, name in (("spec", SPEC_COPY_NAME), ("run", RUN_RECORD_NAME)):
         url = join_url(output, name)
@@ -264,12 +268,12 @@ def gather(output: str, storage_options: dict | None = None) -> tuple[list[ShotR
             with fsspec.open(url, "rt", **storage) as handle:
                 facts[key] = json.load(handle)
     run_folder = facts.get("spec", {}).get("working_folder")  # colorize-shot's paths are relative to it
-    shots = [_shot_report(row, planned.get(name, {}).get("frames"), folder, storage, run_folder)
+    shots = [_shot_report(row, planned[name].frames if name in planned else None, folder, storage, run_folder)
              for name, row in results.items()]  # fmt: skip
     for name, plan in planned.items():
         if name not in results:
-            shots.append(ShotReport(name=name, status="missing", frames=plan["frames"], keyframe=plan["keyframe"],
-                                    output=plan["output"], video=plan["video"] or ""))  # fmt: skip
+            shots.append(ShotReport(name=name, status="missing", frames=plan.frames, keyframe=plan.keyframe,
+                                    output=plan.output, video=plan.video or ""))  # fmt: skip
     return shots, facts
 
 

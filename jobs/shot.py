@@ -14,12 +14,12 @@ import fsspec
 from jobs.inputs import read_keyframe, weights_problem
 from jobs.manifest import (
     FRAME_TABLE_NAME,
-    RESULTS_FOLDER,
     RUN_RECORD_NAME,
     SPEC_COPY_NAME,
     frame_table,
     recorded_outputs,
-    result_row,
+    result_url,
+    shot_record,
     write_result,
     write_table,
 )
@@ -168,10 +168,10 @@ def record_shot(shot: Shot, options: ShotOptions, weights: str, result: ShotResu
     with recording(table := join_url(shot.output, FRAME_TABLE_NAME)):
         write_table(frame_table([result]), table, storage)
     weights_sha256 = read_checkpoint_info(weights).sha256
-    row = result_row(result, keyframe=shot.reference, input_hash="", weights_sha256=weights_sha256,
-                     reference=shot.reference)  # fmt: skip
-    with recording(join_url(shot.output, f"{RESULTS_FOLDER}/{row['shot']}.parquet")):
-        write_result(shot.output, row, storage)
+    record = shot_record(result, keyframe=shot.reference, input_hash="", weights_sha256=weights_sha256,
+                         reference=shot.reference)  # fmt: skip
+    with recording(result_url(shot.output, record.shot)):
+        write_result(shot.output, record, storage)
     with recording(join_url(shot.output, SPEC_COPY_NAME)):
         write_run_description(shot, options)
     with recording(join_url(shot.output, RUN_RECORD_NAME)):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, read_rows, url_exists
+from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, PlannedShot, read_frames, read_records, url_exists
 from pipeline.frames import WrittenFile, join_url, written_file_problem
+from pipeline.shot import FrameRecord
+from pipeline.status import FrameStatus
 
 
 @dataclass
@@ -41,12 +43,12 @@ class Verification:
         return "\n".join(lines + [f"  {problem}" for problem in self.problems])
 
 
-def check_frame(row: dict, storage_options: dict) -> str | None:
-    """What is wrong with one row's output file, or None when it is there, unchanged and decodes."""
-    if row["status"] == "failed" or not row["output"]:
-        return f"{row['frame']}: not colored ({row['reason'] or 'no reason recorded'})"
-    url = row["output"]
-    problem = written_file_problem(url, WrittenFile(row["bytes"], row.get("sha256") or ""), storage_options)
+def check_frame(record: FrameRecord, storage_options: dict) -> str | None:
+    """What is wrong with one frame's output file, or None when it is there, unchanged and decodes."""
+    if record.status is FrameStatus.FAILED or not record.output:
+        return f"{record.frame}: not colored ({record.reason or 'no reason recorded'})"
+    url = record.output
+    problem = written_file_problem(url, WrittenFile(record.bytes, record.sha256), storage_options)
     return None if problem is None else f"{url}: {problem}"
 
 
@@ -58,12 +60,12 @@ def verify_shot(output: str, storage_options: dict, expected_frames: int | None,
         report.problems.append(f"{output}: no frames table ({FRAME_TABLE_NAME}): the shot never finished a run")
         report.frames += expected_frames or 0
         return
-    rows = read_rows(table_url, storage_options)  # outputs named in `output`, wherever they were written
-    if expected_frames is not None and len(rows) != expected_frames:
-        report.problems.append(f"{output}: the frames table lists {len(rows)} frames, the plan {expected_frames}")
-    report.frames += max(len(rows), expected_frames or 0)
-    for row in rows:
-        problem = check_frame(row, storage_options)
+    records = read_frames(table_url, storage_options)  # outputs named in `output`, wherever they were written
+    if expected_frames is not None and len(records) != expected_frames:
+        report.problems.append(f"{output}: the frames table lists {len(records)} frames, the plan {expected_frames}")
+    report.frames += max(len(records), expected_frames or 0)
+    for record in records:
+        problem = check_frame(record, storage_options)
         if problem is None:
             report.good += 1
         else:
@@ -79,9 +81,9 @@ def verify_output(output: str, storage_options: dict | None = None) -> Verificat
     report = Verification()
     plan_url = join_url(output, PLAN_TABLE_NAME)
     if url_exists(plan_url, storage_options):
-        for shot in read_rows(plan_url, storage_options):
+        for planned in read_records(plan_url, PlannedShot, storage_options):
             # Each shot's folder is named after it in the episode's output: the folder given, not the plan's path.
-            verify_shot(join_url(output, shot["shot"]), storage_options, shot["frames"], report)
+            verify_shot(join_url(output, planned.shot), storage_options, planned.frames, report)
         return report
     if url_exists(join_url(output, FRAME_TABLE_NAME), storage_options):
         verify_shot(output, storage_options, None, report)

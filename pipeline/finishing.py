@@ -28,6 +28,7 @@ from pipeline.frames import FrameWriter, join_url
 from pipeline.lineart import LineArt
 from pipeline.regions import RegionVote, paint_regions
 from pipeline.shot import FrameFailure, FrameRecord, Shot, ShotResult
+from pipeline.status import FrameStatus
 from pipeline.tracking import RegionTracker
 from pipeline.video import VideoFeed
 
@@ -256,15 +257,15 @@ class FrameEmitter:
         output = join_url(self.shot.output, pending.name) if pending.name else ""
         if pending.failure is not None:
             self.result.failures.append(FrameFailure(pending.source, pending.failure))
-            self.result.records.append(FrameRecord(pending.source, "", "failed", reason=pending.failure,
+            self.result.records.append(FrameRecord(pending.source, "", FrameStatus.FAILED, reason=pending.failure,
                                                    index=pending.index))  # fmt: skip
         elif pending.art is not None:
             self.writer.submit(pending.finished, output)
             self.result.written += 1
-            self.result.records.append(FrameRecord(pending.source, output, "written", seconds=pending.seconds,
+            self.result.records.append(FrameRecord(pending.source, output, FrameStatus.WRITTEN, seconds=pending.seconds,
                                                    index=pending.index))  # fmt: skip
         else:
-            self.result.records.append(FrameRecord(pending.source, output, "resumed", index=pending.index))
+            self.result.records.append(FrameRecord(pending.source, output, FrameStatus.RESUMED, index=pending.index))
         if self.video is not None:
             self.video.write(pending.finished)
         self.done += 1
@@ -277,13 +278,13 @@ class FrameEmitter:
         into failed frames."""
         errors = {url: error for url, error in self.writer.results if error is not None}
         for record in self.result.records:
-            if record.status == "resumed":
+            if record.status is FrameStatus.RESUMED:
                 record.bytes, record.sha256 = self.shot.recorded_outputs[record.output.rpartition("/")[2]]
-            if record.status != "written":
+            if record.status is not FrameStatus.WRITTEN:
                 continue
             if record.output in errors:
                 reason = f"could not write {record.output}: {errors[record.output]}"
-                record.status, record.reason, record.output = "failed", reason, ""
+                record.status, record.reason, record.output = FrameStatus.FAILED, reason, ""
                 self.result.failures.append(FrameFailure(record.frame, reason))
                 self.result.written -= 1
             elif record.output in self.writer.written:

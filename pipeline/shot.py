@@ -19,6 +19,7 @@ from pipeline.composite import FILLS
 from pipeline.frames import WrittenFile
 from pipeline.lineart import GUIDE_LINE_OPTIONS
 from pipeline.references import ShotReference
+from pipeline.status import FrameStatus, ShotStatus
 from pipeline.video import CODECS
 
 # "auto" is float32 on every device, so that a render node paints the colors the workstation previewed. "bfloat16"
@@ -300,7 +301,7 @@ class FrameRecord:
     Args:
         frame: the input frame (URL, or the frame's name inside an input video).
         output: the output PNG's URL ("" when none was written).
-        status: "written", "resumed" (already there) or "failed".
+        status: written, resumed (already there) or failed.
         bytes: size of the output PNG.
         seconds: this frame's share of its batch's model time.
         reason: why it failed.
@@ -310,7 +311,7 @@ class FrameRecord:
 
     frame: str
     output: str
-    status: str
+    status: FrameStatus
     bytes: int = 0
     seconds: float = 0.0
     reason: str = ""
@@ -352,11 +353,11 @@ class ShotResult:
     fill: str = ""
 
     @property
-    def status(self) -> str:
+    def status(self) -> ShotStatus:
         """ok: every frame is there; partial: some frames failed; failed: the shot could not run."""
         if self.error is not None:
-            return "failed"
-        return "partial" if self.failures else "ok"
+            return ShotStatus.FAILED
+        return ShotStatus.PARTIAL if self.failures else ShotStatus.OK
 
     @property
     def frames_per_second(self) -> float:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+# The benchmark is a script in benchmarks/, imported from the repository root as the tests are (pytest puts the root
+# on sys.path because tests/ is a package).
+from benchmarks import shot_quality
 from tests.pipeline.test_quality import four_panel_shot
-
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "shot_quality.py"
-_SPEC = importlib.util.spec_from_file_location("shot_quality", _PATH)
-shot_quality = importlib.util.module_from_spec(_SPEC)
-sys.modules["shot_quality"] = shot_quality
-_SPEC.loader.exec_module(shot_quality)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ def sample_run(tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_sample_shot_is_colored_with_its_own_names_sizes_and_lines(sample_run):
     result, out = sample_run
     assert result.exit_code == 0, result.output
@@ -51,6 +52,7 @@ def test_sample_shot_is_colored_with_its_own_names_sizes_and_lines(sample_run):
     assert (np.abs(first - dominant).sum(axis=1) < 90).mean() > 0.01
 
 
+@pytest.mark.slow
 def test_sample_video_has_every_frame(sample_run):
     _, out = sample_run
     assert count_frames(str(out / "out.mp4")) == 12
@@ -58,6 +60,7 @@ def test_sample_video_has_every_frame(sample_run):
     assert (info.width, info.height) == (400, 300)
 
 
+@pytest.mark.slow
 def test_rerun_resumes_without_recoloring(sample_run, tmp_path):
     _, out = sample_run
     copy = tmp_path / "out"
@@ -69,6 +72,7 @@ def test_rerun_resumes_without_recoloring(sample_run, tmp_path):
     assert (copy / "frame5.png").exists()
 
 
+@pytest.mark.slow
 def test_a_corrupt_frame_is_reported_and_the_others_are_colored(tmp_path):
     frames = tmp_path / "frames"
     shutil.copytree(SAMPLE / "frames", frames)
@@ -116,6 +120,7 @@ def test_bad_input_is_a_usage_error_naming_the_file(tmp_path, case, needle):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_video_of_line_art_is_colored_frame_by_frame(tmp_path):
     from pipeline.video import encode_video
 
@@ -128,6 +133,7 @@ def test_a_video_of_line_art_is_colored_frame_by_frame(tmp_path):
     assert count_frames(str(tmp_path / "out.mov")) == 5
 
 
+@pytest.mark.slow
 def test_frames_and_output_in_a_bucket(s3_server, monkeypatch, tmp_path):
     """s3:// in and out through Ray workers; the endpoint and keys come from the environment, as on a cluster."""
     import s3fs
@@ -162,6 +168,7 @@ def test_palette_lock_with_soft_fill_is_a_usage_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_two_keyframes_and_chaining_through_the_cli(tmp_path):
     last = tmp_path / "last.png"
     shutil.copy(SAMPLE / "truth" / "frame12.png", last)

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli import main
-from jobs.manifest import FRAME_TABLE_NAME, read_table
+from jobs.manifest import FRAME_TABLE_NAME, read_records
+from pipeline.shot import FrameRecord
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 
@@ -36,20 +37,22 @@ def colored(tmp_path_factory) -> Path:
 def copy(colored, tmp_path) -> Path:
     target = tmp_path / "out"
     shutil.copytree(colored, target)
-    rows = read_table(str(target / FRAME_TABLE_NAME)).to_pylist()
-    assert all(len(row["sha256"]) == 64 and row["bytes"] > 0 for row in rows)
+    rows = read_records(str(target / FRAME_TABLE_NAME), FrameRecord)
+    assert all(len(row.sha256) == 64 and row.bytes > 0 for row in rows)
     return target
 
 
+@pytest.mark.slow
 def test_a_fresh_shot_verifies(colored) -> None:
     result = verify(colored)
     assert result.exit_code == 0, result.output
     assert "OK: 12 of 12 frames in 1 shots are present and intact" in result.output
 
 
+@pytest.mark.slow
 def test_a_changed_frame_fails_on_its_checksum(colored) -> None:
-    table = read_table(str(colored / FRAME_TABLE_NAME)).to_pylist()
-    frame3 = next(str(colored / row["output"]) for row in table if row["output"] == "frame3.png")  # relative
+    table = read_records(str(colored / FRAME_TABLE_NAME), FrameRecord)
+    frame3 = next(str(colored / row.output) for row in table if row.output == "frame3.png")  # relative
     original = Path(frame3).read_bytes()
     try:
         Image.open(SAMPLE / "key.png").save(frame3)  # a valid PNG, but not the one written
@@ -65,13 +68,14 @@ def test_a_changed_frame_fails_on_its_checksum(colored) -> None:
     assert verify(colored).exit_code == 0
 
 
+@pytest.mark.slow
 def test_resumed_frames_are_recorded_with_their_checksums(copy) -> None:
     (copy / "frame5.png").unlink()
     result = colorize(copy, "--resolution", "128")
     assert result.exit_code == 0, result.output
-    rows = read_table(str(copy / FRAME_TABLE_NAME)).to_pylist()
-    assert sorted(row["status"] for row in rows) == ["resumed"] * 11 + ["written"]
-    assert all(len(row["sha256"]) == 64 for row in rows)
+    rows = read_records(str(copy / FRAME_TABLE_NAME), FrameRecord)
+    assert sorted(row.status for row in rows) == ["resumed"] * 11 + ["written"]
+    assert all(len(row.sha256) == 64 for row in rows)
     assert verify(copy).exit_code == 0
 
 

@@ -21,7 +21,7 @@ from jobs.episode import run_episode
 from jobs.manifest import results_table
 from jobs.plan import plan_episode
 from jobs.spec import load_spec
-from tests.jobs.conftest import SHOTS, write_episode_spec
+from tests.jobs.sample_episode import SHOTS, write_episode_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +54,7 @@ def test_plan_assigns_keyframes_as_tied_and_by_similarity(episode_inputs, tmp_pa
     assert len(set(table.column("input_hash").to_pylist())) == 3
 
 
+@pytest.mark.slow
 def test_a_shot_with_two_keyframes_is_colored_from_both(episode_inputs, tmp_path):
     last = episode_inputs / "keys" / "car_last.png"
     last.write_bytes((episode_inputs / "keys" / "car.png").read_bytes())
@@ -102,6 +103,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(episode_inputs, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_episode_runs_resumes_and_reruns_only_what_changed(episode_inputs, tmp_path):
     output = tmp_path / "out"
     spec = write_episode_spec(episode_inputs, output, tmp_path / "run.yaml")
@@ -131,6 +133,7 @@ def test_episode_runs_resumes_and_reruns_only_what_changed(episode_inputs, tmp_p
     assert all(r.status == "ok" for r in redo.results)
 
 
+@pytest.mark.slow
 def test_a_killed_run_rerun_completes_without_recoloring_finished_shots(episode_inputs, tmp_path):
     output = tmp_path / "out"
     spec = write_episode_spec(episode_inputs, output, tmp_path / "killed.yaml")
@@ -170,6 +173,7 @@ def shot_worker_pids() -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_shot_is_restarted_and_the_shot_redone(episode_inputs, tmp_path, monkeypatch):
     from jobs import runner
 
@@ -195,6 +199,7 @@ def test_a_worker_killed_mid_shot_is_restarted_and_the_shot_redone(episode_input
         os.kill(killed[0], 0)  # that worker process is really gone
 
 
+@pytest.mark.slow
 def test_an_episode_in_a_bucket(episode_inputs, s3_server, monkeypatch, tmp_path):
     """Frames and keyframes read from S3, frames, videos and results written back; keys only in the environment."""
     import s3fs
@@ -253,6 +258,7 @@ def test_a_long_sequence_is_cut_into_shots_and_keyframes_follow_their_frames(epi
     assert plan.cuts_from == "spec" and [s.frame_count for s in plan.shots] == [9, 9]
 
 
+@pytest.mark.slow
 def test_a_shot_with_a_bad_frame_fails_the_run_and_is_named(episode_inputs, tmp_path):
     lines = tmp_path / "lines"
     for shot in ("sh010", "sh020"):

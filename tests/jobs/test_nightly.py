@@ -9,14 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from cli import main
-from jobs.manifest import results_table
-from jobs.nightly import LOCK_NAME, LockHeld, QueueLock, queued_specs, run_id
-from tests.jobs.conftest import write_episode_spec
+from jobs.manifest import read_records, results_table
+from jobs.nightly import LOCK_NAME, LockHeld, QueueLock, SpecRun, SpecStatus, queued_specs, run_id
+from tests.jobs.sample_episode import write_episode_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_SHOT = {"shots": [{"name": "sh010", "frames": "lines/sh010"}],
@@ -57,6 +56,7 @@ def test_lock_excludes_a_second_holder_and_a_stale_lock_is_taken_over(tmp_path):
         assert json.loads((tmp_path / LOCK_NAME).read_text())["owner"] == lock.owner
 
 
+@pytest.mark.slow
 def test_nightly_runs_the_queue_reports_and_skips_what_is_complete(episode_inputs, tmp_path):
     queue = make_queue(episode_inputs, tmp_path)
     first = CliRunner().invoke(main, ["nightly", str(queue)])
@@ -64,9 +64,10 @@ def test_nightly_runs_the_queue_reports_and_skips_what_is_complete(episode_input
     assert "1 shots colored" in first.output and "ep-broken-" in first.output and "invalid" in first.output
     reports = sorted((queue / "reports").iterdir())
     assert [p.suffix for p in reports] == [".parquet", ".txt"]
-    rows = {row["spec"].rpartition("/")[2]: row for row in pq.read_table(reports[0]).to_pylist()}
-    assert rows["ep-fox.yaml"]["status"] == "ran" and rows["ep-fox.yaml"]["frames"] == 6
-    assert rows["ep-broken.yaml"]["status"] == "invalid" and "give at least one shot" in rows["ep-broken.yaml"]["error"]
+    runs = {run.spec.rpartition("/")[2]: run for run in read_records(str(reports[0]), SpecRun)}
+    fox, broken = runs["ep-fox.yaml"], runs["ep-broken.yaml"]
+    assert fox.status is SpecStatus.RAN and fox.frames == 6
+    assert broken.status is SpecStatus.INVALID and "give at least one shot" in broken.error
     assert "FAILED: ep-broken-" in reports[1].read_text()
 
     (queue / "ep-broken.yaml").unlink()
@@ -76,6 +77,7 @@ def test_nightly_runs_the_queue_reports_and_skips_what_is_complete(episode_input
     assert not (queue / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
 def test_two_nightly_runs_at_once_do_nothing_twice(episode_inputs, tmp_path):
     queue = make_queue(episode_inputs, tmp_path, invalid=False)
     command = [sys.executable, str(ROOT / "cli.py"), "nightly", str(queue)]

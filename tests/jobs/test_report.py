@@ -23,7 +23,7 @@ from jobs.plan import plan_episode
 from jobs.report import REPORT_FOLDER, ShotReport, render, write_report
 from jobs.spec import load_spec
 from pipeline.quality import QualitySignals
-from tests.jobs.conftest import write_episode_spec
+from tests.jobs.sample_episode import write_episode_spec
 from tests.reliability.leaking_shot import SAMPLE, leaking_colors, write_colored_shot
 
 CHROMIUM = "/usr/bin/chromium"
@@ -75,6 +75,7 @@ def open_report(browser, page_path: Path):
     return page, failed
 
 
+@pytest.mark.slow
 def test_the_report_loads_every_picture_and_video_and_puts_the_failure_first(browser, episode_run, tmp_path):
     index = episode_run / REPORT_FOLDER / "index.html"
     assert index.exists()  # written by the run itself
@@ -105,6 +106,7 @@ def test_the_report_loads_every_picture_and_video_and_puts_the_failure_first(bro
     assert contact_sheets == ["sh010-sheet.png", "sh030-sheet.png"]
 
 
+@pytest.mark.slow
 def test_a_shot_without_a_result_is_marked_missing(episode_run, tmp_path) -> None:
     output = tmp_path / "out"
     shutil.copytree(episode_run, output)
@@ -145,6 +147,7 @@ def leaking_run(tmp_path_factory) -> Path:
     return output
 
 
+@pytest.mark.slow
 def test_the_page_lists_every_flagged_frame_and_puts_the_leaking_shot_first(browser, leaking_run) -> None:
     page, failed = open_report(browser, leaking_run / REPORT_FOLDER / "index.html")
     assert failed == []
@@ -209,6 +212,7 @@ def relative_shot_run(tmp_path_factory) -> Path:
     return studio
 
 
+@pytest.mark.slow
 def test_the_report_written_from_another_folder_finds_the_keyframe_and_the_frames(relative_shot_run, tmp_path,
                                                                                    monkeypatch) -> None:  # fmt: skip
     output = relative_shot_run / "out"
@@ -223,6 +227,7 @@ def test_the_report_written_from_another_folder_finds_the_keyframe_and_the_frame
         assert strip.width > 4 * 120  # a line-art and a colored tile for each of the 4 frames
 
 
+@pytest.mark.slow
 def test_the_video_link_is_relative_to_the_page(browser, relative_shot_run, monkeypatch) -> None:
     monkeypatch.chdir(relative_shot_run.parent)
     CliRunner().invoke(main, ["report", str(relative_shot_run / "out")], catch_exceptions=False)
@@ -235,11 +240,13 @@ def test_the_video_link_is_relative_to_the_page(browser, relative_shot_run, monk
     assert page.evaluate("document.querySelector('video').error") is None and failed == []
 
 
+@pytest.mark.slow
 def test_the_report_shows_the_wall_time_of_a_colorize_shot_run(relative_shot_run) -> None:
     page = (relative_shot_run / "out" / REPORT_FOLDER / "index.html").read_text()
     assert re.search(r'id="wall">\d+\.\d s, started 20\d\d-', page), re.search(r'id="wall">[^<]*', page)
 
 
+@pytest.mark.slow
 def test_the_worker_is_shown_by_its_host_name_with_the_ray_node_as_a_tooltip(browser, relative_shot_run) -> None:
     page, _ = open_report(browser, relative_shot_run / "out" / REPORT_FOLDER / "index.html")
     shown = page.inner_text("#shot-frames")

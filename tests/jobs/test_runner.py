@@ -12,6 +12,8 @@ from jobs.runner import RunSettings, run_shots, worker_resources
 from model.checkpoint import DEFAULT_WEIGHTS
 from pipeline.shot import Shot, ShotOptions
 
+pytestmark = pytest.mark.slow  # a local Ray with two faked GPUs
+
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 
 

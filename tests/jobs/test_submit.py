@@ -135,6 +135,7 @@ def head() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_job_that_succeeds_reports_exit_code_0_and_its_output(head):
     outcome = submit_entrypoint(python_command("print('hello from the job')"), head, "t-ok")
     assert outcome.created and outcome.submission_id == "t-ok" and outcome.address == head
@@ -145,6 +146,7 @@ def test_a_job_that_succeeds_reports_exit_code_0_and_its_output(head):
     assert "exit code  0" in report.summary()
 
 
+@pytest.mark.slow
 def test_a_failing_job_reports_failed_and_its_exit_code(head):
     submit_entrypoint(python_command("import sys; print('about to fail'); sys.exit(3)"), head, "t-fail")
     report = wait_for_job(head, "t-fail", timeout=JOB_TIMEOUT)
@@ -154,6 +156,7 @@ def test_a_failing_job_reports_failed_and_its_exit_code(head):
     assert "about to fail" in job_logs(head, "t-fail")
 
 
+@pytest.mark.slow
 def test_resubmitting_an_id_starts_nothing_new(head):
     first = submit_entrypoint(python_command("print('first run')"), head, "t-once")
     again = submit_entrypoint(python_command("print('second run')"), head, "t-once")
@@ -168,6 +171,7 @@ def test_resubmitting_an_id_starts_nothing_new(head):
     assert "first run" in logs and "second run" not in logs and "third run" not in logs
 
 
+@pytest.mark.slow
 def test_stop_ends_a_running_job_as_stopped(head):
     submit_entrypoint(python_command("import time; print('sleeping', flush=True); time.sleep(300)"), head, "t-stop")
     wait_until_running(head, "t-stop")
@@ -177,6 +181,7 @@ def test_stop_ends_a_running_job_as_stopped(head):
     assert not stop_job(head, "t-stop")  # already ended: nothing to stop, not an error
 
 
+@pytest.mark.slow
 def test_the_upload_has_the_weights_and_code_without_heavy_folders(head):
     listing = "find . -type f | sort; du -sk ."
     submit_entrypoint(listing, head, "t-upload", runtime_env=project_runtime_env())
@@ -193,6 +198,7 @@ def test_the_upload_has_the_weights_and_code_without_heavy_folders(head):
     assert kib < 40_000, f"the working dir on the cluster is {kib} KiB"
 
 
+@pytest.mark.slow
 def test_unknown_ids_name_the_id_and_the_address(head):
     for call in (job_status, job_logs, stop_job):
         with pytest.raises(UnknownJobError, match=f"no job 'no-such-job' on the Ray cluster at {head}"):
@@ -244,6 +250,7 @@ def test_a_server_that_is_not_ray_is_named():
         job_status(address, "t-ok")
 
 
+@pytest.mark.slow
 def test_address_variables_do_not_override_the_given_address(head, monkeypatch):
     submit_entrypoint("true", head, "t-env")
     monkeypatch.setenv("RAY_ADDRESS", closed_address())
@@ -285,6 +292,7 @@ def test_specs_are_named_as_the_cluster_sees_them(tmp_path):
         assert not is_uploaded(name), name
 
 
+@pytest.mark.slow
 def test_cli_submits_inkpaint_run_once_from_the_uploaded_project(head):
     runner = CliRunner()
     # `run ... --help` exercises the upload, cli.py on the cluster and the run command's options, not an episode.
@@ -305,6 +313,7 @@ def test_cli_submits_inkpaint_run_once_from_the_uploaded_project(head):
     assert logs.exit_code == 0 and "Usage: cli.py run" in logs.output and "--address" in logs.output
 
 
+@pytest.mark.slow
 def test_cli_status_logs_and_stop(head):
     runner = CliRunner()
     submit_entrypoint(python_command("print('cli says hi')"), head, "t-cli")
@@ -333,6 +342,7 @@ def test_cli_status_logs_and_stop(head):
     assert wait_for_job(head, "t-cli-stop", timeout=JOB_TIMEOUT).status == "STOPPED"
 
 
+@pytest.mark.slow
 def test_cli_user_mistakes_exit_2_naming_the_value(head):
     runner = CliRunner()
     for command in ("status", "logs", "stop"):
@@ -347,6 +357,7 @@ def test_cli_user_mistakes_exit_2_naming_the_value(head):
     assert result.exit_code == 2 and "--address" in result.output
 
 
+@pytest.mark.slow
 def test_a_submitted_episode_is_colored_on_the_cluster(head):
     """The bundled sample episode, submitted as a Ray Job: the driver on the head plans it and colors it there."""
     spec = str(PROJECT_ROOT / "samples" / "episode.yaml")

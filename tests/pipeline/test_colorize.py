@@ -101,6 +101,7 @@ def test_resume_skips_frames_already_written(colorizer, tmp_path, monkeypatch):
     assert run(colorizer, SAMPLE / "frames", out).resumed == 0  # nothing recorded: no file is trusted
 
 
+@pytest.mark.slow
 def test_a_crash_mid_write_leaves_no_partial_png(colorizer, tmp_path, monkeypatch):
     real_replace = frames_module.os.replace
 

@@ -40,12 +40,14 @@ def test_auto_precision_is_float32_on_the_cpu(colorizer, sample) -> None:
     assert np.array_equal(predict(colorizer, sample), predict(ShotColorizer.from_weights(precision="float32"), sample))
 
 
+@pytest.mark.slow
 def test_compiled_model_gives_the_same_colors(colorizer, sample) -> None:
     plain = predict(colorizer, sample)
     compiled = predict(ShotColorizer.from_weights(compile=True), sample)
     assert np.abs(compiled - plain).max() <= 1  # float32 sums in another order may round a level the other way
 
 
+@pytest.mark.slow
 def test_a_compile_that_fails_falls_back_to_the_plain_model(colorizer, sample, monkeypatch, caplog) -> None:
     def failing_backend(graph, example_inputs):
         raise RuntimeError("no C++ compiler found")

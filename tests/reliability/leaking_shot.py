@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from jobs.manifest import FRAME_TABLE_NAME, frame_table, result_row, write_result, write_table
+from jobs.manifest import FRAME_TABLE_NAME, frame_table, shot_record, write_result, write_table
 from pipeline.regions import segment_regions
 from pipeline.shot import FrameRecord, ShotResult
+from pipeline.status import FrameStatus
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 FRAMES = 12
@@ -65,10 +66,10 @@ def write_colored_shot(root: Path, name: str, colors: dict[int, np.ndarray], sec
     for number, image in sorted(colors.items()):
         Image.fromarray(image).save(output / f"frame{number}.png")
         frame, written = SAMPLE / "frames" / f"frame{number}.png", output / f"frame{number}.png"
-        records.append(FrameRecord(frame=str(frame), output=str(written), status="written", index=number - 1))
+        records.append(FrameRecord(frame=str(frame), output=str(written), status=FrameStatus.WRITTEN, index=number - 1))
     result = ShotResult(shot=name, frames=len(records), written=len(records), records=records, seconds=seconds,
                         output=str(output), worker="render-node-1 (node 5f2a)")  # fmt: skip
     write_table(frame_table([result]), str(output / FRAME_TABLE_NAME))
-    row = result_row(result, keyframe="wave-key", input_hash="", reference=str(SAMPLE / "key.png"))
-    write_result(str(root), row)
+    record = shot_record(result, keyframe="wave-key", input_hash="", reference=str(SAMPLE / "key.png"))
+    write_result(str(root), record)
     return output

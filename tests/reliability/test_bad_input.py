@@ -33,10 +33,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from cli import main
-from jobs.manifest import FRAME_TABLE_NAME, read_table
+from jobs.manifest import FRAME_TABLE_NAME, read_records
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.colorizer import PRESETS
 from model.files import DEFAULT_MAX_PIXELS
+from pipeline.shot import FrameRecord
 from tests.reliability.cli_runs import assert_clean, invoke
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
@@ -56,21 +57,21 @@ def assert_no_partial_output(folder: Path) -> None:
                 image.load()
 
 
-def frame_rows(output: Path) -> dict[str, dict]:
-    """The shot's frames table by input file name; empty when the table was not written."""
+def frame_rows(output: Path) -> dict[str, FrameRecord]:
+    """The shot's frames table, as stored, by input file name; empty when the table was not written."""
     table = output / FRAME_TABLE_NAME
     if not table.exists():
         return {}
-    return {row["frame"].rsplit("/", 1)[-1]: row for row in read_table(str(table)).to_pylist()}
+    return {row.frame.rsplit("/", 1)[-1]: row for row in read_records(str(table), FrameRecord)}
 
 
-def assert_recorded_as_written(row: dict, output: Path) -> Path:
+def assert_recorded_as_written(row: FrameRecord, output: Path) -> Path:
     """A frame the table records as written: its PNG is there, with the recorded size and checksum."""
-    assert row["status"] == "written", row["reason"]
-    png = output / row["output"]  # stored relative to the shot's folder
+    assert row.status == "written", row.reason
+    png = output / row.output  # stored relative to the shot's folder
     assert png.parent == output and png.suffix == ".png"
     data = png.read_bytes()
-    assert (row["bytes"], row["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    assert (row.bytes, row.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     return png
 
 
@@ -201,7 +202,7 @@ class ShotRun:
     result: Result
     frames: Path
     output: Path
-    rows: dict[str, dict]  # the frames table by input file name
+    rows: dict[str, FrameRecord]  # the frames table by input file name
     warnings: list[str]  # warnings logged by the CLI's process
     lines: dict[str, np.ndarray]  # the line art each odd frame shows
 
@@ -219,6 +220,7 @@ def mixed_shot(tmp_path_factory: pytest.TempPathFactory) -> ShotRun:
     return ShotRun(result, frames, output, frame_rows(output), warnings, lines)
 
 
+@pytest.mark.slow
 def test_a_shot_with_bad_frames_exits_1_colors_the_rest_and_leaves_no_partial_file(mixed_shot):
     result, output = mixed_shot.result, mixed_shot.output
     assert_clean(result)
@@ -233,6 +235,7 @@ def test_a_shot_with_bad_frames_exits_1_colors_the_rest_and_leaves_no_partial_fi
     assert_no_partial_output(output)
 
 
+@pytest.mark.slow
 def test_the_good_frames_among_bad_ones_are_colored_and_recorded(mixed_shot):
     for name in GOOD_FRAMES:
         png = assert_recorded_as_written(mixed_shot.rows[name], mixed_shot.output)
@@ -241,21 +244,24 @@ def test_the_good_frames_among_bad_ones_are_colored_and_recorded(mixed_shot):
     assert painted_fraction(mixed_shot.output / "frame1.png", lines) > 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BAD_FRAMES)
 def test_a_bad_frame_fails_alone_with_its_name_and_reason(mixed_shot, name):
     row = mixed_shot.rows[name]
-    assert row["status"] == "failed" and row["output"] == ""
+    assert row.status == "failed" and row.output == ""
     for needle in [name, *BAD_FRAMES[name]]:
-        assert needle in row["reason"]
+        assert needle in row.reason
     assert f"failed: {mixed_shot.frames / name}: " in mixed_shot.result.output
     assert not (mixed_shot.output / name).exists()
 
 
+@pytest.mark.slow
 def test_a_huge_frame_is_refused_by_inkpaints_own_stated_limit(mixed_shot):
-    reason = mixed_shot.rows["huge.png"]["reason"]
+    reason = mixed_shot.rows["huge.png"].reason
     assert f"{HUGE}x{HUGE}" in reason and f"over the limit of {DEFAULT_MAX_PIXELS}" in reason
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ODD_FRAMES)
 def test_a_frame_in_another_format_mode_or_size_is_colored(mixed_shot, name):
     png = assert_recorded_as_written(mixed_shot.rows[name], mixed_shot.output)
@@ -268,6 +274,7 @@ def test_a_frame_in_another_format_mode_or_size_is_colored(mixed_shot, name):
         assert colored[lines > 250].mean() > 200, "the paper must stay light (transparency is paper, not ink)"
 
 
+@pytest.mark.slow
 def test_hidden_files_and_thumbnails_among_the_frames_are_ignored(mixed_shot):
     for name in IGNORED:
         assert name not in mixed_shot.rows
@@ -276,6 +283,7 @@ def test_hidden_files_and_thumbnails_among_the_frames_are_ignored(mixed_shot):
     assert not (mixed_shot.output / "Thumbs.png").exists()
 
 
+@pytest.mark.slow
 def test_an_animated_gif_among_the_frames_is_skipped_with_a_warning_naming_it(mixed_shot):
     # .gif is not a frame extension (model/files.py IMAGE_EXTENSIONS): the file is left out, and said so.
     assert "animated.gif" not in mixed_shot.rows
@@ -298,6 +306,7 @@ def test_a_folder_with_no_images_only_hidden_files_is_a_usage_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_is_colored_or_refused_alone(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2, 3))
     shutil.copy(SAMPLE / "frames" / "frame4.png", os.fsencode(frames) + b"/frame\xff4.png")
@@ -310,14 +319,14 @@ def test_a_file_name_that_is_not_utf8_is_colored_or_refused_alone(tmp_path):
         assert_recorded_as_written(rows.pop(name), output)
     [odd] = rows.values()
     if result.exit_code == 0:
-        assert odd["status"] == "written"
+        assert odd.status == "written"
         assert len(list(output.glob("*.png"))) == 4
         # The table holds the name's odd byte written out; verify finds the very file by it.
         checked = CliRunner().invoke(main, ["verify", str(output)], catch_exceptions=False)
         assert checked.exit_code == 0, checked.output
         assert "4 of 4 frames" in checked.output
     else:
-        assert odd["status"] == "failed" and "4.png" in odd["reason"] and "4.png" in result.output
+        assert odd.status == "failed" and "4.png" in odd.reason and "4.png" in result.output
     assert_no_partial_output(output)
 
 
@@ -331,6 +340,7 @@ def test_two_frames_with_the_same_output_name_are_not_silently_merged(tmp_path):
     assert "clash.tif" in result.output and "clash.jpg" in result.output
 
 
+@pytest.mark.slow
 def test_the_pixel_limit_is_an_option(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1,))  # 400x300 = 120000 pixels
     sample_lines(2).resize((200, 150)).save(frames / "small.png")
@@ -352,6 +362,7 @@ def test_the_pixel_limit_is_an_option(tmp_path):
 # --- references ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_reference_that_is_line_art_is_warned_about(tmp_path, caplog):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2))
     reference = tmp_path / "lines-as-key.png"
@@ -364,6 +375,7 @@ def test_a_reference_that_is_line_art_is_warned_about(tmp_path, caplog):
     assert any("lines-as-key.png" in line and pattern.search(line) for line in said), "\n".join(said)
 
 
+@pytest.mark.slow
 def test_a_reference_much_larger_than_the_frames_colors_them(tmp_path):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2))
     reference = tmp_path / "big-key.png"
@@ -381,6 +393,7 @@ def test_a_reference_much_larger_than_the_frames_colors_them(tmp_path):
     assert_no_partial_output(output)
 
 
+@pytest.mark.slow
 def test_a_reference_much_smaller_than_the_frames_colors_them_or_is_warned_about(tmp_path, caplog):
     frames = copy_sample_frames(tmp_path / "frames", (1, 2))
     reference = tmp_path / "thumb-key.png"

@@ -15,11 +15,12 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 from PIL import Image
 
-from jobs.manifest import frame_table
+from jobs.manifest import frame_table, records_from_table
 from model import files
 from pipeline import frames as frames_module
 from pipeline.colorize import ShotColorizer
-from pipeline.shot import Shot, ShotOptions
+from pipeline.shot import FrameRecord, Shot, ShotOptions
+from pipeline.status import FrameStatus
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
 
@@ -97,9 +98,9 @@ def test_a_write_that_keeps_failing_fails_its_frame_alone_and_says_why(colorizer
     assert failure.frame.endswith("frame5.png") and needle in failure.reason and "frame5.png" in failure.reason
     assert sum("frame5.png" in path for path in flaky.attempts) == tries  # retried only when it may pass
     assert "frame5.png" not in stored_pngs(flaky())
-    rows = {row["frame"].rsplit("/", 1)[-1]: row for row in frame_table([result]).to_pylist()}
-    assert rows["frame5.png"]["status"] == "failed" and rows["frame5.png"]["output"] == ""
-    assert all(rows[f"frame{i}.png"]["status"] == "written" for i in range(1, 13) if i != 5)
+    rows = {row.frame.rsplit("/", 1)[-1]: row for row in records_from_table(frame_table([result]), FrameRecord)}
+    assert rows["frame5.png"].status is FrameStatus.FAILED and rows["frame5.png"].output == ""
+    assert all(rows[f"frame{i}.png"].status is FrameStatus.WRITTEN for i in range(1, 13) if i != 5)
 
 
 def test_reads_that_fail_for_a_moment_are_retried(monkeypatch, tmp_path):

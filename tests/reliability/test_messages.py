@@ -83,6 +83,7 @@ class FullDisk:
 manifest_write = manifest.write_bytes_atomic
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_recording_a_shot_ends_with_a_message_the_summary_and_exit_1(tmp_path, monkeypatch):
     frames, output = copy_frames(tmp_path / "frames"), tmp_path / "out"
     full = FullDisk(str(output))
@@ -129,6 +130,7 @@ def test_a_full_disk_before_an_episode_starts_is_one_message_and_exit_1(tmp_path
     assert not list((tmp_path / "colored").glob("wave/*.png"))  # nothing was colored
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_recording_an_episode_ends_with_the_summary_and_exit_1(tmp_path, monkeypatch):
     spec = write_episode(tmp_path)
     full = FullDisk(f"/{manifest.RESULTS_FOLDER}/")
@@ -299,6 +301,7 @@ def test_dash_h_shows_environment_variables_and_defaults(command, shown):
     assert all(needle in text for needle in shown), result.output
 
 
+@pytest.mark.slow
 def test_a_failed_frame_is_reported_on_stderr_and_the_summary_on_stdout(tmp_path):
     frames = copy_frames(tmp_path / "frames")
     (frames / "frame3.png").write_bytes(b"")
@@ -312,6 +315,7 @@ def test_a_failed_frame_is_reported_on_stderr_and_the_summary_on_stdout(tmp_path
 # --- logging ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_verbose_logs_inkpaints_own_debug_lines_and_no_third_party_noise(tmp_path):
     """The CLI as a user runs it, in its own process: stderr is what a person or a log collector sees."""
     frames = copy_frames(tmp_path / "frames", (1, 2, 3))

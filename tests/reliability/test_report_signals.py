@@ -3,6 +3,7 @@ pipeline/consistency.py): real PNG frames of the sample with faults painted in, 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -10,12 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs.manifest import FRAME_TABLE_NAME, frame_table, read_rows, write_table
+from jobs.manifest import FRAME_TABLE_NAME, frame_table, read_frames, write_table
 from jobs.report import quality_signals
 from pipeline.colorize import ShotColorizer
 from pipeline.frames import read_frame
 from pipeline.quality import QualitySignals
 from pipeline.shot import Shot, ShotOptions
+from pipeline.status import FrameStatus
 from tests.reliability.leaking_shot import (
     BETWEEN_ARM_AND_HEAD,
     SAMPLE,
@@ -30,7 +32,7 @@ from tests.reliability.leaking_shot import (
 def signals_of(root: Path, colors: dict[int, np.ndarray]) -> QualitySignals:
     """The report's signals of `colors` written as a shot's output under root."""
     output = write_colored_shot(root, "wave", colors)
-    rows = sorted(read_rows(str(output / FRAME_TABLE_NAME)), key=lambda row: row["index"])
+    rows = sorted(read_frames(str(output / FRAME_TABLE_NAME)), key=lambda row: row.index)
     return quality_signals(rows, read_frame(str(SAMPLE / "key.png")), {})
 
 
@@ -52,8 +54,9 @@ def test_paint_leaking_onto_the_paper_flags_exactly_the_frames_it_is_on(tmp_path
 
 def test_frames_are_not_compared_across_a_frame_that_failed(tmp_path) -> None:
     output = write_colored_shot(tmp_path, "wave", leaking_colors())
-    rows = sorted(read_rows(str(output / FRAME_TABLE_NAME)), key=lambda row: row["index"])
-    rows[6].update(status="failed", output="", reason="truncated")  # frame7.png, the clean frame before the leaks
+    rows = sorted(read_frames(str(output / FRAME_TABLE_NAME)), key=lambda row: row.index)
+    # frame7.png, the clean frame before the leaks
+    rows[6] = replace(rows[6], status=FrameStatus.FAILED, output="", reason="truncated")
     signals = quality_signals(rows, read_frame(str(SAMPLE / "key.png")), {})
     assert signals.frames_checked == 11
     assert [flag.frame for flag in signals.flagged] == ["frame4.png", "frame8.png", "frame9.png"]
@@ -90,7 +93,7 @@ def test_the_sample_colored_by_the_model_alone_flags_the_frames_that_leak(tmp_pa
         pytest.skip("the model's colors alone no longer leak onto the sample's paper: nothing to find")
     table = tmp_path / "out" / FRAME_TABLE_NAME
     write_table(frame_table([result]), str(table))  # as the run leaves it; read back as the report reads it
-    signals = quality_signals(sorted(read_rows(str(table)), key=lambda row: row["index"]),
+    signals = quality_signals(sorted(read_frames(str(table)), key=lambda row: row.index),
                               read_frame(str(SAMPLE / "key.png")), {})  # fmt: skip
     assert {flag.frame for flag in signals.flagged} == leaking, f"frames that leak: {sorted(leaking)}"
     assert {flag.signal for flag in signals.flagged} == {"paint on paper"}

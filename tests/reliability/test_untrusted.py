@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -16,6 +17,7 @@ FAKE_KEY = "AKIAINKPAINTFAKEKEY7"
 FAKE_SECRET = "inkpaint-fake-secret-0451-do-not-leak"
 
 
+@pytest.mark.slow
 def test_credentials_in_a_spec_appear_in_nothing_the_run_writes_or_says(s3_server, tmp_path, caplog):
     import s3fs
 

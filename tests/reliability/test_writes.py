@@ -26,9 +26,10 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from cli import main
-from jobs.manifest import FRAME_TABLE_NAME, read_table
+from jobs.manifest import FRAME_TABLE_NAME, read_records, read_table
 from pipeline.cuts import split_sequence
 from pipeline.frames import list_frames
+from pipeline.shot import FrameRecord
 from pipeline.video import decode_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,9 +60,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def frame_rows(output: Path) -> dict[str, dict]:
+def frame_rows(output: Path) -> dict[str, FrameRecord]:
     """The shot's frames table, as stored, by input file name."""
-    return {row["frame"].rsplit("/", 1)[-1]: row for row in read_table(str(output / FRAME_TABLE_NAME)).to_pylist()}
+    return {row.frame.rsplit("/", 1)[-1]: row for row in read_records(str(output / FRAME_TABLE_NAME), FrameRecord)}
 
 
 def sha256(path: Path) -> str:
@@ -183,6 +184,7 @@ def test_an_output_folder_inside_the_frames_folder_is_allowed(tmp_path):
 # --- 3. a rerun keeps only the outputs still as they were written --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_rerun_recolors_damaged_outputs_and_records_only_what_it_wrote(colored, tmp_path):
     output = tmp_path / "out"
     shutil.copytree(colored, output)
@@ -196,17 +198,18 @@ def test_a_rerun_recolors_damaged_outputs_and_records_only_what_it_wrote(colored
     assert result.exit_code == 0, result.output
     assert "3 frames colored, 9 already done" in result.output
     rows = frame_rows(output)
-    assert sorted(name for name, row in rows.items() if row["status"] == "written") == [
+    assert sorted(name for name, row in rows.items() if row.status == "written") == [
         "frame3.png", "frame5.png", "frame8.png"]  # fmt: skip
     for name, row in rows.items():
         png = output / name
         assert decodes_in_color(png), name
-        assert (row["bytes"], row["sha256"]) == (png.stat().st_size, sha256(png)), name
+        assert (row.bytes, row.sha256) == (png.stat().st_size, sha256(png)), name
     assert sha256(output / "frame5.png") != sha256(KEY)
     verified = invoke("verify", output)
     assert verified.exit_code == 0 and "OK: 12 of 12" in verified.output, verified.output
 
 
+@pytest.mark.slow
 def test_an_episode_rerun_recolors_a_damaged_frame_instead_of_calling_its_shot_complete(episode, tmp_path):
     # The episode's output copied here, its inputs left where they are: the same inputs, so the same input hashes.
     shutil.copytree(episode / "colored", tmp_path / "colored")
@@ -222,7 +225,7 @@ def test_an_episode_rerun_recolors_a_damaged_frame_instead_of_calling_its_shot_c
     assert "1 shots colored (1 frames), 1 already complete, 0 failed" in result.output
     assert decodes_in_color(damaged)
     assert sha256(tmp_path / "colored" / "a" / "frame2.png") == kept
-    assert frame_rows(tmp_path / "colored" / "b")["frame5.png"]["sha256"] == sha256(damaged)
+    assert frame_rows(tmp_path / "colored" / "b")["frame5.png"].sha256 == sha256(damaged)
     verified = invoke("verify", tmp_path / "colored")
     assert verified.exit_code == 0 and "OK: 6 of 6 frames in 2 shots" in verified.output, verified.output
 
@@ -230,6 +233,7 @@ def test_an_episode_rerun_recolors_a_damaged_frame_instead_of_calling_its_shot_c
 # --- 4. verify checks the folder it is given -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_verify_checks_the_folder_it_is_given_not_the_paths_recorded_at_render_time(colored, episode, tmp_path):
     shot_copy = tmp_path / "shot"
     shutil.copytree(colored, shot_copy)
@@ -242,7 +246,7 @@ def test_verify_checks_the_folder_it_is_given_not_the_paths_recorded_at_render_t
     assert "2 PROBLEMS: 10 of 12 frames" in result.output
     assert f"{shot_copy / 'frame3.png'}: checksum differs" in result.output
     assert f"{shot_copy / 'frame7.png'}: missing" in result.output
-    assert {row["output"] for row in frame_rows(shot_copy).values()} == {f"frame{i}.png" for i in range(1, 13)}
+    assert {row.output for row in frame_rows(shot_copy).values()} == {f"frame{i}.png" for i in range(1, 13)}
     # A table written before outputs were stored relative holds the absolute paths of the original: still the copy.
     table = read_table(str(shot_copy / FRAME_TABLE_NAME))
     old = [str(colored / name) if name else "" for name in table.column("output").to_pylist()]
@@ -262,6 +266,7 @@ def test_verify_checks_the_folder_it_is_given_not_the_paths_recorded_at_render_t
 # --- 5. symbolically linked frames -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_symlinked_frames_are_colored_and_a_broken_link_fails_by_name(tmp_path):
     art = copy_frames(tmp_path / "art", (3,))
     shot = copy_frames(tmp_path / "shot", (1, 2, 5))
@@ -275,10 +280,10 @@ def test_symlinked_frames_are_colored_and_a_broken_link_fails_by_name(tmp_path):
     assert result.exit_code == 1, result.output
     assert "5 frames colored, 0 already done, 1 failed, of 6" in result.output
     rows = frame_rows(tmp_path / "out")
-    assert rows["frame6.png"]["status"] == "failed"
-    assert "frame6.png" in rows["frame6.png"]["reason"] and "broken symbolic link" in rows["frame6.png"]["reason"]
+    assert rows["frame6.png"].status == "failed"
+    assert "frame6.png" in rows["frame6.png"].reason and "broken symbolic link" in rows["frame6.png"].reason
     for index in (3, 4):
-        assert rows[f"frame{index}.png"]["status"] == "written"
+        assert rows[f"frame{index}.png"].status == "written"
         assert decodes_in_color(tmp_path / "out" / f"frame{index}.png")
     assert (shot / "frame3.png").is_symlink() and snapshot(tmp_path / "art") == before
 
@@ -320,6 +325,7 @@ frames.write_png(np.zeros((300, 400, 3), np.uint8), frame)
 """
 
 
+@pytest.mark.slow
 def test_a_rerun_removes_the_temporaries_a_killed_run_left_and_nothing_else(colored, tmp_path):
     output = tmp_path / "out"
     shutil.copytree(colored, output)
