@@ -6,6 +6,10 @@ shots without changing itself. For a shot it encodes the keyframe once, reads th
 lay the artist's lines over the colors at full resolution, write each PNG atomically and feed the video encoder in
 frame order: the model never waits for full-resolution work. A frame that cannot be read or written is recorded
 with its reason; the others go on. No Ray and no Click here: jobs/ runs this inside an actor.
+
+`run` takes a shot's files (a `Shot` of URLs); `run_arrays` the same shot as arrays in memory, for a notebook
+(pipeline/api.py): it only reads the frames from the arrays and keeps the finished ones instead of writing them,
+and `color_frames`, the engine, is the same for both.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from functools import partial
 
 import numpy as np
@@ -25,16 +29,20 @@ from model.files import remove_stale_temporaries
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
 from pipeline.finishing import FrameEmitter, FrameFinisher, PendingFrame, frame_threads
 from pipeline.frames import (
+    ArrayFrames,
+    FrameCollector,
     FrameRead,
     FrameReader,
     FrameWriter,
     WrittenFile,
     check_output_names,
+    image_problem,
     intact_outputs,
     join_url,
     list_frames,
     output_name,
     read_frame,
+    sequence_frame_name,
 )
 from pipeline.lineart import (
     FrameGeometry,
@@ -52,6 +60,9 @@ from pipeline.tracking import RegionTracker
 from pipeline.video import VideoFeed, VideoWriter, decode_video, is_video
 
 log = logging.getLogger(__name__)
+
+# The name in reports of a shot given as arrays (`ShotColorizer.run_arrays`).
+IN_MEMORY_SHOT = "in-memory shot"
 
 
 def existing_outputs(shot: Shot, options: ShotOptions) -> dict[str, WrittenFile]:
@@ -101,14 +112,43 @@ def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[Fr
 def video_line_art(
     url: str, total: int, storage_options: dict, prepare: Callable[[np.ndarray], LineArt]
 ) -> Iterator[FrameRead]:
-    """The frames of a line-art video, prepared, named frame_00001.png ... (zero-padded to fit `total`)."""
-    width = max(5, len(str(total)))
+    """The frames of a line-art video, prepared, named frame_00001.png ... (`sequence_frame_name`)."""
     for index, rgb in enumerate(decode_video(url, storage_options)):
-        name = f"frame_{index + 1:0{width}d}.png"
+        name = sequence_frame_name(index, total)
         try:
             yield FrameRead(index, name, prepare(rgb), None)
         except ValueError as error:
             yield FrameRead(index, name, None, error)
+
+
+def coloring_order(positions: Iterable[int | None], total: int) -> list[int] | None:
+    """The order a shot of `total` frames is colored in, outward from the frames its keyframes were painted on
+    (`outward_order`); None for first to last: a single keyframe on the first frame or on none of the shot's."""
+    starts = tuple(position for position in positions if position is not None and 0 <= position < total)
+    if starts in ((), (0,)):
+        return None
+    return outward_order(total, starts)
+
+
+def carrier_from(keyframes: list[tuple[np.ndarray, int | None]], painted_on: list[np.ndarray | None]) -> ShotCarrier:
+    """What carries a shot's keyframes to its frames, each keyframe with its line art: `painted_on` (H, W) uint8,
+    the lines it was painted over, or None for lines extracted from it (`keyframe_line_art`). A keyframe painted on
+    none of the shot's frames is carried from before the first."""
+    carried = []
+    for (image, position), lines in zip(keyframes, painted_on, strict=True):
+        lines = keyframe_line_art(image) if lines is None else lines
+        carried.append((image, lines, -1 if position is None else position))
+    return ShotCarrier(carried)
+
+
+def frame_to_color(read: FrameRead, name: str, place: int) -> PendingFrame:
+    """A frame read for coloring, at its `place` in the shot and with its output `name`; failed if it was not read."""
+    pending = PendingFrame(place, name, read.url)
+    if read.error is not None:
+        pending.failure = str(read.error)
+    else:
+        pending.art = read.array
+    return pending
 
 
 class ShotColorizer:
@@ -236,10 +276,7 @@ class ShotColorizer:
     def run(self, shot: Shot, options: ShotOptions, progress: Callable[[int], None] | None = None) -> ShotResult:
         """Color every frame of a shot; never raises for bad input, which is reported in the result. Raises
         ValueError when the options ask for another precision or compile than this colorizer was set up with."""
-        if (options.precision, options.compile) != (self.precision, self.compile):
-            asked, runs = setup_text(options.precision, options.compile), setup_text(self.precision, self.compile)
-            msg = f"shot {shot.name!r} asks for {asked}, this colorizer runs {runs}: set up one ShotColorizer for each"
-            raise ValueError(msg)
+        self.check_setup(shot.name, options)
         started = time.monotonic()
         result = ShotResult(shot=shot.name, output=shot.output, video=shot.video)
         try:
@@ -262,40 +299,17 @@ class ShotColorizer:
         threads = frame_threads()
         # Enough queued to keep every thread busy, and no more: a 4K frame waiting costs ~25 MB.
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
-        emitter = FrameEmitter(shot, writer, video, result, progress)
-        locked = options.palette_lock or carrier is not None
-        palette = shot_palette([image for image, _ in keyframes]) if locked else None
-        tracker = None
-        if options.fill != "soft" and options.track and carrier is None:
-            seeds = [(image, position) for image, position in keyframes if order is not None and position is not None]
-            tracker = RegionTracker(seeds or [(keyframes[0][0], 0)], palette)
-        finisher = FrameFinisher(emitter, max(options.batch_size, threads), threads, fill=options.fill,
-                                 palette=palette, tracker=tracker, on_finished=bank.finish if options.chain else None,
-                                 guide_lines=options.guide_lines, carrier=carrier,
-                                 predict_frame=partial(self.predict_frame, bank, options.resolution)
-                                 if options.color_source == "combined" else None)  # fmt: skip
-        batch: list[PendingFrame] = []
+        emitter = FrameEmitter(writer, video, result, progress, shot.recorded_outputs)
+        frames = (self.pending_frame(read, shot, options, existing_names, result, order) for read in reads)
         try:
-            for read in reads:
-                pending = self.pending_frame(read, shot, options, existing_names, result)
-                pending.index = order[read.index] if order else read.index  # its place in the shot
-                batch.append(pending)
-                # Counting every frame, not only those for the model, bounds memory on a resumed shot with a video.
-                if len(batch) >= options.batch_size:
-                    self.predict_batch(batch, bank, options, finisher)
-                    batch = []
-            if batch:
-                self.predict_batch(batch, bank, options, finisher)
-            finisher.close()
+            self.color_frames(frames, bank, keyframes, carrier, order is not None, options, emitter)
         except BaseException:
-            finisher.abort()
             if video is not None:
                 video.abort()
             writer.close()
             raise
         writer.close()
-        result.fill = finisher.fill if finisher.fill != "auto" else ""
-        finisher.emitter.settle_writes()
+        emitter.settle_writes()
         try:
             if video is not None:
                 video.close()
@@ -307,17 +321,119 @@ class ShotColorizer:
         result.seconds = time.monotonic() - started
         return result
 
+    def run_arrays(
+        self,
+        frames: Sequence[np.ndarray],
+        keyframes: Sequence[tuple[np.ndarray, int | None]],
+        options: ShotOptions,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[list[np.ndarray | None], ShotResult]:
+        """Color a shot given as arrays, in memory: `run` with the frames read from `frames` (`ArrayFrames`) and
+        kept instead of written (`FrameCollector`), so that they come out exactly as `run` writes the same frames'
+        PNGs. Raises ValueError for a frame or keyframe that is not such an array, and as `run` for the setup;
+        a frame that cannot be colored is None, with its reason in the result.
+
+        Args:
+            frames: line art, (H, W) or (H, W, 3) uint8, 0 ink and 255 paper, in shot order.
+            keyframes: (colored keyframe (H, W, 3) uint8, index of the frame of `frames` it was painted on or
+                None), the main one first (see `Shot.references`).
+            options: as for `run`; those of files (video, resume, storage, max_pixels) are not used.
+            progress: called with the number of frames done so far.
+
+        Returns:
+            The colored frames (H, W, 3) uint8 in the order of `frames`, each the size of its line art, and the
+            shot's result (frames named frame_00001.png ... in its records).
+        """
+        self.check_setup(IN_MEMORY_SHOT, options)
+        source, keyframes = ArrayFrames(frames), list(keyframes)
+        for number, (image, position) in enumerate(keyframes):
+            problem = image_problem(image, "(H, W, 3)")
+            if problem is None and position is not None and not 0 <= position < len(source):
+                problem = f"painted on frame {position}, but the frames are numbered 0 to {len(source) - 1}"
+            if problem is not None:
+                msg = f"keyframe {number}: {problem}"
+                raise ValueError(msg)
+        started = time.monotonic()
+        bank = ReferenceBank(lambda rgb: self.encode_reference(rgb, options.resolution), keyframes, options.chain)
+        carrier = None
+        if options.color_source != "model":
+            prepare = self.line_preparation(options)
+            painted_on = [None if position is None else prepare(source.load(source.names[position])).lines
+                          for _, position in keyframes]  # fmt: skip
+            carrier = carrier_from(keyframes, painted_on)
+        order = coloring_order([position for _, position in keyframes], len(source))
+        names = source.names if order is None else [source.names[index] for index in order]
+        threads = frame_threads()
+        reader = FrameReader(names, prefetch=threads + 2, workers=threads, prepare=self.line_preparation(options),
+                             load=partial(source.load, gray=self.frame_gray(options)))  # fmt: skip
+        result = ShotResult(shot=IN_MEMORY_SHOT, frames=len(source))
+        collector = FrameCollector()
+        emitter = FrameEmitter(collector, None, result, progress)
+        pending = (frame_to_color(read, read.url, order[read.index] if order else read.index) for read in reader)
+        self.color_frames(pending, bank, keyframes, carrier, order is not None, options, emitter)
+        emitter.settle_writes()
+        result.seconds = time.monotonic() - started
+        return [collector.frames.get(name) for name in source.names], result
+
+    def color_frames(
+        self,
+        frames: Iterable[PendingFrame],
+        bank: ReferenceBank,
+        keyframes: list[tuple[np.ndarray, int | None]],
+        carrier: ShotCarrier | None,
+        outward: bool,
+        options: ShotOptions,
+        emitter: FrameEmitter,
+    ) -> None:
+        """The engine shared by `run` and `run_arrays`: the shot's frames, in the order they are colored (outward
+        from the keyframes when `outward`), through the model in batches and finished behind it on threads, each
+        handed to `emitter` in that order; the fill they got is set in the emitter's result."""
+        threads = frame_threads()
+        locked = options.palette_lock or carrier is not None
+        palette = shot_palette([image for image, _ in keyframes]) if locked else None
+        tracker = None
+        if options.fill != "soft" and options.track and carrier is None:
+            seeds = [(image, position) for image, position in keyframes if outward and position is not None]
+            tracker = RegionTracker(seeds or [(keyframes[0][0], 0)], palette)
+        finisher = FrameFinisher(emitter, max(options.batch_size, threads), threads, fill=options.fill,
+                                 palette=palette, tracker=tracker, on_finished=bank.finish if options.chain else None,
+                                 guide_lines=options.guide_lines, carrier=carrier,
+                                 predict_frame=partial(self.predict_frame, bank, options.resolution)
+                                 if options.color_source == "combined" else None)  # fmt: skip
+        batch: list[PendingFrame] = []
+        try:
+            for pending in frames:
+                batch.append(pending)
+                # Counting every frame, not only those for the model, bounds memory on a resumed shot with a video.
+                if len(batch) >= options.batch_size:
+                    self.predict_batch(batch, bank, options, finisher)
+                    batch = []
+            if batch:
+                self.predict_batch(batch, bank, options, finisher)
+            finisher.close()
+        except BaseException:
+            finisher.abort()
+            raise
+        emitter.result.fill = finisher.fill if finisher.fill != "auto" else ""
+
+    def check_setup(self, shot_name: str, options: ShotOptions) -> None:
+        """Raise ValueError when the options ask for another precision or compile than this colorizer runs."""
+        if (options.precision, options.compile) != (self.precision, self.compile):
+            asked, runs = setup_text(options.precision, options.compile), setup_text(self.precision, self.compile)
+            msg = f"shot {shot_name!r} asks for {asked}, this colorizer runs {runs}: set up one ShotColorizer for each"
+            raise ValueError(msg)
+
     def shot_carrier(
         self, shot: Shot, options: ShotOptions, keyframes: list[tuple[np.ndarray, int | None]]
     ) -> ShotCarrier:
-        """What carries the shot's keyframes to its frames, each keyframe with its own line art: the file the studio
-        gave, else the frame it was painted on (when that frame is a file of the shot), else lines extracted from it
-        (`keyframe_line_art`). A keyframe painted on none of the shot's frames is carried from before the first."""
+        """What carries the shot's keyframes to its frames (`carrier_from`), each keyframe with its own line art: the
+        file the studio gave, else the frame it was painted on (when that frame is a file of the shot)."""
         prepare = self.line_preparation(options)
         read = partial(read_frame, storage_options=options.storage_options, max_pixels=options.max_pixels, gray="auto")
         urls: list[str] = []
-        carried = []
-        for (image, position), reference in zip(keyframes, shot.references, strict=True):
+        painted_on = []
+        for (_, position), reference in zip(keyframes, shot.references, strict=True):
+            lines = None
             if reference.lines is not None:
                 try:
                     lines = prepare(read(reference.lines)).lines
@@ -327,21 +443,16 @@ class ShotColorizer:
             elif position is not None and not is_video(shot.frames):
                 urls = urls or list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
                 lines = prepare(read(urls[position])).lines
-            else:
-                lines = keyframe_line_art(image)
-            carried.append((image, lines, -1 if position is None else position))
-        return ShotCarrier(carried)
+            painted_on.append(lines)
+        return carrier_from(keyframes, painted_on)
 
     @staticmethod
     def frame_order(shot: Shot, total: int) -> list[int] | None:
-        """The order the shot's frames are colored in, outward from its keyframes; None for first to last (a
-        single keyframe on the first frame or on none of the shot's, or a video, which is decoded in order)."""
-        starts = tuple(
-            ref.position for ref in shot.references if ref.position is not None and 0 <= ref.position < total
-        )
-        if is_video(shot.frames) or starts in ((), (0,)):
+        """The order the shot's frames are colored in (`coloring_order`); None for first to last, always for a
+        video, which is decoded in order."""
+        if is_video(shot.frames):
             return None
-        return outward_order(total, starts)
+        return coloring_order([ref.position for ref in shot.references], total)
 
     def frame_source(self, shot: Shot, options: ShotOptions) -> tuple[Iterator[FrameRead], int]:
         """The shot's frames in order, read ahead on threads, and how many there are."""
@@ -358,9 +469,15 @@ class ShotColorizer:
             urls = [urls[i] for i in order]
         threads = frame_threads()
         reader = FrameReader(urls, options.storage_options, prefetch=threads + 2, workers=threads,
-                             max_pixels=options.max_pixels, gray=True if options.guide_lines == "off" else "auto",
+                             max_pixels=options.max_pixels, gray=self.frame_gray(options),
                              prepare=self.line_preparation(options))  # fmt: skip
         return iter(reader), len(urls)
+
+    @staticmethod
+    def frame_gray(options: ShotOptions) -> bool | str:
+        """How frames are decoded (see `read_frame`): as luma when guide lines are read as ink (their color then
+        means nothing), else in the mode they were saved in ("auto")."""
+        return True if options.guide_lines == "off" else "auto"
 
     @staticmethod
     def line_preparation(options: ShotOptions) -> Callable[[np.ndarray], LineArt]:
@@ -368,24 +485,28 @@ class ShotColorizer:
         return lambda image: prepare_line_art(image, clean=options.clean_lines, guide_lines=options.guide_lines)
 
     def pending_frame(
-        self, read: FrameRead, shot: Shot, options: ShotOptions, existing: Container[str], result: ShotResult
+        self,
+        read: FrameRead,
+        shot: Shot,
+        options: ShotOptions,
+        existing: Container[str],
+        result: ShotResult,
+        order: list[int] | None,
     ) -> PendingFrame:
-        """Decide what happens to one frame: resumed, failed, or to be colored."""
+        """Decide what happens to one frame, read in the coloring `order` (None: in shot order): resumed, failed, or
+        to be colored."""
+        place = order[read.index] if order else read.index  # its place in the shot
         try:
             name = read.url if is_video(shot.frames) else output_name(read.url)
         except ValueError as error:
-            return PendingFrame(read.index, "", read.url, failure=str(error))
-        pending = PendingFrame(read.index, name, read.url)
-        if name in existing:
-            result.resumed += 1
-            if shot.video:
-                out_url = join_url(shot.output, name)
-                pending.finished = read_frame(out_url, options.storage_options, max_pixels=options.max_pixels)
-            return pending
-        if read.error is not None:
-            pending.failure = str(read.error)
-        else:
-            pending.art = read.array
+            return PendingFrame(place, "", read.url, failure=str(error))
+        if name not in existing:
+            return frame_to_color(read, name, place)
+        result.resumed += 1
+        pending = PendingFrame(place, name, read.url)
+        if shot.video:
+            out_url = join_url(shot.output, name)
+            pending.finished = read_frame(out_url, options.storage_options, max_pixels=options.max_pixels)
         return pending
 
     def predict_batch(

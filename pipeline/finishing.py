@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -24,10 +24,10 @@ import numpy as np
 from pipeline.carried import finish_carried
 from pipeline.composite import composite_lines, finish_frame, has_closed_regions, vote_frame
 from pipeline.correspondence import Correspondence, ShotCarrier
-from pipeline.frames import FrameWriter, join_url
+from pipeline.frames import FrameCollector, FrameWriter, WrittenFile, join_url
 from pipeline.lineart import LineArt
 from pipeline.regions import RegionVote, paint_regions
-from pipeline.shot import FrameFailure, FrameRecord, Shot, ShotResult
+from pipeline.shot import FrameFailure, FrameRecord, ShotResult
 from pipeline.status import FrameStatus
 from pipeline.tracking import RegionTracker
 from pipeline.video import VideoFeed
@@ -238,23 +238,32 @@ def paint_and_finish(
 
 
 class FrameEmitter:
-    """Writes finished frames in order: PNG behind on threads, video in sequence on a thread of its own (a failed
-    frame holds the last)."""
+    """Hands finished frames on in order and records each in the result: PNGs written behind on threads (or kept in
+    memory, by a FrameCollector), video in sequence on a thread of its own (a failed frame holds the last).
+
+    Args:
+        writer: where the frames go, by their name in the output folder `result.output` (none: the name alone).
+        video: the shot's video, or None.
+        result: the shot's result, which receives a record of each frame.
+        progress: called with the number of frames emitted so far.
+        recorded_outputs: the files an earlier run wrote (`Shot.recorded_outputs`), for the frames resumed.
+    """
 
     def __init__(
         self,
-        shot: Shot,
-        writer: FrameWriter,
+        writer: FrameWriter | FrameCollector,
         video: VideoFeed | None,
         result: ShotResult,
         progress: Callable[[int], None] | None,
+        recorded_outputs: Mapping[str, WrittenFile] | None = None,
     ) -> None:
-        self.shot, self.writer, self.video = shot, writer, video
+        self.writer, self.video = writer, video
         self.result, self.progress = result, progress
+        self.recorded_outputs = recorded_outputs or {}
         self.done = 0
 
     def emit(self, pending: PendingFrame) -> None:
-        output = join_url(self.shot.output, pending.name) if pending.name else ""
+        output = join_url(self.result.output, pending.name) if pending.name else ""
         if pending.failure is not None:
             self.result.failures.append(FrameFailure(pending.source, pending.failure))
             self.result.records.append(FrameRecord(pending.source, "", FrameStatus.FAILED, reason=pending.failure,
@@ -279,7 +288,7 @@ class FrameEmitter:
         errors = {url: error for url, error in self.writer.results if error is not None}
         for record in self.result.records:
             if record.status is FrameStatus.RESUMED:
-                record.bytes, record.sha256 = self.shot.recorded_outputs[record.output.rpartition("/")[2]]
+                record.bytes, record.sha256 = self.recorded_outputs[record.output.rpartition("/")[2]]
             if record.status is not FrameStatus.WRITTEN:
                 continue
             if record.output in errors:

@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, NamedTuple
 
 import fsspec
@@ -32,6 +33,7 @@ from model.files import (
     is_local,
     natural_key,
     open_image,
+    rgb_to_gray,
     storage_connection_errors,
     with_retries,
     write_bytes_atomic,
@@ -300,8 +302,9 @@ def overwrite_problem(frames: str, frame_urls: Iterable[str], output: str) -> st
 
 
 def join_url(folder: str, name: str) -> str:
-    """A file's URL inside a folder URL, whether or not the folder's ends in '/'."""
-    return f"{folder.rstrip('/')}/{name}"
+    """A file's URL inside a folder URL, whether or not the folder's ends in '/'; the name alone when there is no
+    folder (a shot colored in memory has none)."""
+    return f"{folder.rstrip('/')}/{name}" if folder else name
 
 
 def output_name(frame_url: str) -> str:
@@ -330,6 +333,61 @@ def output_name(frame_url: str) -> str:
     return f"{stem}.png"
 
 
+def sequence_frame_name(index: int, total: int) -> str:
+    """The name of frame `index` (0-based) of a sequence of `total` frames that came without file names (a video's,
+    or arrays): frame_00001.png ..., zero-padded to fit `total`."""
+    return f"frame_{index + 1:0{max(5, len(str(total)))}d}.png"
+
+
+def image_problem(image: object, shapes: str = "(H, W) or (H, W, 3)") -> str | None:
+    """What keeps `image` from being a frame given as an array, uint8 of the `shapes` named, or None."""
+    if not isinstance(image, np.ndarray):
+        return f"expected a numpy array {shapes} uint8, got {type(image).__name__}"
+    gray_allowed = "(H, W)" in shapes
+    if not ((image.ndim == 2 and gray_allowed) or (image.ndim == 3 and image.shape[2] == 3)):
+        return f"expected shape {shapes}, got {image.shape}"
+    if image.dtype != np.uint8:
+        return f"expected dtype uint8 (0-255), got {image.dtype}"
+    if min(image.shape[:2]) == 0:
+        return f"is empty: shape {image.shape}"
+    return None
+
+
+class ArrayFrames:
+    """A shot's line-art frames given as arrays instead of files: named as a video's frames are
+    (`sequence_frame_name`), and loaded by name as `read_frame` reads a file saved in the array's mode, (H, W) gray
+    and (H, W, 3) RGB, so that they color exactly as those files would.
+
+    Args:
+        frames: (H, W) or (H, W, 3) uint8 arrays, 0 ink and 255 paper, in shot order; sizes may differ.
+
+    Raises ValueError naming the first frame that is not such an array.
+    """
+
+    def __init__(self, frames: Iterable[np.ndarray]) -> None:
+        frames = list(frames)
+        if not frames:
+            msg = "no frames given: expected a list of (H, W) or (H, W, 3) uint8 arrays"
+            raise ValueError(msg)
+        for index, frame in enumerate(frames):
+            if (problem := image_problem(frame)) is not None:
+                msg = f"frame {index}: {problem}"
+                raise ValueError(msg)
+        self.names = [sequence_frame_name(index, len(frames)) for index in range(len(frames))]
+        self.frames = dict(zip(self.names, frames, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def load(self, name: str, gray: bool | str = "auto") -> np.ndarray:
+        """The frame called `name` as `read_frame` with `gray` returns a file: "auto" as given, True as luma, False
+        as RGB."""
+        frame = self.frames[name]
+        if gray == "auto" or (frame.ndim == 2) == bool(gray):
+            return frame
+        return rgb_to_gray(frame) if gray else np.repeat(frame[..., None], 3, axis=2)
+
+
 class FrameReader:
     """Reads frames ahead of the consumer on a thread pool and yields them in order.
 
@@ -345,6 +403,8 @@ class FrameReader:
         gray: read (H, W) luma instead of (H, W, 3) RGB; "auto": luma from files without color (see read_frame).
         prepare: called on each decoded frame on the reading thread; its result is what is yielded. An error it
             raises fails that frame alone.
+        load: takes a name of `urls` to its frame instead of reading it as a file (frames already in memory, see
+            `ArrayFrames`); storage_options, max_pixels and gray are then not used.
     """
 
     def __init__(
@@ -357,6 +417,7 @@ class FrameReader:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         gray: bool | str = False,
         prepare: Callable[[np.ndarray], Any] | None = None,
+        load: Callable[[str], np.ndarray] | None = None,
     ) -> None:
         if prefetch < 1 or workers < 1:
             msg = f"FrameReader needs prefetch >= 1 and workers >= 1, got prefetch={prefetch}, workers={workers}"
@@ -364,14 +425,14 @@ class FrameReader:
         self.urls = list(urls)
         self.prefetch = prefetch
         self.workers = workers
-        self.read_options = {"storage_options": storage_options, "max_pixels": max_pixels, "gray": gray}
+        self.load = load or partial(read_frame, storage_options=storage_options, max_pixels=max_pixels, gray=gray)
         self.prepare = prepare
 
     def __len__(self) -> int:
         return len(self.urls)
 
     def _read(self, url: str) -> Any:
-        image = read_frame(url, **self.read_options)
+        image = self.load(url)
         return image if self.prepare is None else self.prepare(image)
 
     def __iter__(self) -> Iterator[FrameRead]:
@@ -463,3 +524,21 @@ class FrameWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class FrameCollector:
+    """Keeps finished frames in memory where a FrameWriter would write them: the sink of a shot colored in memory.
+    It has FrameWriter's submit(), close(), `results` and `written` (empty: no file, no size or checksum); `frames`
+    holds each array submitted under its name."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, np.ndarray] = {}
+        self.results: list[tuple[str, Exception | None]] = []
+        self.written: dict[str, WrittenFile] = {}
+
+    def submit(self, array: np.ndarray, url: str) -> None:
+        self.frames[url] = array
+
+    def close(self) -> list[tuple[str, Exception | None]]:
+        self.results = [(url, None) for url in self.frames]
+        return self.results

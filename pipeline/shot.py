@@ -330,7 +330,7 @@ class ShotResult:
         resumed: frames skipped because their output was still there as written (resume).
         failures: frames not colored, with reasons.
         seconds: wall time of the shot.
-        output: the output folder.
+        output: the output folder ("" for a shot colored in memory).
         video: the video written, if any.
         error: why the whole shot failed, if it did.
         worker: the node that ran it (set by jobs/).
@@ -370,7 +370,8 @@ class ShotResult:
         lines = [
             f"shot {self.shot}: {self.written} frames colored, {self.resumed} already done, "
             f"{len(self.failures)} failed, of {self.frames}, in {self.seconds:.1f} s "
-            f"({self.frames_per_second:.2f} frames/s{f', {self.fill} fill' if self.fill else ''}) -> {self.output}"
+            f"({self.frames_per_second:.2f} frames/s{f', {self.fill} fill' if self.fill else ''})"
+            + (f" -> {self.output}" if self.output else "")
             + (f" and {self.video}" if self.video else "")
         ]
         lines += [f"  failed: {failure.frame}: {failure.reason}" for failure in self.failures]
