@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 
@@ -42,6 +43,42 @@ def s3_server() -> Iterator[dict]:
         s3fs.S3FileSystem(**storage_options).mkdir(bucket)
         try:
             yield {"endpoint_url": endpoint_url, "storage_options": storage_options, "bucket": bucket}
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[dict]:
+    """A local Google Cloud Storage emulator (gcp-storage-emulator, in memory) over HTTP for the whole session, so
+    Ray workers can reach it too.
+
+    Yields a dict: endpoint_url, storage_options (for fsspec/gcsfs: the endpoint and anonymous access, so no
+    credential is looked for, neither a developer's nor a cloud VM's metadata server) and bucket (an existing,
+    shared bucket; use a unique prefix per test).
+    """
+    emulator = pytest.importorskip("gcp_storage_emulator.server", reason="gcp-storage-emulator is needed for GCS tests")
+    with pytest.MonkeyPatch.context() as mp:
+        # gcsfs's default filesystem first asks the storage-control gRPC API whether a bucket is zonal or
+        # hierarchical; the emulator speaks only the JSON API, so every such call would wait out a 60 s timeout
+        # before falling back. The switch is read when gcsfs is imported; Ray workers inherit it.
+        mp.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        gcsfs = pytest.importorskip("gcsfs")
+        if gcsfs.GCSFileSystem is not gcsfs.core.GCSFileSystem:
+            pytest.fail("gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false was set")
+
+        with socket.socket() as probe:  # create_server cannot report a port the OS picked: find a free one first
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        bucket = "inkpaint-test"
+        server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
+        server.start()
+        endpoint_url = f"http://127.0.0.1:{port}"
+        try:
+            yield {
+                "endpoint_url": endpoint_url,
+                "storage_options": {"endpoint_url": endpoint_url, "token": "anon"},
+                "bucket": bucket,
+            }
         finally:
             server.stop()
 

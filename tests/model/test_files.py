@@ -81,3 +81,19 @@ def test_a_write_goes_by_rename_on_stores_without_atomic_put(monkeypatch: pytest
     fs = fsspec.filesystem("memory")
     assert [p.rsplit("/", 1)[1] for p in fs.ls(f"{root}/out", detail=False)] == ["f1.png"]
     assert fs.cat_file(f"{root}/out/f1.png") == b"data"
+
+
+def test_gcs_writes_are_one_upload_each_small_or_resumable(gcs_server: dict, tmp_path: Path) -> None:
+    # gcsfs sends a file of 5 MiB or more as a resumable upload (a session, then chunks), smaller data in one request.
+    storage = gcs_server["storage_options"]
+    prefix = f"{gcs_server['bucket']}/{uuid.uuid4().hex}"
+    root = f"gs://{prefix}"
+    large = tmp_path / "shot.mp4"
+    large.write_bytes(os.urandom(6 * 2**20))
+    files.put_file_atomic(str(large), f"{root}/shot.mp4", storage)
+    write_bytes_atomic(b"small", f"{root}/f1.png", storage)
+    write_bytes_atomic(b"replaced", f"{root}/f1.png", storage)
+    fs = fsspec.filesystem("gs", **storage)
+    assert sorted(fs.ls(root, detail=False)) == [f"{prefix}/f1.png", f"{prefix}/shot.mp4"]  # no temporaries
+    assert fs.cat_file(f"{root}/shot.mp4") == large.read_bytes()
+    assert fs.cat_file(f"{root}/f1.png") == b"replaced"

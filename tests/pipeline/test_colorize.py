@@ -3,6 +3,8 @@ leaves the colorizer as it was."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +198,41 @@ def test_palette_lock_paints_regions_only_in_the_keyframes_colors(colorizer, tmp
     image = np.asarray(Image.open(tmp_path / "locked" / "frame7.png"))
     used = {tuple(color) for color in np.unique(image[big_paper], axis=0).tolist()}
     assert used and used <= palette
+
+
+def test_a_shot_in_a_gcs_bucket_is_colored_as_it_is_on_disk(colorizer, gcs_server, tmp_path):
+    """gs:// in and out through gcsfs, with the storage options a user passes: the bucket ends up with the very PNG
+    bytes a local run writes (each one upload, no temporaries), a video of them, and a rerun there resumes."""
+    import gcsfs
+
+    storage = gcs_server["storage_options"]
+    fs = gcsfs.GCSFileSystem(**storage)
+    root = f"{gcs_server['bucket']}/{uuid.uuid4().hex}"
+    for frame in (SAMPLE / "frames").iterdir():
+        fs.put_file(str(frame), f"{root}/frames/{frame.name}")
+    fs.put_file(str(SAMPLE / "key.png"), f"{root}/key.png")
+    bucket_shot = Shot("s", f"gs://{root}/frames", f"gs://{root}/key.png", f"gs://{root}/out", f"gs://{root}/s.mkv")
+    local_shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path / "out"))
+    in_bucket = colorizer.run(bucket_shot, ShotOptions(codec="ffv1", storage_options=storage))
+    local = colorizer.run(local_shot, ShotOptions())
+    assert in_bucket.status == local.status == "ok", in_bucket.summary()
+    assert in_bucket.written == local.written == 12
+
+    fs.invalidate_cache()
+    names = sorted(path.rpartition("/")[2] for path in fs.ls(f"{root}/out", detail=False))
+    assert names == sorted(path.name for path in (tmp_path / "out").iterdir())
+    for name in names:
+        assert fs.cat_file(f"{root}/out/{name}") == (tmp_path / "out" / name).read_bytes(), name
+    decoded = list(decode_video(f"gs://{root}/s.mkv", storage))
+    for index, frame in enumerate(decoded):  # FFV1 is lossless: the video's frames are the local run's PNGs
+        assert np.array_equal(frame, np.asarray(Image.open(tmp_path / "out" / f"frame{index + 1}.png"))), index
+    assert len(decoded) == 12
+
+    # Resume: the recorded files still there are kept, and the one removed is colored again, alike in both places.
+    recorded = {Path(record.output).name: WrittenFile(record.bytes, record.sha256) for record in local.records}
+    fs.rm_file(f"{root}/out/frame4.png")
+    (tmp_path / "out" / "frame4.png").unlink()
+    for shot, shot_storage in ((bucket_shot, storage), (local_shot, {})):
+        again = colorizer.run(replace(shot, recorded_outputs=recorded), ShotOptions(storage_options=shot_storage))
+        assert (again.written, again.resumed) == (1, 11)
+    assert fs.cat_file(f"{root}/out/frame4.png") == (tmp_path / "out" / "frame4.png").read_bytes()
