@@ -9,6 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
+# gcsfs's default filesystem first asks Google's storage-control gRPC API whether a bucket is zonal or hierarchical;
+# the GCS emulator speaks only the JSON API, so every such call would wait out a 60 s timeout before falling back.
+# gcsfs reads this switch when it is imported, whichever test imports it first; Ray workers inherit it.
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[dict]:
@@ -57,30 +62,25 @@ def gcs_server() -> Iterator[dict]:
     shared bucket; use a unique prefix per test).
     """
     emulator = pytest.importorskip("gcp_storage_emulator.server", reason="gcp-storage-emulator is needed for GCS tests")
-    with pytest.MonkeyPatch.context() as mp:
-        # gcsfs's default filesystem first asks the storage-control gRPC API whether a bucket is zonal or
-        # hierarchical; the emulator speaks only the JSON API, so every such call would wait out a 60 s timeout
-        # before falling back. The switch is read when gcsfs is imported; Ray workers inherit it.
-        mp.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-        gcsfs = pytest.importorskip("gcsfs")
-        if gcsfs.GCSFileSystem is not gcsfs.core.GCSFileSystem:
-            pytest.fail("gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false was set")
+    gcsfs = pytest.importorskip("gcsfs")
+    if gcsfs.GCSFileSystem is not gcsfs.core.GCSFileSystem:
+        pytest.fail("gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false was set")
 
-        with socket.socket() as probe:  # create_server cannot report a port the OS picked: find a free one first
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        bucket = "inkpaint-test"
-        server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
-        server.start()
-        endpoint_url = f"http://127.0.0.1:{port}"
-        try:
-            yield {
-                "endpoint_url": endpoint_url,
-                "storage_options": {"endpoint_url": endpoint_url, "token": "anon"},
-                "bucket": bucket,
-            }
-        finally:
-            server.stop()
+    with socket.socket() as probe:  # create_server cannot report a port the OS picked: find a free one first
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bucket = "inkpaint-test"
+    server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
+    server.start()
+    endpoint_url = f"http://127.0.0.1:{port}"
+    try:
+        yield {
+            "endpoint_url": endpoint_url,
+            "storage_options": {"endpoint_url": endpoint_url, "token": "anon"},
+            "bucket": bucket,
+        }
+    finally:
+        server.stop()
 
 
 EXIT_STATUS = pytest.StashKey[int]()
