@@ -5,9 +5,11 @@ A frame is finished as paint under lines: the line art's darkness (0 ink, 255 pa
 toward its line color (black, or the keyframe's line colors when they are carried). `Cel` keeps the three apart
 beside the frame over white paper, which is what is written by default and what the video shows.
 
-Paper. A pixel is paper where its paint is the keyframe's paper, near white (every channel at least PAPER_LEVEL),
-in an area that reaches the frame's border without crossing a line; and the line pixels right beside it whose paint
-is near white too. A white shirt or the white of an eye enclosed by lines stays paint. On transparent paper, paper
+Paper. A pixel no line touches is paper where its paint is the keyframe's paper, near white (every channel at least
+PAPER_LEVEL), in an area that reaches the frame's border without crossing a line; a line pixel is paper when the
+nearest pixel no line touches is (so a line's outer edge lies on the paper and its inner edge on the paint it
+encloses, whatever color the paint under the line was carried as). A white shirt or the white of an eye enclosed by
+lines stays paint. On transparent paper, paper
 is alpha 0 where no line covers it, a line's anti-aliased edge over paper has its coverage (255 minus the line's
 darkness) as alpha, and paint is opaque. Line art drawn on transparent paper is read over white (model/files.py), so
 its black lines' coverage is its own alpha again, within a level.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.ndimage import distance_transform_edt
 
 from pipeline.lineart import LineArt
 
@@ -31,9 +34,7 @@ DEPTHS = ("auto", "8", "16")
 # Output formats and their files' extension.
 FORMATS = {"png": ".png", "tiff": ".tif"}
 # A pixel's paint is paper white when every channel is at least this: scanned or off-white keyframe paper too.
-PAPER_LEVEL = 240
-# Line pixels darker than this (solid ink) separate paper from the areas they enclose.
-SOLID_INK = 128
+PAPER_LEVEL = 220
 # The layers `--layers` writes, each into a folder of its own inside the output folder, under the frame's name.
 LAYERS = ("lines", "paint")
 
@@ -85,14 +86,18 @@ class CelFormat:
 
 def paper_mask(paint: np.ndarray, lines: np.ndarray) -> np.ndarray:
     """(H, W) bool: the paper of a frame whose paint (H, W, 3) and lines (H, W) uint8 are given (the module's rule)."""
-    white = paint.min(axis=2) >= PAPER_LEVEL
-    count, labels = cv2.connectedComponents((white & (lines >= SOLID_INK)).view(np.uint8), connectivity=4)
+    untouched = lines == 255
+    count, labels = cv2.connectedComponents(
+        (untouched & (paint.min(axis=2) >= PAPER_LEVEL)).view(np.uint8), connectivity=4
+    )
     touching = np.zeros(count, bool)
     touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
     touching[0] = False
     paper = touching[labels]
-    beside = cv2.dilate(paper.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-    return paper | (beside & white)
+    if untouched.all() or not untouched.any():
+        return paper
+    rows, cols = distance_transform_edt(~untouched, return_distances=False, return_indices=True)
+    return paper[rows, cols]
 
 
 def draw_lines_deep(paint: np.ndarray, line_color: np.ndarray, deep_lines: np.ndarray) -> np.ndarray:
