@@ -11,7 +11,7 @@ The stages, as `colorize-shot` runs them by default (colors carried from the key
 decode the PNG (`read_frame`), prepare the line art (`prepare_line_art`: clean lines), the frame's two flows and
 their guide (`ShotCarrier.flows`), the chained correspondence (`correspond`), the keyframe's colors carried and the
 frame finished (`finish_carried_frame`: regions, flat where flat, lines drawn), the PNG encoded, hashed and written
-atomically (`write_png`), and the frame converted to the video's YUV picture (`VideoWriter.convert`). OpenCV and
+atomically (`write_frame`), and the frame converted to the video's YUV picture (`VideoWriter.convert`). OpenCV and
 torch run one thread each, as each of a node's many frame threads does: the workers are the only parallelism.
 
 Frames are the bundled sample's line art scaled to 1920x1080 (`make_shot`). Rounds alternate 1 and 2 workers so
@@ -42,7 +42,7 @@ from shot_speed import SAMPLE, make_shot
 
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
 from pipeline.finishing import PendingFrame, finish_carried_frame
-from pipeline.frames import read_frame, write_png
+from pipeline.frames import read_frame, write_frame
 from pipeline.lineart import prepare_line_art
 from pipeline.regions import keyframe_palette
 from pipeline.video import VideoWriter
@@ -61,8 +61,8 @@ def color_frames(frames: list[Path], keyframe: np.ndarray, out: Path) -> None:
         carrier.plan(index)
         correspondence = carrier.correspond(index, carrier.flows(index, art.lines))
         pending = PendingFrame(index, path.name, str(path), art=art)
-        colored = finish_carried_frame(carrier, pending, correspondence, None, palette, "flat", "paint")
-        write_png(colored, str(out / path.name))
+        colored = finish_carried_frame(carrier, pending, correspondence, None, palette, "flat", "paint").finished
+        write_frame(colored, str(out / path.name))
         video.convert(colored)
 
 

@@ -138,7 +138,7 @@ def stage_breakdown(frames_dir: Path, key: Path, resolution: int, batch: int, ou
     )
     decided.insert(0, region_colors(votes[0][1].lab))
     stages["paint + lines"], finished = per_frame_ms(
-        lambda i: paint_and_finish(*votes[i], decided[i], arts[i], "paint"), range(len(arts))
+        lambda i: paint_and_finish(*votes[i], decided[i], arts[i], "paint").finished, range(len(arts))
     )
     stages["encode"], encoded = per_frame_ms(encode_png, finished)
     out.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ from model.metrics import psnr, ssim  # noqa: E402
 from model.synthetic_shots import DrawingPart, Motion, find_parts, random_part_motions, render_openmoji_shot  # noqa: E402
 from model.xdog import extract_line_art  # noqa: E402
 from pipeline.colorize import ShotColorizer  # noqa: E402
-from pipeline.frames import list_frames, read_frame, write_png  # noqa: E402
+from pipeline.frames import list_frames, read_frame, write_frame  # noqa: E402
 from pipeline.quality import (  # noqa: E402
     FrameRegions,
     keyframe_under_lines,
@@ -259,7 +259,7 @@ def write_frames(frames: np.ndarray, folder: Path) -> str:
     """Write (T, H, W[, 3]) uint8 frames as frame_0001.png ... into folder; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for index, frame in enumerate(frames):
-        write_png(frame, str(folder / f"frame_{index + 1:04d}.png"))
+        write_frame(frame, str(folder / f"frame_{index + 1:04d}.png"))
     return str(folder)
 
 
@@ -303,7 +303,7 @@ def run_variants(
     seconds = {name: {condition: 0.0 for condition in conditions} for name in options}
     for shot in shots:
         keyframe = work / shot.name / "key.png"
-        write_png(shot.color[0], str(keyframe))
+        write_frame(shot.color[0], str(keyframe))
         write_frames(shot.color, work / shot.name / "truth")
         for condition in conditions:
             lines = shot.lines[condition]

@@ -41,7 +41,7 @@ from jobs.runner import RunSettings, run_shots
 from model.files import write_bytes_atomic
 from pipeline.finishing import frame_threads
 from pipeline.frames import intact_outputs, join_url, output_name
-from pipeline.shot import Shot, ShotResult
+from pipeline.shot import Shot, ShotOptions, ShotResult
 from pipeline.status import ShotStatus
 
 log = logging.getLogger(__name__)
@@ -78,14 +78,15 @@ class EpisodeResult:
         return "\n".join(lines)
 
 
-def shot_is_complete(shot: ShotPlan, recorded: ShotRecord | None, storage_options: dict) -> bool:
-    """A recorded ok result for the same input hash, with every output PNG still the file written (its SHA-256 in
-    the shot's frames table; each is read back) and the video there."""
+def shot_is_complete(shot: ShotPlan, recorded: ShotRecord | None, options: ShotOptions) -> bool:
+    """A recorded ok result for the same input hash, with every output frame still the file written (its SHA-256
+    in the shot's frames table; each is read back) and the video there."""
+    storage_options = options.storage_options
     if recorded is None or recorded.status is not ShotStatus.OK or recorded.input_hash != shot.input_hash:
         return False
     written = recorded_outputs(shot.output, storage_options)
     if shot.frame_urls:
-        expected = {output_name(url) for url in shot.frame_urls}
+        expected = {output_name(url, options.cel_format.extension) for url in shot.frame_urls}
         if not expected <= written.keys():
             return False
         written = {name: written[name] for name in expected}
@@ -123,7 +124,7 @@ def run_episode(
     episode = EpisodeResult()
     todo: list[ShotPlan] = []
     for shot in plan.shots:
-        if resume and shot_is_complete(shot, recorded.get(shot.name), storage):
+        if resume and shot_is_complete(shot, recorded.get(shot.name), options):
             episode.skipped.append(shot.name)
         else:
             todo.append(shot)

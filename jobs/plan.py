@@ -264,11 +264,17 @@ def lazy_similarity(weights: str, storage_options: dict) -> Similarity:
 
 def fingerprint_options(spec: JobSpec, weights_sha256: str) -> dict:
     """What besides the frames and the keyframe changes a shot's output: the weights, every option declared to
-    change it (`Option.changes_output`; the video's only when a video is written) and the keyframes' line art.
+    change it (`Option.changes_output`; the video's only when a video is written; those not
+    `Option.fingerprinted_at_default` only at another value) and the keyframes' line art.
 
     Results tables record the fingerprint: the same inputs must give the same bytes as long as the output would
     not change, or a rerun colors finished shots again (tests/jobs/test_input_hash.py pins them)."""
-    values = {name: getattr(spec.options, name) for name, option in OPTIONS.items() if option.changes_output}
+    values = {
+        name: value
+        for name, option in OPTIONS.items()
+        if option.changes_output
+        and ((value := getattr(spec.options, name)) != option.default or option.fingerprinted_at_default)
+    }
     video = {name: values.pop(name) for name in list(values) if OPTIONS[name].video}
     return {
         "weights": weights_sha256,

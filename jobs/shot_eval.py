@@ -49,7 +49,7 @@ from model.train import resolve_device
 from pipeline.colorize import ShotColorizer
 from pipeline.correspondence import keyframe_line_art
 from pipeline.cuts import detect_cuts, thumbnail
-from pipeline.frames import list_frames, output_name, read_frame, write_png
+from pipeline.frames import list_frames, output_name, read_frame, write_frame
 from pipeline.lineart import resize_bilinear
 from pipeline.quality import keyframe_under_lines, temporal_error
 from pipeline.shot import Shot, ShotOptions
@@ -311,12 +311,12 @@ def write_case_folder(source: ShotSource, folder: Path, max_frames: int = DEFAUL
         raise ValueError(msg)
     (folder / LINES_FOLDER).mkdir(parents=True)
     (folder / TRUTH_FOLDER).mkdir()
-    write_png(frames[0], str(folder / REFERENCE_NAME))
+    write_frame(frames[0], str(folder / REFERENCE_NAME))
     digits = max(4, len(str(length - 1)))
     for index in range(1, length):
         name = f"{index:0{digits}d}.png"
-        write_png(lines[index], str(folder / LINES_FOLDER / name))
-        write_png(frames[index], str(folder / TRUTH_FOLDER / name))
+        write_frame(lines[index], str(folder / LINES_FOLDER / name))
+        write_frame(frames[index], str(folder / TRUTH_FOLDER / name))
     return folder
 
 
@@ -770,7 +770,7 @@ def write_html(result: ShotEvalResult, folder: str | Path) -> Path:
         strips = []
         for strip in case.strips:
             name = f"shot{number:03d}-frame{strip.frame:04d}.png"
-            write_png(strip.image, str(root / name))
+            write_frame(strip.image, str(root / name))
             caption = f"{result.shown} {strip.psnr:.2f} dB, SSIM {strip.ssim:.4f}"
             strips.append({"src": name, "frame": strip.frame, "caption": caption})
         rows = []

@@ -5,6 +5,9 @@
 - Decoding (`decode_frame`): the file's content decides the format, any Pillow mode becomes RGB (or gray) uint8 over
   paper white, with EXIF orientation applied. 16-bit samples become 8-bit by value/257, rounded, whatever the
   image's brightest pixel: a frame reads the same for the network that learns from it and the one that colors it.
+  Asked to `keep_depth`, 16-bit gray line art comes back as its own uint16 samples instead (the finished frame's
+  lines are then drawn at 16 bits, pipeline/cel.py); Pillow has no 16-bit RGB mode, so 16-bit color files read
+  at 8 bits.
   Empty, corrupt, truncated, animated or over-large files raise a FrameError naming them.
 - Writing (`write_bytes_atomic`, `put_file_atomic`): under a temporary sibling name, then renamed (or one upload on
   object stores), retried when the failure may pass, so that an interrupted run never leaves a truncated file under
@@ -87,7 +90,7 @@ def _composite_over_white(rgba: np.ndarray) -> np.ndarray:
     return out.astype(np.uint8)
 
 
-def _sixteen_to_eight(values: np.ndarray) -> np.ndarray:
+def sixteen_to_eight(values: np.ndarray) -> np.ndarray:
     """16-bit samples -> 8-bit by value/257 rounded, so 65535 -> 255 and 32768 -> 128 (not a truncated high byte)."""
     wide = np.clip(values.astype(np.int64), 0, 65535)
     return ((wide * 255 + 32767) // 65535).astype(np.uint8)
@@ -100,8 +103,8 @@ def image_to_rgb(img: Image.Image) -> np.ndarray:
     (palette lookup, CMYK, 1-bit).
     """
     mode = img.mode
-    if mode.startswith("I;16") or mode == "I":
-        gray = _sixteen_to_eight(np.asarray(img))
+    if is_sixteen_bit_gray(img):
+        gray = sixteen_to_eight(np.asarray(img))
         return np.repeat(gray[..., None], 3, axis=2)
     # "transparency" covers palette and RGB/L images that mark one color transparent (PNG tRNS, GIF).
     if "A" in mode or "a" in mode or "transparency" in img.info:
@@ -131,8 +134,18 @@ def open_image(data: bytes) -> Image.Image:
                 Image.MAX_IMAGE_PIXELS = saved
 
 
+def is_sixteen_bit_gray(img: Image.Image) -> bool:
+    """Whether Pillow holds the image as 16-bit (or 32-bit integer) gray samples."""
+    return img.mode.startswith("I;16") or img.mode == "I"
+
+
 def decode_frame(
-    data: bytes, url: str, *, max_pixels: int = DEFAULT_MAX_PIXELS, gray: bool | str = False
+    data: bytes,
+    url: str,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    gray: bool | str = False,
+    keep_depth: bool = False,
 ) -> np.ndarray:
     """Decode a file's bytes to (H, W, 3) uint8 RGB over paper white, or with `gray` to (H, W) uint8 luma; with
     `gray` "auto", to luma when the file holds no color (gray, 1-bit or 16-bit gray, with or without transparency)
@@ -141,7 +154,8 @@ def decode_frame(
 
     The file's content decides the format, not its extension. EXIF orientation is applied, so the array looks the
     way the artist's viewer shows the file. Raises FrameError naming the file (`url`) for an empty, corrupt,
-    truncated, animated or over-large image (more than max_pixels pixels).
+    truncated, animated or over-large image (more than max_pixels pixels). With `keep_depth` (and `gray` True or
+    "auto"), a 16-bit gray file comes back as (H, W) uint16, its samples unscaled.
     """
     if not data:
         msg = f"frame {url!r} is an empty file"
@@ -179,6 +193,8 @@ def decode_frame(
             img = ImageOps.exif_transpose(img)
         if gray == "auto":
             gray = img.mode in GRAY_MODES or img.mode.startswith("I;16")
+        if gray and keep_depth and is_sixteen_bit_gray(img):
+            return np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
         return image_to_gray(img) if gray else image_to_rgb(img)
 
 
@@ -191,8 +207,8 @@ def image_to_gray(img: Image.Image) -> np.ndarray:
     """Any Pillow image -> (H, W) uint8 luma over paper white: line art needs no color, and 3x fewer bytes."""
     if img.mode == "L" and "transparency" not in img.info:
         return np.array(img)
-    if img.mode.startswith("I;16") or img.mode == "I":
-        return _sixteen_to_eight(np.asarray(img))
+    if is_sixteen_bit_gray(img):
+        return sixteen_to_eight(np.asarray(img))
     return rgb_to_gray(image_to_rgb(img))
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pipeline.cel import Cel
 from pipeline.correspondence import CarriedFrame, compose_frame
 from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines
 from pipeline.lineart import LineArt, resize_bilinear
@@ -151,8 +152,8 @@ def finish_carried(
     palette: np.ndarray | None = None,
     fill: str = "flat",
     guide_lines: str = "paint",
-) -> np.ndarray:
-    """A frame's finished colors (H, W, 3) uint8 from what was carried into it.
+) -> Cel:
+    """A frame finished (with its parts, a `Cel`) from what was carried into it.
 
     Args:
         carried: the keyframe's paint and line colors at the frame's size, and where they are confident.
@@ -166,7 +167,7 @@ def finish_carried(
     """
     paint = carried.paint
     if fill != "flat" and model_colors is None and art.guides is None:  # soft carried colors need no regions
-        return compose_frame(paint, carried.line_color, art.lines)
+        return Cel(compose_frame(paint, carried.line_color, art.lines), paint, art, carried.line_color)
     labels = segment_regions(art.boundaries)
     stats = region_stats(paint, carried.confident, labels) if fill == "flat" or model_colors is not None else None
     model_regions = None
@@ -181,7 +182,7 @@ def finish_carried(
     if fill == "flat":
         paint = flat_paint(paint, labels, stats, palette, model_regions)
     finished = compose_frame(paint, carried.line_color, art.lines)
-    if art.guides is None:
-        return finished
-    mode = guide_lines if guide_lines in GUIDE_LINE_MODES else "paint"
-    return finish_guide_lines(finished, art.source, art.guides, labels, mode)
+    if art.guides is not None:
+        mode = guide_lines if guide_lines in GUIDE_LINE_MODES else "paint"
+        finished = finish_guide_lines(finished, art.source, art.guides, labels, mode)
+    return Cel(finished, paint, art, carried.line_color)

@@ -15,6 +15,7 @@ and `color_frames`, the engine, is the same for both.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
@@ -57,7 +58,7 @@ from pipeline.references import FrameReferences, ReferenceBank
 from pipeline.regions import keyframe_palette
 from pipeline.shot import PRECISIONS, FrameFailure, FrameRecord, Shot, ShotOptions, ShotResult
 from pipeline.tracking import RegionTracker
-from pipeline.video import VideoFeed, VideoWriter, decode_video, is_video
+from pipeline.video import VideoFeed, VideoWriter, decode_video, frame_timecode, is_video
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,9 @@ def existing_outputs(shot: Shot, options: ShotOptions) -> dict[str, WrittenFile]
     """The outputs a rerun keeps, by name: with resume, those of `shot.recorded_outputs` still there byte for byte
     (the SHA-256 recorded when they were written) that decode. Any other file under an output's name (changed,
     truncated, never recorded) is colored again and replaced; nothing is kept without resume. First, temporaries
-    an interrupted run left of the shot's PNGs are removed."""
-    remove_stale_temporaries(shot.output, lambda name: name.endswith(".png"), options.storage_options)
+    an interrupted run left of the shot's frames are removed."""
+    extension = options.cel_format.extension
+    remove_stale_temporaries(shot.output, lambda name: name.endswith(extension), options.storage_options)
     if not options.resume or not shot.recorded_outputs:
         return {}
     return intact_outputs(shot.output, shot.recorded_outputs, options.storage_options, workers=frame_threads())
@@ -94,9 +96,20 @@ def outward_order(count: int, starts: int | tuple[int, ...]) -> list[int]:
     return sorted(range(count), key=lambda i: (min(abs(i - start) for start in clipped), -i))
 
 
+def shot_video(shot: Shot, options: ShotOptions) -> VideoWriter:
+    """The writer of the shot's video. When the shot's first frame's name ends in a number (sh010_0001.png), the
+    video starts at that frame's timecode."""
+    timecode = None
+    if not is_video(shot.frames):
+        first = shot.frame_urls[0] if shot.frame_urls else list_frames(shot.frames, options.storage_options)[0]
+        if (number := re.search(r"(\d+)\D*$", first.rpartition("/")[2])) is not None:
+            timecode = frame_timecode(int(number[1]), options.fps)
+    return VideoWriter(shot.video, options.fps, options.codec, options.storage_options, timecode)
+
+
 def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[FrameRecord]) -> None:
-    """Write the shot's video from its output PNGs in frame order; a frame without one holds the previous frame."""
-    video = VideoWriter(shot.video, fps=options.fps, codec=options.codec, storage_options=options.storage_options)
+    """Write the shot's video from its output frames in frame order; a frame without one holds the previous frame."""
+    video = shot_video(shot, options)
     try:
         for record in records:
             frame = None
@@ -110,11 +123,12 @@ def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[Fr
 
 
 def video_line_art(
-    url: str, total: int, storage_options: dict, prepare: Callable[[np.ndarray], LineArt]
+    url: str, total: int, storage_options: dict, prepare: Callable[[np.ndarray], LineArt], extension: str = ".png"
 ) -> Iterator[FrameRead]:
-    """The frames of a line-art video, prepared, named frame_00001.png ... (`sequence_frame_name`)."""
+    """The frames of a line-art video, prepared, named frame_00001.png ... (`sequence_frame_name`, with
+    `extension`)."""
     for index, rgb in enumerate(decode_video(url, storage_options)):
-        name = sequence_frame_name(index, total)
+        name = sequence_frame_name(index, total, extension)
         try:
             yield FrameRead(index, name, prepare(rgb), None)
         except ValueError as error:
@@ -294,12 +308,11 @@ class ShotColorizer:
         order = self.frame_order(shot, total)
         # Frames colored outward from the keyframe reach the video encoder out of order: it is fed from the PNGs.
         stream_video = shot.video is not None and order is None
-        video = VideoFeed(VideoWriter(shot.video, fps=options.fps, codec=options.codec,
-                                      storage_options=options.storage_options)) if stream_video else None  # fmt: skip
+        video = VideoFeed(shot_video(shot, options)) if stream_video else None
         threads = frame_threads()
         # Enough queued to keep every thread busy, and no more: a 4K frame waiting costs ~25 MB.
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
-        emitter = FrameEmitter(writer, video, result, progress, shot.recorded_outputs)
+        emitter = FrameEmitter(writer, video, result, progress, shot.recorded_outputs, options.cel_format)
         frames = (self.pending_frame(read, shot, options, existing_names, result, order) for read in reads)
         try:
             self.color_frames(frames, bank, keyframes, carrier, order is not None, options, emitter)
@@ -461,7 +474,9 @@ class ShotColorizer:
             if total == 0:
                 msg = f"video {shot.frames!r} has no frames"
                 raise ValueError(msg)
-            return video_line_art(shot.frames, total, options.storage_options, self.line_preparation(options)), total
+            frames = video_line_art(shot.frames, total, options.storage_options, self.line_preparation(options),
+                                    options.cel_format.extension)  # fmt: skip
+            return frames, total
         urls = list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
         check_output_names(urls)
         order = self.frame_order(shot, len(urls))
@@ -470,7 +485,7 @@ class ShotColorizer:
         threads = frame_threads()
         reader = FrameReader(urls, options.storage_options, prefetch=threads + 2, workers=threads,
                              max_pixels=options.max_pixels, gray=self.frame_gray(options),
-                             prepare=self.line_preparation(options))  # fmt: skip
+                             keep_depth=options.depth != "8", prepare=self.line_preparation(options))  # fmt: skip
         return iter(reader), len(urls)
 
     @staticmethod
@@ -497,7 +512,7 @@ class ShotColorizer:
         to be colored."""
         place = order[read.index] if order else read.index  # its place in the shot
         try:
-            name = read.url if is_video(shot.frames) else output_name(read.url)
+            name = read.url if is_video(shot.frames) else output_name(read.url, options.cel_format.extension)
         except ValueError as error:
             return PendingFrame(place, "", read.url, failure=str(error))
         if name not in existing:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipeline.cel import Cel
 from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines
 from pipeline.lineart import LineArt, resize_bilinear
 from pipeline.regions import (
@@ -80,11 +81,9 @@ def multiply_lines(colors: np.ndarray, lines: np.ndarray) -> np.ndarray:
     return cv2.multiply(colors, cv2.merge([lines, lines, lines]), scale=1 / 255)
 
 
-def finish_frame(
-    full: np.ndarray, art: LineArt, guide_lines: str = "paint", labels: np.ndarray | None = None
-) -> np.ndarray:
-    """Colors (H, W, 3) uint8 at the frame's size -> the finished frame: the lines multiplied over them, then the
-    guide lines painted over or kept in their own color (`finish_guide_lines`).
+def finish_frame(full: np.ndarray, art: LineArt, guide_lines: str = "paint", labels: np.ndarray | None = None) -> Cel:
+    """Colors (H, W, 3) uint8 at the frame's size -> the finished frame (with its parts, a `Cel`): the lines
+    multiplied over them, then the guide lines painted over or kept in their own color (`finish_guide_lines`).
 
     Args:
         full: the fill.
@@ -94,11 +93,11 @@ def finish_frame(
     """
     finished = multiply_lines(full, art.lines)
     if art.guides is None:
-        return finished
+        return Cel(finished, full, art)
     if labels is None:
         labels = (art.boundaries >= 160).astype(np.int32)
     mode = guide_lines if guide_lines in GUIDE_LINE_MODES else "paint"
-    return finish_guide_lines(finished, art.source, art.guides, labels, mode)
+    return Cel(finish_guide_lines(finished, art.source, art.guides, labels, mode), full, art)
 
 
 def composite_lines(
@@ -107,8 +106,8 @@ def composite_lines(
     fill: str = "soft",
     palette: np.ndarray | None = None,
     guide_lines: str = "paint",
-) -> np.ndarray:
-    """Colors (h, w, 3) uint8 at the working resolution + the frame's line art -> (H, W, 3) uint8.
+) -> Cel:
+    """Colors (h, w, 3) uint8 at the working resolution + the frame's line art -> the finished frame (a `Cel`).
 
     The colors are scaled bilinearly to the frame's size and multiplied by the line art, which is never resampled.
     Done in 8-bit (Pillow's resize, integer multiply): this runs once per frame at full resolution, beside the

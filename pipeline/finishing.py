@@ -22,6 +22,7 @@ from functools import partial
 import numpy as np
 
 from pipeline.carried import finish_carried
+from pipeline.cel import Cel, CelFormat, cel_images
 from pipeline.composite import composite_lines, finish_frame, has_closed_regions, vote_frame
 from pipeline.correspondence import Correspondence, ShotCarrier
 from pipeline.frames import FrameCollector, FrameWriter, WrittenFile, join_url
@@ -44,7 +45,8 @@ class PendingFrame:
     source: str
     art: LineArt | None = None  # the prepared line art, for a frame to color
     model_colors: np.ndarray | None = None  # (h, w, 3) uint8, the model's prediction at the working resolution
-    finished: np.ndarray | None = None  # (H, W, 3) uint8, the frame as written (or, resumed, as found)
+    finished: np.ndarray | None = None  # (H, W, 3) uint8, the frame over white paper (or, resumed, as found)
+    cel: Cel | None = None  # its parts, for the files written
     failure: str | None = None
     seconds: float = 0.0
     batch: int = 0  # the model batch it went through
@@ -201,7 +203,8 @@ class FrameFinisher:
             try:
                 if finishing is not None:
                     try:
-                        pending.finished, pending.model_colors = finishing.result(), None
+                        pending.cel, pending.model_colors = finishing.result(), None
+                        pending.finished = pending.cel.finished
                     except Exception as error:  # one frame that cannot be finished fails alone
                         log.warning("frame %s could not be finished: %s", pending.source, error)
                         pending.failure, pending.model_colors = f"could not be finished: {error}", None
@@ -223,23 +226,22 @@ def finish_carried_frame(
     palette: np.ndarray | None,
     fill: str,
     guide_lines: str,
-) -> np.ndarray:
+) -> Cel:
     """A frame finished from its keyframe's carried colors, the model's (if any) where nothing corresponds."""
     carried = carrier.carry(pending.index, correspondence, pending.art.shape)
     stand_in = None if predict_frame is None else partial(predict_frame, pending)
     return finish_carried(carried, pending.art, stand_in, palette, fill, guide_lines)
 
 
-def paint_and_finish(
-    full: np.ndarray, vote: RegionVote, region_rgb: np.ndarray, art: LineArt, guide_lines: str
-) -> np.ndarray:
+def paint_and_finish(full: np.ndarray, vote: RegionVote, region_rgb: np.ndarray, art: LineArt, guide_lines: str) -> Cel:
     """A tracked frame finished: its regions painted the colors decided for them, then the lines laid over."""
     return finish_frame(paint_regions(full, vote, region_rgb), art, guide_lines, vote.labels)
 
 
 class FrameEmitter:
-    """Hands finished frames on in order and records each in the result: PNGs written behind on threads (or kept in
-    memory, by a FrameCollector), video in sequence on a thread of its own (a failed frame holds the last).
+    """Hands finished frames on in order and records each in the result: their files written behind on threads
+    (the frame, and its layers when asked, see `cel_images`; or kept in memory, by a FrameCollector), the video in
+    sequence on a thread of its own (a failed frame holds the last).
 
     Args:
         writer: where the frames go, by their name in the output folder `result.output` (none: the name alone).
@@ -247,6 +249,7 @@ class FrameEmitter:
         result: the shot's result, which receives a record of each frame.
         progress: called with the number of frames emitted so far.
         recorded_outputs: the files an earlier run wrote (`Shot.recorded_outputs`), for the frames resumed.
+        form: paper, depth, file format and layers of the files (`ShotOptions.cel_format`).
     """
 
     def __init__(
@@ -256,10 +259,13 @@ class FrameEmitter:
         result: ShotResult,
         progress: Callable[[int], None] | None,
         recorded_outputs: Mapping[str, WrittenFile] | None = None,
+        form: CelFormat | None = None,
     ) -> None:
         self.writer, self.video = writer, video
         self.result, self.progress = result, progress
         self.recorded_outputs = recorded_outputs or {}
+        self.form = form or CelFormat()
+        self.layer_of: dict[str, str] = {}  # a layer file's URL -> its frame's output URL
         self.done = 0
 
     def emit(self, pending: PendingFrame) -> None:
@@ -269,7 +275,10 @@ class FrameEmitter:
             self.result.records.append(FrameRecord(pending.source, "", FrameStatus.FAILED, reason=pending.failure,
                                                    index=pending.index))  # fmt: skip
         elif pending.art is not None:
-            self.writer.submit(pending.finished, output)
+            for layer, image in cel_images(pending.cel, self.form).items():
+                url = join_url(self.result.output, f"{layer}/{pending.name}") if layer else output
+                self.layer_of[url] = output
+                self.writer.submit(image, url)
             self.result.written += 1
             self.result.records.append(FrameRecord(pending.source, output, FrameStatus.WRITTEN, seconds=pending.seconds,
                                                    index=pending.index))  # fmt: skip
@@ -284,8 +293,8 @@ class FrameEmitter:
     def settle_writes(self) -> None:
         """After the writer closed: record each PNG's size and checksum as written (those resumed keep the ones
         recorded when an earlier run wrote them: a file is never recorded as it is found), and turn failed writes
-        into failed frames."""
-        errors = {url: error for url, error in self.writer.results if error is not None}
+        into failed frames (a frame whose layer could not be written too)."""
+        errors = {self.layer_of[url]: error for url, error in self.writer.results if error is not None}
         for record in self.result.records:
             if record.status is FrameStatus.RESUMED:
                 record.bytes, record.sha256 = self.recorded_outputs[record.output.rpartition("/")[2]]

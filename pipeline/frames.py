@@ -1,9 +1,9 @@
 """List, read and write the frames of a shot through fsspec.
 
 One code path serves local folders, s3://, gs:// and memory:// URLs. Frames are listed in natural order, read ahead
-on threads and written behind on threads as PNGs. How a file decodes, how names sort and how a write is made atomic
-are model/files.py's rules, the same ones training reads its frames by; this module adds the URLs, the frame folders'
-rules (junk files, output names that stay inside their folder) and the checks of what a run wrote.
+on threads and written behind on threads as PNG or TIFF files. How a file decodes, how names sort and how a write is
+made atomic are model/files.py's rules, the same ones training reads its frames by; this module adds the URLs, the
+frame folders' rules (junk files, output names that stay inside their folder) and the checks of what a run wrote.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, NamedTuple
 
+import cv2
 import fsspec
 import numpy as np
 from fsspec.core import url_to_fs
@@ -146,13 +147,15 @@ def read_frame(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     gray: bool | str = False,
+    keep_depth: bool = False,
 ) -> np.ndarray:
     """Read and decode one frame (see `model.files.decode_frame`): (H, W, 3) uint8 RGB over paper white, or with
-    `gray` (H, W) uint8 luma, or with `gray` "auto" luma only for files without color. Raises FrameError naming the
-    file for a missing, unreadable, empty, corrupt, truncated, animated or over-large image (more than max_pixels
-    pixels).
+    `gray` (H, W) uint8 luma, or with `gray` "auto" luma only for files without color; with `keep_depth`, 16-bit
+    gray as (H, W) uint16. Raises FrameError naming the file for a missing, unreadable, empty, corrupt, truncated,
+    animated or over-large image (more than max_pixels pixels).
     """
-    return decode_frame(_read_bytes(url, storage_options), url, max_pixels=max_pixels, gray=gray)
+    data = _read_bytes(url, storage_options)
+    return decode_frame(data, url, max_pixels=max_pixels, gray=gray, keep_depth=keep_depth)
 
 
 class WrittenFile(NamedTuple):
@@ -215,15 +218,36 @@ def intact_outputs(
         return {name: recorded[name] for name, ok in zip(names, pool.map(check, names), strict=True) if ok}
 
 
-def write_png(array: np.ndarray, url: str, storage_options: dict | None = None) -> WrittenFile:
-    """Encode a uint8 (H, W, 3) or (H, W) array as PNG and write it atomically to url; returns its size and
-    checksum.
+# Adobe Deflate: lossless, and the TIFF compression every compositing and paint application reads.
+_TIFF_DEFLATE = 8
 
-    The PNG is encoded in memory first, then written under a temporary sibling name and renamed (or, on object
+
+def encode_tiff(array: np.ndarray) -> bytes:
+    """An (H, W), (H, W, 3) RGB or (H, W, 4) RGBA uint8 or uint16 array as Deflate-compressed TIFF bytes (OpenCV's
+    encoder: Pillow writes no 16-bit color TIFF)."""
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    ok, data = cv2.imencode(".tif", array, [cv2.IMWRITE_TIFF_COMPRESSION, _TIFF_DEFLATE])
+    if not ok:
+        msg = f"OpenCV could not encode a {array.dtype} {array.shape} array as TIFF"
+        raise ValueError(msg)
+    return data.tobytes()
+
+
+def encode_frame(array: np.ndarray, url: str) -> bytes:
+    """A frame's file bytes, in the format its name's extension says: TIFF for .tif and .tiff, else PNG."""
+    return encode_tiff(array) if url.casefold().endswith((".tif", ".tiff")) else encode_png(array)
+
+
+def write_frame(array: np.ndarray, url: str, storage_options: dict | None = None) -> WrittenFile:
+    """Encode an (H, W), (H, W, 3) or (H, W, 4) uint8 or uint16 array as PNG or TIFF (`encode_frame`) and write it
+    atomically to url; returns its size and checksum.
+
+    The file is encoded in memory first, then written under a temporary sibling name and renamed (or, on object
     stores, uploaded in one request), so an interrupted write never leaves a truncated file under the final name.
     """
     try:
-        data = encode_png(array)
+        data = encode_frame(array, url)
     except ValueError as error:  # a caller's bug, reported with the file it was meant for
         msg = f"cannot write {url!r}: {error}"
         raise ValueError(msg) from error
@@ -307,8 +331,8 @@ def join_url(folder: str, name: str) -> str:
     return f"{folder.rstrip('/')}/{name}" if folder else name
 
 
-def output_name(frame_url: str) -> str:
-    """The output file name for an input frame: the same stem with a .png extension.
+def output_name(frame_url: str, extension: str = ".png") -> str:
+    """The output file name for an input frame: the same stem (sh010_0001.tif -> sh010_0001.png) with `extension`.
 
     Raises FrameError for URLs whose name could escape or hide in the output folder: a '..' path segment, a
     backslash, an empty name or stem, or a name starting with '.'.
@@ -330,13 +354,13 @@ def output_name(frame_url: str) -> str:
     if problem is not None:
         msg = f"frame {frame_url!r} {problem}; cannot derive an output name inside the output folder"
         raise FrameError(msg)
-    return f"{stem}.png"
+    return f"{stem}{extension}"
 
 
-def sequence_frame_name(index: int, total: int) -> str:
+def sequence_frame_name(index: int, total: int, extension: str = ".png") -> str:
     """The name of frame `index` (0-based) of a sequence of `total` frames that came without file names (a video's,
-    or arrays): frame_00001.png ..., zero-padded to fit `total`."""
-    return f"frame_{index + 1:0{max(5, len(str(total)))}d}.png"
+    or arrays): frame_00001.png ..., zero-padded to fit `total`, with `extension`."""
+    return f"frame_{index + 1:0{max(5, len(str(total)))}d}{extension}"
 
 
 def image_problem(image: object, shapes: str = "(H, W) or (H, W, 3)") -> str | None:
@@ -401,10 +425,11 @@ class FrameReader:
         workers: threads decoding at once (Pillow releases the GIL while decoding).
         max_pixels: per-frame pixel limit, see read_frame.
         gray: read (H, W) luma instead of (H, W, 3) RGB; "auto": luma from files without color (see read_frame).
+        keep_depth: read 16-bit gray files as (H, W) uint16 (see read_frame).
         prepare: called on each decoded frame on the reading thread; its result is what is yielded. An error it
             raises fails that frame alone.
         load: takes a name of `urls` to its frame instead of reading it as a file (frames already in memory, see
-            `ArrayFrames`); storage_options, max_pixels and gray are then not used.
+            `ArrayFrames`); storage_options, max_pixels, gray and keep_depth are then not used.
     """
 
     def __init__(
@@ -416,6 +441,7 @@ class FrameReader:
         workers: int = 2,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         gray: bool | str = False,
+        keep_depth: bool = False,
         prepare: Callable[[np.ndarray], Any] | None = None,
         load: Callable[[str], np.ndarray] | None = None,
     ) -> None:
@@ -425,7 +451,9 @@ class FrameReader:
         self.urls = list(urls)
         self.prefetch = prefetch
         self.workers = workers
-        self.load = load or partial(read_frame, storage_options=storage_options, max_pixels=max_pixels, gray=gray)
+        self.load = load or partial(
+            read_frame, storage_options=storage_options, max_pixels=max_pixels, gray=gray, keep_depth=keep_depth
+        )
         self.prepare = prepare
 
     def __len__(self) -> int:
@@ -460,7 +488,7 @@ class FrameReader:
 
 
 class FrameWriter:
-    """Writes PNGs behind the caller on a thread pool; errors are recorded, not raised.
+    """Writes frames (`write_frame`) behind the caller on a thread pool; errors are recorded, not raised.
 
     submit() blocks once max_pending writes are queued, which bounds the frames held in memory. Arrays must not be
     modified after they are submitted. close() waits for every write and returns (url, error or None) in
@@ -491,13 +519,13 @@ class FrameWriter:
         self.written: dict[str, WrittenFile] = {}  # size and checksum of each frame written
 
     def submit(self, array: np.ndarray, url: str) -> None:
-        """Queue one PNG write; blocks while max_pending writes are outstanding."""
+        """Queue one frame's write; blocks while max_pending writes are outstanding."""
         if self._closed:
             msg = f"FrameWriter is closed; cannot write {url!r}"
             raise RuntimeError(msg)
         self._slots.acquire()
         try:
-            future = self._pool.submit(write_png, array, url, self.storage_options)
+            future = self._pool.submit(write_frame, array, url, self.storage_options)
         except BaseException:
             self._slots.release()
             raise

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from model.files import rgb_to_gray
+from model.files import rgb_to_gray, sixteen_to_eight
 from pipeline.guidelines import GUIDE_LINE_MODES, split_line_art
 from pipeline.lineclean import clean_line_art
 
@@ -35,12 +35,15 @@ class LineArt:
             segmented from; `lines` itself when the frame has none.
         guides: (H, W) bool, the guide-line pixels, or None when the frame has none.
         source: (H, W, 3) uint8, the frame as drawn, when it has guide lines (their own colors are kept from it).
+        deep_lines: (H, W) uint16 `lines` at the full depth of a 16-bit file, or None for an 8-bit one: the
+            finished frame's lines are drawn from it when it is written at 16 bits (pipeline/cel.py).
     """
 
     lines: np.ndarray
     boundaries: np.ndarray
     guides: np.ndarray | None = None
     source: np.ndarray | None = None
+    deep_lines: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -53,7 +56,10 @@ class LineArt:
 
 
 def prepare_line_art(image: np.ndarray, *, clean: bool = True, guide_lines: str = "paint") -> LineArt:
-    """A decoded line-art frame, (H, W) gray or (H, W, 3) RGB uint8, made ready for coloring.
+    """A decoded line-art frame, (H, W) gray or (H, W, 3) RGB uint8, or (H, W) uint16 gray, made ready for coloring.
+
+    Coloring works at 8 bits; a 16-bit frame keeps its own samples as `LineArt.deep_lines` wherever cleaning left
+    the 8-bit line as it was (value/257, rounded), and the cleaned line (times 257) where cleaning changed it.
 
     Args:
         image: the frame as read.
@@ -65,6 +71,9 @@ def prepare_line_art(image: np.ndarray, *, clean: bool = True, guide_lines: str 
     if guide_lines not in GUIDE_LINE_OPTIONS:
         msg = f"unknown guide-line option {guide_lines!r}; choose one of {', '.join(GUIDE_LINE_OPTIONS)}"
         raise ValueError(msg)
+    deep = image if image.dtype == np.uint16 else None
+    if deep is not None:
+        image = sixteen_to_eight(deep)
     guides = source = None
     if image.ndim == 3 and guide_lines != "off":
         split = split_line_art(image)
@@ -75,11 +84,13 @@ def prepare_line_art(image: np.ndarray, *, clean: bool = True, guide_lines: str 
         lines = rgb_to_gray(image) if image.ndim == 3 else image
     if clean:
         lines = clean_line_art(lines)
+    if deep is not None:
+        deep = np.where(lines == image, deep, lines.astype(np.uint16) * 257)
     if guides is None:
-        return LineArt.plain(lines)
+        return LineArt(lines, lines, deep_lines=deep)
     boundaries = lines.copy()
     boundaries[guides] = 0
-    return LineArt(lines, boundaries, guides, source)
+    return LineArt(lines, boundaries, guides, source, deep)
 
 
 @dataclass(frozen=True)

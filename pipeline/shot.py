@@ -15,6 +15,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any
 
 from model.files import DEFAULT_MAX_PIXELS
+from pipeline.cel import DEPTHS, FORMATS, PAPERS, CelFormat
 from pipeline.composite import FILLS
 from pipeline.frames import WrittenFile
 from pipeline.lineart import GUIDE_LINE_OPTIONS
@@ -47,6 +48,9 @@ class Option:
         changes_output: whether another value may color a frame differently. Such options are part of a shot's
             input fingerprint (jobs/plan.py): a rerun colors again a shot done with other values, and skips one
             done with the same.
+        fingerprinted_at_default: whether the fingerprint holds the option at its default value too. False for
+            options added after results tables recorded fingerprints: at their default a spec keeps the
+            fingerprint it had before them, so a rerun of an earlier run still resumes it.
         low: the smallest value allowed, None for no bound.
         high: the largest value allowed, None for no bound.
         above_low: `low` itself is refused too (a frame rate must be above 0).
@@ -62,6 +66,7 @@ class Option:
 
     help: str
     changes_output: bool
+    fingerprinted_at_default: bool = True
     low: float | None = None
     high: float | None = None
     above_low: bool = False
@@ -206,8 +211,40 @@ class ShotOptions:
         changes_output=False,
         low=1,
     )
+    # pipeline/cel.py: what paper is, what the layers hold, what is drawn at 16 bits.
+    paper: str = option(
+        "white",
+        "white: RGB frames over white paper; transparent: RGBA frames, the paper transparent and the lines' edges "
+        "over it partly so, for a compositor to lay over a background (the video stays over white).",
+        changes_output=True,
+        fingerprinted_at_default=False,
+        choices=PAPERS,
+    )
+    layers: bool = option(
+        False,
+        "Also write each frame's lines and paint as RGBA layers, in the folders lines/ and paint/ of the output "
+        "folder, under the frame's name.",
+        changes_output=True,
+        fingerprinted_at_default=False,
+        switch="--layers",
+    )
+    depth: str = option(
+        "auto",
+        "Bits per sample of the frames written; auto: 16 for 16-bit line art, else 8.",
+        changes_output=True,
+        fingerprinted_at_default=False,
+        choices=DEPTHS,
+    )
+    file_format: str = option(
+        "png",
+        "File format of the frames written (TIFF with Deflate compression).",
+        changes_output=True,
+        fingerprinted_at_default=False,
+        choices=tuple(FORMATS),
+        switch="--format",
+    )
     # A frame is skipped only when its PNG is still the very file an earlier run wrote (`Shot.recorded_outputs`).
-    resume: bool = option(True, "Skip frames whose output PNG already exists.", changes_output=False, in_spec=False)
+    resume: bool = option(True, "Skip frames whose output file already exists.", changes_output=False, in_spec=False)
     storage_options: dict = option(
         {},
         "fsspec options for every URL (an S3 endpoint, a region ...); credentials are better left to the environment "
@@ -228,6 +265,11 @@ class ShotOptions:
             problems.append(("palette_lock", "locks the colors of flat regions: fill must be flat or auto"))
         if problems:
             raise InvalidOptions(problems)
+
+    @property
+    def cel_format(self) -> CelFormat:
+        """How the frames are written."""
+        return CelFormat(self.paper, self.layers, self.depth, self.file_format)
 
 
 def _default(declared: Field) -> Any:

@@ -107,6 +107,16 @@ def frame_rate(fps: float | Fraction) -> Fraction:
     return rate
 
 
+def frame_timecode(frame_number: int, fps: float | Fraction) -> str:
+    """A frame number as SMPTE non-drop timecode HH:MM:SS:FF at the nominal rate of `fps` (23.976 counts 24
+    frames a second, as editing software does): frame 1 at 24 fps is 00:00:00:01, frame 1000 is 00:00:41:16."""
+    nominal = max(1, round(frame_rate(fps)))
+    seconds, frames = divmod(frame_number, nominal)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours % 24:02d}:{minutes:02d}:{seconds:02d}:{frames:02d}"
+
+
 def _check_codec(codec: str, url: str) -> _Codec:
     """The codec's settings, after checking the name and that the file's container can hold it."""
     if codec not in CODECS:
@@ -146,12 +156,20 @@ class VideoWriter:
         fps: frames per second; 23.976 and friends are stored as exact NTSC rates.
         codec: "h264" (libx264, yuv420p, crf 18), "prores" (ProRes 4444, 10-bit 4:4:4) or "ffv1" (lossless RGB).
         storage_options: fsspec options for a remote url; the video is encoded locally, then uploaded.
+        timecode: the first frame's timecode (`frame_timecode`), stored as the stream's "timecode" metadata (MP4
+            and MOV get a timecode track an editor reads), or None.
     """
 
     def __init__(
-        self, url: str, fps: float | Fraction = 24, codec: str = "h264", storage_options: dict | None = None
+        self,
+        url: str,
+        fps: float | Fraction = 24,
+        codec: str = "h264",
+        storage_options: dict | None = None,
+        timecode: str | None = None,
     ) -> None:
         self.url = url
+        self.timecode = timecode
         self.codec = codec
         self.rate = frame_rate(fps)
         self.storage_options = storage_options
@@ -245,6 +263,8 @@ class VideoWriter:
             stream = self._container.add_stream(self._spec.encoder, rate=self.rate, options=dict(self._spec.options))
             stream.width, stream.height = _padded_size(width, height, self._spec.pad_to)
             stream.pix_fmt = self._spec.pix_fmt
+            if self.timecode is not None:
+                stream.metadata["timecode"] = self.timecode
             if self._spec.yuv:
                 cc = stream.codec_context
                 cc.colorspace = Colorspace.ITU709

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import fsspec
@@ -34,3 +35,15 @@ def test_a_spec_gives_the_input_hash_it_gave_before(tmp_path, case) -> None:
     spec = load_spec(str(path))
     options = fingerprint_options(spec, "0" * 64)
     assert shot_hash(f"{ROOT}/lines", FRAMES, (ShotReference(KEY, 0),), options, {}) == case["hash"]
+
+
+@pytest.mark.parametrize(("name", "value"), [("paper", "transparent"), ("layers", True), ("depth", "16"),
+                                             ("file_format", "tiff")])  # fmt: skip
+def test_an_option_added_later_changes_the_fingerprint_only_away_from_its_default(tmp_path, name, value) -> None:
+    case = FIXTURE["cases"][0]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(case["spec"]))
+    spec = load_spec(str(path))
+    assert name not in fingerprint_options(spec, "0" * 64)
+    changed = fingerprint_options(replace(spec, options=replace(spec.options, **{name: value})), "0" * 64)
+    assert changed[name] == value

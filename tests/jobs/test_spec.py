@@ -143,7 +143,8 @@ def test_validate_command(tmp_path):
 def test_every_option_of_a_spec_reaches_the_shot_options(tmp_path):
     chosen = {"fill": "flat", "palette_lock": True, "track": False, "chain": True, "clean_lines": False,
               "guide_lines": "keep", "precision": "bfloat16", "compile": True, "max_pixels": 1000, "batch_size": 2,
-              "resolution": 320, "color_source": "model", "storage_options": {"anon": True}}  # fmt: skip
+              "resolution": 320, "color_source": "model", "storage_options": {"anon": True}, "paper": "transparent",
+              "layers": True, "depth": "16", "file_format": "tiff"}  # fmt: skip
     assert set(chosen) == set(TOP_LEVEL_OPTIONS)  # every option a spec file sets at its top level
     spec = load_spec(write(tmp_path, {**GOOD, **chosen, "video": {"codec": "ffv1", "fps": 12}}))
     assert {name: getattr(spec.options, name) for name in chosen} == chosen

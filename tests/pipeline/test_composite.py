@@ -31,7 +31,7 @@ def test_flat_fill_colors_each_side_of_a_guide_line_and_paints_or_keeps_it(mode:
     art = prepare_line_art(line_frame())
     colors = np.full((SIZE // 2, SIZE // 2, 3), 255, np.uint8)  # the model at half resolution
     colors[6:24, 6:35], colors[24:42, 6:35] = SKIN, SHADOW
-    out = composite_lines(colors, art, "flat", guide_lines=mode)
+    out = composite_lines(colors, art, "flat", guide_lines=mode).finished
     assert tuple(out[30, 40]) == SKIN and tuple(out[65, 40]) == SHADOW
     on_guide = out[art.guides & (art.source[..., 0] == RED[0])]
     assert len(on_guide) > 40

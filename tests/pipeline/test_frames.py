@@ -15,7 +15,7 @@ from PIL import Image
 from model.data import load_folder_pairs
 from model.files import FrameError
 from pipeline import frames
-from pipeline.frames import FrameReader, FrameWriter, list_frames, output_name, read_frame, write_png
+from pipeline.frames import FrameReader, FrameWriter, list_frames, output_name, read_frame, write_frame
 
 
 def save(img: Image.Image, path: Path, **kwargs: object) -> str:
@@ -292,19 +292,19 @@ def test_our_pixel_limit_decides_not_pillows_bomb_guard(tmp_path: Path, monkeypa
 
 def test_write_png_round_trip(tmp_path: Path) -> None:
     rgb, gray = noise(9, 11), noise(9, 11)[..., 0]
-    write_png(rgb, str(tmp_path / "out" / "deep" / "rgb.png"))  # parent folders are created
-    write_png(gray, str(tmp_path / "gray.png"))
+    write_frame(rgb, str(tmp_path / "out" / "deep" / "rgb.png"))  # parent folders are created
+    write_frame(gray, str(tmp_path / "gray.png"))
     assert np.array_equal(read_frame(str(tmp_path / "out" / "deep" / "rgb.png")), rgb)
     assert np.array_equal(read_frame(str(tmp_path / "gray.png"))[..., 0], gray)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gray.png", "out"]  # no temporary files left
 
 
 @pytest.mark.parametrize(
-    "array", [np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8), np.zeros(4, np.uint8)]
+    "array", [np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 2), np.uint8), np.zeros(4, np.uint8)]
 )
 def test_write_png_refuses_bad_arrays(tmp_path: Path, array: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"bad\.png.*uint8"):
-        write_png(array, str(tmp_path / "bad.png"))
+        write_frame(array, str(tmp_path / "bad.png"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -414,7 +414,7 @@ def test_s3_round_trip(s3_server: dict) -> None:
     shot, out = f"{root}/shot", f"{root}/out"
     arrays = {i: noise(6, 5, seed=i) for i in (1, 2, 10, 11)}
     for i, array in arrays.items():
-        write_png(array, f"{shot}/frame{i}.png", options)
+        write_frame(array, f"{shot}/frame{i}.png", options)
     fs = fsspec.filesystem("s3", **options)
     fs.pipe_file(f"{shot}/._frame1.png", b"junk")
     fs.pipe_file(f"{shot}/notes.txt", b"junk")

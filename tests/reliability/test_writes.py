@@ -321,7 +321,7 @@ writer = VideoWriter(video)
 for level in range(60):  # enough frames for the encoder to write its first packets: the temporary is on disk
     writer.write(np.full((300, 400, 3), level, np.uint8))
 frames.os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # killed between a PNG's write and rename
-frames.write_png(np.zeros((300, 400, 3), np.uint8), frame)
+frames.write_frame(np.zeros((300, 400, 3), np.uint8), frame)
 """
 
 

@@ -1,0 +1,143 @@
+"""A finished frame as a cel: its paint and its lines kept apart, so that a compositor can lay it over a background
+painted elsewhere, and the files a frame is written as (`cel_images`).
+
+A frame is finished as paint under lines: the line art's darkness (0 ink, 255 paper) blends each pixel from its paint
+toward its line color (black, or the keyframe's line colors when they are carried). `Cel` keeps the three apart
+beside the frame over white paper, which is what is written by default and what the video shows.
+
+Paper. A pixel no line touches is paper where its paint is the keyframe's paper, near white (every channel at least
+PAPER_LEVEL), in an area that reaches the frame's border without crossing a line; a line pixel is paper when the
+nearest pixel no line touches is (so a line's outer edge lies on the paper and its inner edge on the paint it
+encloses, whatever color the paint under the line was carried as). A white shirt or the white of an eye enclosed by
+lines stays paint. On transparent paper, paper
+is alpha 0 where no line covers it, a line's anti-aliased edge over paper has its coverage (255 minus the line's
+darkness) as alpha, and paint is opaque. Line art drawn on transparent paper is read over white (model/files.py), so
+its black lines' coverage is its own alpha again, within a level.
+
+Depth. Coloring runs at 8 bits. At 16 bits the lines are drawn again at 16 bits from the file's own samples
+(`LineArt.deep_lines`), so their anti-aliased edges keep their precision; the paint and line colors are the 8-bit
+ones times 257. An 8-bit file written at 16 bits has its lines times 257.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from pipeline.lineart import LineArt
+
+PAPERS = ("white", "transparent")
+DEPTHS = ("auto", "8", "16")
+# Output formats and their files' extension.
+FORMATS = {"png": ".png", "tiff": ".tif"}
+# A pixel's paint is paper white when every channel is at least this: scanned or off-white keyframe paper too.
+PAPER_LEVEL = 220
+# The layers `--layers` writes, each into a folder of its own inside the output folder, under the frame's name.
+LAYERS = ("lines", "paint")
+
+
+@dataclass(frozen=True)
+class Cel:
+    """A finished frame's parts.
+
+    Args:
+        finished: (H, W, 3) uint8, the frame over white paper: paint under lines.
+        paint: (H, W, 3) uint8, the colors under the lines.
+        art: the frame's line art: its `lines` say how much of each pixel is line (colored guide lines, which are
+            finished into the frame, count as paint).
+        line_color: (H, W, 3) uint8, the color each line is drawn in; None for black ink.
+    """
+
+    finished: np.ndarray
+    paint: np.ndarray
+    art: LineArt
+    line_color: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class CelFormat:
+    """How a frame is written.
+
+    Args:
+        paper: "white": RGB over white paper; "transparent": RGBA, paper transparent.
+        layers: also write the lines and the paint as RGBA layers (LAYERS).
+        depth: "8", "16", or "auto": 16 for 16-bit line art, else 8.
+        file_format: a key of FORMATS.
+    """
+
+    paper: str = "white"
+    layers: bool = False
+    depth: str = "auto"
+    file_format: str = "png"
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.file_format]
+
+    def bits(self, art: LineArt) -> int:
+        """8 or 16: the bits per sample a frame of this line art is written with."""
+        if self.depth == "auto":
+            return 16 if art.deep_lines is not None else 8
+        return int(self.depth)
+
+
+def paper_mask(paint: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the paper of a frame whose paint (H, W, 3) and lines (H, W) uint8 are given (the module's rule)."""
+    untouched = lines == 255
+    count, labels = cv2.connectedComponents(
+        (untouched & (paint.min(axis=2) >= PAPER_LEVEL)).view(np.uint8), connectivity=4
+    )
+    touching = np.zeros(count, bool)
+    touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    touching[0] = False
+    paper = touching[labels]
+    if untouched.all() or not untouched.any():
+        return paper
+    rows, cols = distance_transform_edt(~untouched, return_distances=False, return_indices=True)
+    return paper[rows, cols]
+
+
+def draw_lines_deep(paint: np.ndarray, line_color: np.ndarray, deep_lines: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint16: 8-bit paint and line colors (H, W, 3) blended by 16-bit lines (H, W), 65535 paper, rounded;
+    8-bit values count 257 times (255 is 65535)."""
+    lines = deep_lines.astype(np.uint32)[..., None]
+    mixed = paint.astype(np.uint32) * lines + line_color.astype(np.uint32) * (65535 - lines)  # at most 255 * 65535
+    return ((mixed.astype(np.uint64) * 257 + 32767) // 65535).astype(np.uint16)
+
+
+def cel_images(cel: Cel, form: CelFormat) -> dict[str, np.ndarray]:
+    """The images a frame is written as: "" the frame itself, and with `form.layers` each of LAYERS (RGBA). With
+    white paper at 8 bits the frame is `cel.finished` itself."""
+    bits = form.bits(cel.art)
+    if form.paper == "white" and not form.layers and bits == 8:
+        return {"": cel.finished}
+    art = cel.art
+    top, scale = (65535, 257) if bits == 16 else (255, 1)
+    dtype = np.uint16 if bits == 16 else np.uint8
+    line_color = np.zeros_like(cel.paint) if cel.line_color is None else cel.line_color
+    paint, lines = cel.paint, art.lines
+    if art.guides is not None:  # finished into the frame: paint, with no line over them
+        paint = np.where(art.guides[..., None], cel.finished, paint)
+        lines = np.where(art.guides, 255, lines).astype(np.uint8)
+    if bits == 16:
+        deep = lines.astype(np.uint16) * 257 if art.deep_lines is None else art.deep_lines
+        deep = deep if art.guides is None else np.where(art.guides, 65535, deep).astype(np.uint16)
+        frame = draw_lines_deep(paint, line_color, deep)
+        ink = 65535 - deep
+    else:
+        frame, ink = cel.finished, 255 - lines
+    paper = paper_mask(paint, lines)
+    color = line_color.astype(dtype) * scale
+    images = {}
+    if form.paper == "transparent":
+        alpha = np.where(paper, ink, top).astype(dtype)
+        images[""] = np.dstack([np.where(paper[..., None], color, frame), alpha])
+    else:
+        images[""] = frame
+    if form.layers:
+        images["lines"] = np.dstack([color, ink.astype(dtype)])
+        images["paint"] = np.dstack([paint.astype(dtype) * scale, np.where(paper, 0, top).astype(dtype)])
+    return images
