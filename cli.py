@@ -19,6 +19,7 @@ from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
 from pipeline.shot import OPTIONS, InvalidOptions, Option, Shot, ShotOptions, ShotResult
+from pipeline.status import ShotStatus
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
 RAY_ADDRESS_ENVVAR = "RAY_ADDRESS"
@@ -366,7 +367,7 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
             echo_shot_summary(failure.result)
         not_recorded(failure)
     echo_shot_summary(result)
-    if result.status != "ok":
+    if result.status is not ShotStatus.OK:
         sys.exit(1)
 
 

@@ -53,6 +53,7 @@ from pipeline.frames import list_frames, output_name, read_frame, write_png
 from pipeline.lineart import resize_bilinear
 from pipeline.quality import keyframe_under_lines, temporal_error
 from pipeline.shot import Shot, ShotOptions
+from pipeline.status import ShotStatus
 from pipeline.video import decode_video, is_video
 
 log = logging.getLogger(__name__)
@@ -411,7 +412,7 @@ def pipeline_outputs(
         shot = Shot(name=case.name, frames=str(case.folder / LINES_FOLDER),
                     reference=str(case.folder / REFERENCE_NAME), output=output)  # fmt: skip
         result = colorizer.run(shot, shot_options)
-        if result.status != "ok":
+        if result.status is not ShotStatus.OK:
             raise RuntimeError(result.summary())
         frames = [read_frame(f"{output}/{name}") for name in case.output_names]
     for name, frame, true in zip(case.output_names, frames, case.truth, strict=True):
