@@ -18,7 +18,7 @@ Scores, per target frame, then per shot (the mean over its frames), then overall
 counting once whatever its length):
 - PSNR in dB on 0-255 RGB; a frame identical to the truth scores `PSNR_CAP` (100 dB) rather than infinity, so
   that one perfect frame cannot make a mean infinite;
-- SSIM (`skimage.metrics.structural_similarity`, 7-pixel window, channels averaged);
+- SSIM (`model.metrics.image_ssim`: the paper's 11-tap Gaussian window, as training reports it; channels averaged);
 - temporal error (`pipeline.quality.temporal_error`): over consecutive frames, the keyframe counting as frame 0
   of both the output and the truth, the mean over pixels and channels of |(out_t - out_t-1) - (truth_t - truth_t-1)|
   in 0-255 levels, averaged over the pairs: the change from frame to frame that the output has and the truth does
@@ -41,10 +41,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from skimage.metrics import structural_similarity
 
 from jobs.pages import render_page
 from model.files import natural_key
+from model.metrics import image_ssim
 from model.train import resolve_device
 from pipeline.colorize import ShotColorizer
 from pipeline.correspondence import keyframe_line_art
@@ -145,12 +145,10 @@ def psnr(output: np.ndarray, truth: np.ndarray) -> float:
 
 
 def ssim(output: np.ndarray, truth: np.ndarray) -> float:
-    """SSIM of a (H, W, 3) uint8 frame against the truth, channels averaged (scikit-image, 7-pixel window; a frame
-    smaller than that uses its largest odd side)."""
+    """SSIM of a (H, W, 3) uint8 frame against the truth: `model.metrics.image_ssim`, the definition training
+    reports (frames must be at least 11 pixels a side)."""
     _check_same_shape(output, truth)
-    window = min(7, *output.shape[:2])
-    window -= 1 - window % 2  # odd, as scikit-image requires
-    return float(structural_similarity(output, truth, channel_axis=2, data_range=255, win_size=window))
+    return image_ssim(output, truth, data_range=255)
 
 
 def _check_same_shape(output: np.ndarray, truth: np.ndarray) -> None:
