@@ -14,7 +14,9 @@ from typing import NoReturn
 import click
 
 from jobs.recording import NotRecorded
-from jobs.shot_eval import DEFAULT_MAX_FRAMES, PIPELINE_VARIANT_NAMES, format_tables, run_shot_eval, write_html
+from jobs.shot_eval import PIPELINE_VARIANT_NAMES, run_shot_eval
+from jobs.shot_eval_cases import DEFAULT_MAX_FRAMES
+from jobs.shot_eval_tables import format_tables, write_html
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
