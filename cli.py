@@ -14,11 +14,14 @@ from typing import NoReturn
 import click
 
 from jobs.recording import NotRecorded
-from jobs.shot_eval import DEFAULT_MAX_FRAMES, PIPELINE_VARIANT_NAMES, format_tables, run_shot_eval, write_html
+from jobs.shot_eval import PIPELINE_VARIANT_NAMES, run_shot_eval
+from jobs.shot_eval_cases import DEFAULT_MAX_FRAMES
+from jobs.shot_eval_tables import format_tables, write_html
 from model.augment import AugmentConfig
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointError
 from model.colorizer import DEFAULT_PRESET, PRESETS
 from pipeline.shot import OPTIONS, InvalidOptions, Option, Shot, ShotOptions, ShotResult
+from pipeline.status import ShotStatus
 
 WEIGHTS_ENVVAR = "INKPAINT_WEIGHTS"
 RAY_ADDRESS_ENVVAR = "RAY_ADDRESS"
@@ -366,7 +369,7 @@ def shot(frames: str, references: tuple[str, ...], keyframe_frames: tuple[int, .
             echo_shot_summary(failure.result)
         not_recorded(failure)
     echo_shot_summary(result)
-    if result.status != "ok":
+    if result.status is not ShotStatus.OK:
         sys.exit(1)
 
 

@@ -38,6 +38,7 @@ from pipeline.colorize import ShotColorizer
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
 from pipeline.lineart import LineArt
 from pipeline.shot import COLOR_SOURCES, Shot, ShotOptions
+from pipeline.status import ShotStatus
 
 SIZE = (1920, 1080)
 
@@ -81,7 +82,7 @@ def end_to_end(colorizer: ShotColorizer, folder: Path, keyframe: Path, work: Pat
     started = time.perf_counter()
     result = colorizer.run(shot, ShotOptions(resume=False, color_source=source))
     seconds = time.perf_counter() - started
-    if result.status != "ok":
+    if result.status is not ShotStatus.OK:
         raise SystemExit(result.summary())
     return result.written / seconds
 

@@ -72,6 +72,7 @@ from pipeline.colorize import ShotColorizer  # noqa: E402
 from pipeline.finishing import frame_threads  # noqa: E402
 from pipeline.frames import list_frames, read_frame  # noqa: E402
 from pipeline.shot import Shot, ShotOptions  # noqa: E402
+from pipeline.status import ShotStatus  # noqa: E402
 
 SECTIONS = ("model", "endtoend", "cores", "memory")
 HD, UHD = (1920, 1080), (3840, 2160)
@@ -239,14 +240,14 @@ class Rate:
 def timed_shot(colorizer: ShotColorizer, files: ShotFiles, options: ShotOptions, video: bool, out: Path) -> Rate:
     """The warm-up shot, then the shot timed, both with `options`; the outputs are removed afterwards."""
     warm_up = colorizer.run(files.shot(out / "warm_up", video, warm_up=True), options)
-    if warm_up.status != "ok":
+    if warm_up.status is not ShotStatus.OK:
         raise RuntimeError(warm_up.summary())
     cpu_started = time.process_time()
     with GpuBusy(colorizer.device) as busy:
         result = colorizer.run(files.shot(out / "shot", video), options)
     cpu_seconds = time.process_time() - cpu_started
     shutil.rmtree(out)
-    if result.status != "ok":
+    if result.status is not ShotStatus.OK:
         raise RuntimeError(result.summary())
     return Rate(result.written, result.seconds, result.fill, busy.share, cpu_seconds / result.seconds)
 

@@ -61,6 +61,7 @@ from pipeline.quality import (  # noqa: E402
     truth_regions,
 )
 from pipeline.shot import Shot, ShotOptions  # noqa: E402
+from pipeline.status import ShotStatus  # noqa: E402
 
 # Each variant's ShotOptions fields; None: computed here without the model.
 VARIANTS: dict[str, dict | None] = {
@@ -276,7 +277,7 @@ def colorize_shot(
         options: the variant's options.
     """
     result = colorizer.run(Shot(output.name, lines_folder, keyframe, str(output)), options)
-    if result.status != "ok":
+    if result.status is not ShotStatus.OK:
         raise RuntimeError(result.summary())
     return np.stack([read_frame(url) for url in list_frames(str(output))]), result.seconds
 

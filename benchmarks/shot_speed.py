@@ -96,11 +96,12 @@ def peak_memory_mb(
     code = (
         "import sys; sys.path.insert(0, sys.argv[4]);"
         "import pipeline.colorize as pc; from pipeline.shot import Shot, ShotOptions;"
+        "from pipeline.status import ShotStatus;"
         "threads = int(sys.argv[6]);"
         "pc.frame_threads = (lambda cores=None: threads) if threads else pc.frame_threads;"
         "c = pc.ShotColorizer.from_weights(device=sys.argv[7]);"
         "r = c.run(Shot('m', sys.argv[1], sys.argv[2], sys.argv[3]), ShotOptions(resolution=int(sys.argv[5])));"
-        "assert r.status == 'ok', r.summary();" + PRINT_PEAK_RSS
+        "assert r.status is ShotStatus.OK, r.summary();" + PRINT_PEAK_RSS
     )
     args = [str(frames_dir), str(SAMPLE / "key.png"), str(out), str(ROOT), str(resolution), str(stage_threads or 0),
             device]  # fmt: skip

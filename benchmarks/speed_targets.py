@@ -52,6 +52,7 @@ from model.colorizer import Colorizer, build_colorizer  # noqa: E402
 from pipeline.colorize import ShotColorizer  # noqa: E402
 from pipeline.finishing import frame_threads  # noqa: E402
 from pipeline.shot import Shot, ShotOptions  # noqa: E402
+from pipeline.status import ShotStatus  # noqa: E402
 
 SECTIONS = ("matmul", "model", "pipeline", "1080p", "startup", "memory")
 PAPER_SECONDS_PER_FRAME = 0.44  # the figure for the paper's generator at 256x256 on a 2-core machine
@@ -101,7 +102,7 @@ def pipeline_fps(frames: int, work: Path, size: tuple[int, int], options: ShotOp
     warm = make_shot(work / f"p_warm_{tag}", 4, size)
     colorizer.run(Shot("warm", str(warm), str(SAMPLE / "key.png"), str(work / f"p_warm_out_{tag}")), options)
     result = colorizer.run(Shot("p", str(folder), str(SAMPLE / "key.png"), str(work / f"p_out_{tag}")), options)
-    assert result.status == "ok", result.summary()
+    assert result.status is ShotStatus.OK, result.summary()
     return result.written / result.seconds
 
 
@@ -120,7 +121,7 @@ def full_hd(work: Path, frames: int) -> None:
     colorizer = ShotColorizer.from_weights()
     result = colorizer.run(Shot("hd", str(folder), str(SAMPLE / "key.png"), str(work / "hd_out")),
                            ShotOptions(resolution=512))  # fmt: skip
-    assert result.status == "ok", result.summary()
+    assert result.status is ShotStatus.OK, result.summary()
     print(f"\nend to end, 1920x1080 at 512, {result.written} frames ({result.fill} fill): "
           f"{result.written / result.seconds:.2f} frames/s, model alone {1000 / model:.2f} frames/s")  # fmt: skip
 

@@ -53,7 +53,7 @@ from pipeline.frames import join_url, read_frame
 from pipeline.png import encode_png
 from pipeline.quality import QualitySignals, ShotSignals, reduced_rgb
 from pipeline.shot import OPTIONS, FrameRecord
-from pipeline.status import FrameStatus
+from pipeline.status import FrameStatus, ShotStatus
 
 log = logging.getLogger(__name__)
 
@@ -68,25 +68,20 @@ REPORTED_OPTIONS = (*(name for name, o in OPTIONS.items() if o.changes_output an
 
 @dataclass
 class ShotReport:
-    """One shot as the report shows it."""
+    """One shot as the report shows it: its results row and what the report found out about its frames.
 
-    name: str
-    status: str  # ok, partial, failed, missing (planned, no result)
-    frames: int = 0
-    written: int = 0
-    resumed: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    error: str = ""
-    keyframe: str = ""
-    reference: str = ""
-    output: str = ""
-    video: str = ""
-    worker: str = ""
-    gpu: str = ""
-    weights_sha256: str = ""
+    Args:
+        record: the shot's results row as this process finds its files (`located`; a video never written is ""),
+            with the plan's frame count where the row has none; a shot planned and never finished has a row of
+            status missing, made from its plan.
+        frame_failures: (frame, reason) of every frame that failed.
+        strip, key_thumb, sheet: its pictures' file names inside the report folder ("" when there is none).
+        signals: the quality signals of its colored frames.
+    """
+
+    record: ShotRecord
     frame_failures: list[tuple[str, str]] = field(default_factory=list)
-    strip: str = ""  # image file names inside the report folder
+    strip: str = ""
     key_thumb: str = ""
     sheet: str = ""
     signals: QualitySignals = field(default_factory=QualitySignals)
@@ -160,7 +155,7 @@ def quality_signals(rows: list[FrameRecord], reference: np.ndarray | None, stora
 
 def _shot_pictures(shot: ShotReport, rows: list[FrameRecord], reference: np.ndarray | None, folder: str, storage: dict):
     """Write the shot's keyframe thumbnail, thumbnail strip and contact sheet into the report folder."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in shot.name) or "shot"
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in shot.record.shot) or "shot"
     done = [row for row in rows if row.status in (FrameStatus.WRITTEN, FrameStatus.RESUMED) and row.output]
     picks = [done[i] for i in _evenly_spaced(len(done), STRIP_FRAMES)]
     tiles: list[tuple[Image.Image, Image.Image, str]] = []
@@ -190,7 +185,8 @@ def _shot_pictures(shot: ShotReport, rows: list[FrameRecord], reference: np.ndar
     shot.strip = f"{safe}-strip.png"
     write_bytes_atomic(encode_png(np.asarray(strip)), join_url(folder, shot.strip), storage)
     labelled = ([("keyframe", key)] if key is not None else []) + [(name, colored) for _, colored, name in tiles]
-    sheet = contact_sheet(f"{shot.name}: {shot.status}, {shot.written + shot.resumed}/{shot.frames} frames", labelled)
+    row = shot.record
+    sheet = contact_sheet(f"{row.shot}: {row.status}, {row.written + row.resumed}/{row.frames} frames", labelled)
     shot.sheet = f"{safe}-sheet.png"
     write_bytes_atomic(encode_png(np.asarray(sheet)), join_url(folder, shot.sheet), storage)
 
@@ -218,27 +214,23 @@ def located(url: str, folder: str | None) -> str:
 
 def _shot_report(row: ShotRecord, planned_frames: int | None, folder: str, storage: dict, run_folder: str | None = None
                  ) -> ShotReport:  # fmt: skip
-    shot = ShotReport(
-        name=row.shot, status=row.status, frames=row.frames or planned_frames or 0, written=row.written,
-        resumed=row.resumed, failed=row.failed, seconds=row.seconds, error=row.error, keyframe=row.keyframe,
-        reference=located(row.reference, run_folder), output=located(row.output, run_folder),
-        video=located(row.video, run_folder), worker=row.worker, gpu=row.gpu, weights_sha256=row.weights_sha256,
-    )  # fmt: skip
-    table_url = join_url(shot.output, FRAME_TABLE_NAME) if shot.output else ""
-    rows = read_frames(table_url, storage) if table_url and url_exists(table_url, storage) else []
-    rows = [replace(r, frame=located(r.frame, run_folder), output=located(r.output, run_folder))
-            for r in sorted(rows, key=lambda r: r.index)]  # fmt: skip
-    shot.frame_failures = [(r.frame, r.reason) for r in rows if r.status is FrameStatus.FAILED]
-    if shot.video and not url_exists(shot.video, storage):
-        shot.video = ""  # planned, never written (the shot failed)
+    row = replace(row, frames=row.frames or planned_frames or 0, reference=located(row.reference, run_folder),
+                  output=located(row.output, run_folder), video=located(row.video, run_folder))  # fmt: skip
+    if row.video and not url_exists(row.video, storage):
+        row = replace(row, video="")  # planned, never written (the shot failed)
+    table_url = join_url(row.output, FRAME_TABLE_NAME) if row.output else ""
+    frames = read_frames(table_url, storage) if table_url and url_exists(table_url, storage) else []
+    frames = [replace(r, frame=located(r.frame, run_folder), output=located(r.output, run_folder))
+              for r in sorted(frames, key=lambda r: r.index)]  # fmt: skip
+    shot = ShotReport(row, frame_failures=[(r.frame, r.reason) for r in frames if r.status is FrameStatus.FAILED])
     reference = None
-    if shot.reference:
+    if row.reference:
         try:
-            reference = read_frame(shot.reference, storage)
+            reference = read_frame(row.reference, storage)
         except (OSError, ValueError) as error:
-            log.warning("report: cannot read keyframe %s: %s", shot.reference, error)
-    _shot_pictures(shot, rows, reference, folder, storage)
-    shot.signals = quality_signals(rows, reference, storage)
+            log.warning("report: cannot read keyframe %s: %s", row.reference, error)
+    _shot_pictures(shot, frames, reference, folder, storage)
+    shot.signals = quality_signals(frames, reference, storage)
     return shot
 
 
@@ -272,12 +264,14 @@ def gather(output: str, storage_options: dict | None = None) -> tuple[list[ShotR
              for name, row in results.items()]  # fmt: skip
     for name, plan in planned.items():
         if name not in results:
-            shots.append(ShotReport(name=name, status="missing", frames=plan.frames, keyframe=plan.keyframe,
-                                    output=plan.output, video=plan.video or ""))  # fmt: skip
+            missing = ShotRecord(name, ShotStatus.MISSING, frames=plan.frames, keyframe=plan.keyframe,
+                                 output=plan.output, video=plan.video or "")  # fmt: skip
+            shots.append(ShotReport(missing))
     return shots, facts
 
 
-_ORDER = {"failed": 0, "missing": 1, "partial": 2, "ok": 3}
+# Shots in the order the page lists them (then the most suspicious first).
+_ORDER = {ShotStatus.FAILED: 0, ShotStatus.MISSING: 1, ShotStatus.PARTIAL: 2, ShotStatus.OK: 3}
 
 _SIGNAL_MEANING = {
     "paint on paper": "paint where the frames near it have paper",
@@ -288,7 +282,7 @@ _SIGNAL_MEANING = {
 
 def render(output: str, shots: list[ShotReport], facts: dict) -> str:
     """The report page's HTML."""
-    shots = sorted(shots, key=lambda s: (_ORDER.get(s.status, 9), -s.signals.suspicion, s.name))
+    shots = sorted(shots, key=lambda s: (_ORDER[s.record.status], -s.signals.suspicion, s.record.shot))
     spec, run = facts.get("spec", {}), facts.get("run", {})
     options = {name: spec[name] for name in REPORTED_OPTIONS if name in spec}
     return render_page(
@@ -296,15 +290,15 @@ def render(output: str, shots: list[ShotReport], facts: dict) -> str:
         title=spec.get("episode", output),
         output=output,
         shots=shots,
-        counts={status: sum(1 for s in shots if s.status == status) for status in _ORDER},
+        counts={status.value: sum(1 for s in shots if s.record.status is status) for status in _ORDER},
         skipped=len(run.get("skipped", [])),
-        frames=sum(s.written for s in shots),
-        seconds=sum(s.seconds for s in shots),
+        frames=sum(s.record.written for s in shots),
+        seconds=sum(s.record.seconds for s in shots),
         wall=f"{run['wall_seconds']:.1f} s, started {run.get('started', '?')}" if "wall_seconds" in run else "unknown",
         weights_name=(run.get("weights") or spec.get("weights") or "the shipped default").rsplit("/", 1)[-1],
-        weights=sorted({s.weights_sha256 for s in shots if s.weights_sha256}),
+        weights=sorted({s.record.weights_sha256 for s in shots if s.record.weights_sha256}),
         options=json.dumps(options),
-        troubled=[s for s in shots if s.status != "ok" or s.frame_failures],
+        troubled=[s for s in shots if s.record.status is not ShotStatus.OK or s.frame_failures],
         signal_meaning=_SIGNAL_MEANING,
         video_link=lambda url: page_link(url, output),
     )

@@ -1,14 +1,10 @@
 """Scoring inkpaint on a studio's own finished shots: `inkpaint eval --shots DIR`.
 
 A studio's finished, colored shots are the truest test it has: each one is colored again from its own first frame
-and line art, and the result is compared with what the colorists painted. Each entry of DIR is one shot:
-- a case folder: ``reference.png`` (the colored keyframe, frame 0), ``lines/`` (line art of the frames to color,
-  0 ink, 255 paper) and ``truth/`` (their colored frames, under the same names), used as it is;
-- a folder of colored frames, or a video file: cut at its first cut (`pipeline.cuts.detect_cuts` on the frames'
-  line art), at most `max_frames` frames. Frame 0 is the keyframe; every later frame is stripped to line art by
-  the binary XDoG the model was trained on (`pipeline.correspondence.keyframe_line_art`, sigma 0.5 as in the
-  development set) and becomes a target. The case folder is written to a temporary folder and removed after the
-  shot is scored: nothing is written into DIR.
+and line art, and the result is compared with what the colorists painted. Each entry of DIR is one shot: a case
+folder (keyframe, line art, truth) or a folder of colored frames or a video cut into one (`jobs.shot_eval_cases`),
+in a temporary folder: nothing is written into DIR. The scores are shown as tables and an HTML page by
+`jobs.shot_eval_tables`.
 
 Every case is colored in process, through the same `ShotColorizer.run` as `colorize-shot`, once per variant (one
 row of the table per stage, so a reader sees what each stage adds); two baselines are computed without the model:
@@ -18,7 +14,7 @@ Scores, per target frame, then per shot (the mean over its frames), then overall
 counting once whatever its length):
 - PSNR in dB on 0-255 RGB; a frame identical to the truth scores `PSNR_CAP` (100 dB) rather than infinity, so
   that one perfect frame cannot make a mean infinite;
-- SSIM (`skimage.metrics.structural_similarity`, 7-pixel window, channels averaged);
+- SSIM (`model.metrics.image_ssim`: the paper's 11-tap Gaussian window, as training reports it; channels averaged);
 - temporal error (`pipeline.quality.temporal_error`): over consecutive frames, the keyframe counting as frame 0
   of both the output and the truth, the mean over pixels and channels of |(out_t - out_t-1) - (truth_t - truth_t-1)|
   in 0-255 levels, averaged over the pairs: the change from frame to frame that the output has and the truth does
@@ -28,44 +24,40 @@ counting once whatever its length):
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import shutil
 import statistics
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from skimage.metrics import structural_similarity
 
-from jobs.pages import render_page
-from model.files import natural_key
+from jobs.shot_eval_cases import (
+    DEFAULT_MAX_FRAMES,
+    LINES_FOLDER,
+    REFERENCE_NAME,
+    CaseData,
+    ShotSource,
+    find_shots,
+    load_case,
+    write_case_folder,
+)
+from model.metrics import image_ssim
 from model.train import resolve_device
 from pipeline.colorize import ShotColorizer
-from pipeline.correspondence import keyframe_line_art
-from pipeline.cuts import detect_cuts, thumbnail
-from pipeline.frames import list_frames, output_name, read_frame, write_frame
-from pipeline.lineart import resize_bilinear
+from pipeline.frames import read_frame
 from pipeline.quality import keyframe_under_lines, temporal_error
 from pipeline.shot import Shot, ShotOptions
-from pipeline.video import decode_video, is_video
+from pipeline.status import ShotStatus
 
 log = logging.getLogger(__name__)
 
 # A frame equal to the truth has an infinite PSNR; it scores this instead (model.metrics.psnr caps there too).
 PSNR_CAP = 100.0
-# Frames taken from a video or a frame folder, the keyframe included: 2 s at 24 fps, enough to show drift and
-# flicker, and a folder of many shots still scores in minutes.
-DEFAULT_MAX_FRAMES = 48
-# A cut closer than this to the end of the frames read is not found (`detect_cuts` needs frames on both sides):
-# read this many more than `max_frames`, so that every cut within them is seen.
-CUT_LOOKAHEAD = 8
-REFERENCE_NAME, LINES_FOLDER, TRUTH_FOLDER = "reference.png", "lines", "truth"
 # Panels of the HTML page's strips are scaled down to this height (never up).
 STRIP_HEIGHT = 240
 STRIP_GAP = 4
@@ -144,12 +136,10 @@ def psnr(output: np.ndarray, truth: np.ndarray) -> float:
 
 
 def ssim(output: np.ndarray, truth: np.ndarray) -> float:
-    """SSIM of a (H, W, 3) uint8 frame against the truth, channels averaged (scikit-image, 7-pixel window; a frame
-    smaller than that uses its largest odd side)."""
+    """SSIM of a (H, W, 3) uint8 frame against the truth: `model.metrics.image_ssim`, the definition training
+    reports (frames must be at least 11 pixels a side)."""
     _check_same_shape(output, truth)
-    window = min(7, *output.shape[:2])
-    window -= 1 - window % 2  # odd, as scikit-image requires
-    return float(structural_similarity(output, truth, channel_axis=2, data_range=255, win_size=window))
+    return image_ssim(output, truth, data_range=255)
 
 
 def _check_same_shape(output: np.ndarray, truth: np.ndarray) -> None:
@@ -204,185 +194,6 @@ def score_shot(outputs: Sequence[np.ndarray], truth: Sequence[np.ndarray], keyfr
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Cases
-
-
-@dataclass(frozen=True)
-class ShotSource:
-    """One entry of the shots folder.
-
-    Args:
-        name: the entry's name in DIR (a video's with its extension).
-        path: its path.
-        kind: "case" (a prepared case folder), "frames" (a folder of colored frames) or "video".
-    """
-
-    name: str
-    path: Path
-    kind: str
-
-
-def find_shots(folder: str | Path) -> list[ShotSource]:
-    """The shots in a folder, in natural order of their names; other files are skipped with a warning.
-
-    A folder holding reference.png, lines/ or truth/ is a case folder (and fails later if one is missing), any
-    other folder a folder of colored frames; a file with a video extension is a video.
-
-    Raises:
-        ValueError: the folder does not exist or holds no shot.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        msg = f"shots folder {str(folder)!r} is not a folder"
-        raise ValueError(msg)
-    sources, skipped = [], []
-    for entry in sorted(root.iterdir(), key=lambda path: natural_key(path.name)):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            parts = (entry / REFERENCE_NAME, entry / LINES_FOLDER, entry / TRUTH_FOLDER)
-            sources.append(ShotSource(entry.name, entry, "case" if any(p.exists() for p in parts) else "frames"))
-        elif is_video(entry.name):
-            sources.append(ShotSource(entry.name, entry, "video"))
-        else:
-            skipped.append(entry.name)
-    if skipped:
-        log.warning("shots folder %s: skipping %d files that are neither folders nor videos: %s", root, len(skipped),
-                    ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))  # fmt: skip
-    if not sources:
-        msg = (
-            f"shots folder {str(folder)!r} holds no shot: expected case folders (reference.png, lines/, truth/), "
-            "folders of colored frames, or videos"
-        )
-        raise ValueError(msg)
-    return sources
-
-
-def read_colored_frames(source: ShotSource, count: int) -> list[np.ndarray]:
-    """The first `count` frames of a frame folder or a video, (H, W, 3) uint8 each, all of one size.
-
-    Raises:
-        ValueError: a frame that cannot be read (FrameError, VideoError), or frames of different sizes.
-    """
-    if source.kind == "video":
-        with closing(decode_video(str(source.path))) as frames:
-            images = list(itertools.islice(frames, count))
-    else:
-        images = [read_frame(url) for url in list_frames(str(source.path))[:count]]
-    for index, image in enumerate(images):
-        if image.shape != images[0].shape:
-            msg = (
-                f"{source.kind} {str(source.path)!r}: frame {index} is {image.shape[1]}x{image.shape[0]} but frame 0 "
-                f"is {images[0].shape[1]}x{images[0].shape[0]}; a shot's frames must share one size"
-            )
-            raise ValueError(msg)
-    return images
-
-
-def first_shot_length(lines: Sequence[np.ndarray]) -> int:
-    """How many of the frames, from the first, belong to the first shot: up to the first cut `detect_cuts` finds in
-    their line art (which, like the project's cut detection everywhere, ignores "shots" under 4 frames)."""
-    if len(lines) < 2:
-        return len(lines)
-    cuts = detect_cuts([thumbnail(frame) for frame in lines])
-    return cuts[0] if cuts else len(lines)
-
-
-def write_case_folder(source: ShotSource, folder: Path, max_frames: int = DEFAULT_MAX_FRAMES) -> Path:
-    """Turn a frame folder or a video into a case folder: its first shot, at most `max_frames` frames; frame 0 is
-    reference.png, the others lines/NNNN.png (XDoG) and truth/NNNN.png. Returns `folder`.
-
-    Args:
-        source: a "frames" or "video" source.
-        folder: where to write the case (created).
-        max_frames: the most frames taken, the keyframe included.
-
-    Raises:
-        ValueError: unreadable frames, frames of different sizes, or fewer than 2 frames in the first shot.
-    """
-    frames = read_colored_frames(source, max_frames + CUT_LOOKAHEAD)
-    lines = [keyframe_line_art(frame) for frame in frames]  # the carried colors extract a keyframe's lines alike
-    shot_length = first_shot_length(lines)
-    if shot_length < min(len(frames), max_frames + 1):
-        log.info("%s: a cut before frame %d; scoring the %d frames before it", source.name, shot_length, shot_length)
-    length = min(shot_length, max_frames)
-    if length < 2:
-        msg = f"{source.kind} {str(source.path)!r} has {length} frame(s): need a keyframe and a frame to color"
-        raise ValueError(msg)
-    (folder / LINES_FOLDER).mkdir(parents=True)
-    (folder / TRUTH_FOLDER).mkdir()
-    write_frame(frames[0], str(folder / REFERENCE_NAME))
-    digits = max(4, len(str(length - 1)))
-    for index in range(1, length):
-        name = f"{index:0{digits}d}.png"
-        write_frame(lines[index], str(folder / LINES_FOLDER / name))
-        write_frame(frames[index], str(folder / TRUTH_FOLDER / name))
-    return folder
-
-
-@dataclass
-class CaseData:
-    """A case read into memory.
-
-    Args:
-        name: the shot's name.
-        kind: see `ShotSource`.
-        folder: the case folder the pipeline reads (reference.png, lines/, truth/).
-        keyframe: frame 0 at the targets' size, (H, W, 3) uint8.
-        output_names: the pipeline's output file name of each target frame, in order.
-        lines: line art of the targets, (H, W) uint8 each.
-        truth: the true colored targets, (H, W, 3) uint8 each.
-    """
-
-    name: str
-    kind: str
-    folder: Path
-    keyframe: np.ndarray
-    output_names: list[str]
-    lines: list[np.ndarray]
-    truth: list[np.ndarray]
-
-
-def load_case(folder: Path, name: str, kind: str = "case") -> CaseData:
-    """Read a case folder; frames are matched to their truth by file stem.
-
-    Raises:
-        ValueError: a missing or unreadable file or folder, a frame without its truth, or frames of different sizes.
-    """
-    reference = folder / REFERENCE_NAME
-    if not reference.is_file():
-        msg = f"case folder {str(folder)!r} has no {REFERENCE_NAME}"
-        raise ValueError(msg)
-    for path in (folder / LINES_FOLDER, folder / TRUTH_FOLDER):
-        if not path.is_dir():
-            msg = f"case folder {str(folder)!r} has no {path.name}/ folder"
-            raise ValueError(msg)
-    keyframe = read_frame(str(reference))
-    line_urls = list_frames(str(folder / LINES_FOLDER))
-    truth_urls = {Path(url).stem: url for url in list_frames(str(folder / TRUTH_FOLDER))}
-    missing = [Path(url).name for url in line_urls if Path(url).stem not in truth_urls]
-    if missing:
-        msg = f"case folder {str(folder)!r}: no truth/ frame for {', '.join(missing[:5])}" + (
-            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        )
-        raise ValueError(msg)
-    lines, truth = [], []
-    for url in line_urls:
-        line, true = read_frame(url, gray=True), read_frame(truth_urls[Path(url).stem])
-        for other, what in ((true, "its truth"), (lines[0] if lines else line, "the first frame")):
-            if other.shape[:2] != line.shape:
-                msg = (
-                    f"case folder {str(folder)!r}: lines/{Path(url).name} is {line.shape[1]}x{line.shape[0]} but "
-                    f"{what} is {other.shape[1]}x{other.shape[0]}; a shot's frames and truth must share one size"
-                )
-                raise ValueError(msg)
-        lines.append(line)
-        truth.append(true)
-    keyframe = resize_bilinear(keyframe, lines[0].shape)
-    return CaseData(name, kind, folder, keyframe, [output_name(url) for url in line_urls], lines, truth)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 # Running
 
 
@@ -411,7 +222,7 @@ def pipeline_outputs(
         shot = Shot(name=case.name, frames=str(case.folder / LINES_FOLDER),
                     reference=str(case.folder / REFERENCE_NAME), output=output)  # fmt: skip
         result = colorizer.run(shot, shot_options)
-        if result.status != "ok":
+        if result.status is not ShotStatus.OK:
             raise RuntimeError(result.summary())
         frames = [read_frame(f"{output}/{name}") for name in case.output_names]
     for name, frame, true in zip(case.output_names, frames, case.truth, strict=True):
@@ -679,120 +490,3 @@ def run_shot_eval(
     colorizer = ShotColorizer.from_weights(weights, resolve_device(device))
     options = ShotOptions(resolution=resolution, batch_size=batch_size, resume=False)
     return evaluate_shots(sources, colorizer, options, chosen, max_frames, folder=str(folder), weights=weights)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# Reporting
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
-    """A pipe table whose columns are padded to line up; columns from `numeric_from` on are right-aligned."""
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [cell.rjust(width) if column >= numeric_from else cell.ljust(width)
-                  for column, (cell, width) in enumerate(zip(cells, widths, strict=True))]  # fmt: skip
-        return "| " + " | ".join(padded) + " |"
-
-    rule = ["-" * (width - 1) + ":" if column >= numeric_from else "-" * width for column, width in enumerate(widths)]
-    return "\n".join([line(header), line(rule), *(line(row) for row in rows)])
-
-
-def _number(value: float | None, digits: int, signed: bool = False) -> str:
-    if value is None or value != value:  # NaN: nothing to compare with
-        return "n/a"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-SUMMARY_HEADER = ("variant", "shots", "PSNR (dB)", f"vs {KEYFRAME_BASELINE} (dB)", "SSIM", "temporal error")
-
-
-def summary_rows(result: ShotEvalResult) -> list[list[str]]:
-    """The overall table's rows: variant, shots, PSNR, PSNR gain, SSIM, temporal error."""
-    rows = []
-    for variant in result.variants:
-        summary = result.summary(variant.name)
-        if summary is None:
-            rows.append([variant.name, "0", "failed", "failed", "failed", "failed"])
-            continue
-        gain = None if variant.name == KEYFRAME_BASELINE else summary.psnr_gain
-        rows.append([variant.name, str(summary.shots), _number(summary.psnr, 2), _number(gain, 2, signed=True),
-                     _number(summary.ssim, 4), _number(summary.temporal_error, 2)])  # fmt: skip
-    return rows
-
-
-def format_tables(result: ShotEvalResult) -> str:
-    """The evaluation as plain Markdown: the title, one row per variant, the PSNR of every shot under every
-    variant, the SSIM and temporal error of every shot (the shown variant beside keyframe-under-lines), and the
-    failures."""
-    parts = [result.title, "", markdown_table(SUMMARY_HEADER, summary_rows(result))]
-
-    def cell(case: CaseResult, variant: str, value: str) -> str:
-        if variant in case.failures:
-            return "failed"
-        score = case.scores.get(variant)
-        return "n/a" if score is None else _number(getattr(score, value), 4 if value == "ssim" else 2)
-
-    # Baselines get short column names here so that all nine variants fit in 120 columns.
-    short = {KEYFRAME_BASELINE: "keyframe", "lines-on-white": "lines"}
-    names = [variant.name for variant in result.variants]
-    psnr_rows = [[case.name, *(cell(case, name, "psnr") for name in names)] for case in result.scored]
-    parts += ["", "PSNR (dB) per shot:", "", markdown_table(["shot", *(short.get(n, n) for n in names)], psnr_rows)]
-
-    detail = [KEYFRAME_BASELINE] + ([result.shown] if result.shown != KEYFRAME_BASELINE else [])
-    header = ["shot", "frames", "size"]
-    for name in detail:
-        header += [f"SSIM {short.get(name, name)}", f"temporal {short.get(name, name)}"]
-    rows = []
-    for case in result.scored:
-        row = [case.name, str(case.frames), f"{case.size[0]}x{case.size[1]}"]
-        for name in detail:
-            row += [cell(case, name, "ssim"), cell(case, name, "temporal_error")]
-        rows.append(row)
-    parts += ["", "SSIM and temporal error per shot:", "", markdown_table(header, rows)]
-
-    if result.failed:
-        parts += ["", f"Failed ({len(result.failed)} of {len(result.cases)} shots):", ""]
-        for case in result.failed:
-            if case.error is not None:
-                parts.append(f"- {case.name}: {case.error}")
-            parts += [f"- {case.name} / {variant}: {reason}" for variant, reason in case.failures.items()]
-    return "\n".join(parts)
-
-
-def write_html(result: ShotEvalResult, folder: str | Path) -> Path:
-    """Write folder/index.html, the tables and, for every shot, strips of its first, middle and last target frames
-    (keyframe, line art, the shown variant, truth) as PNGs beside it. Returns the page's path."""
-    root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    shots = []
-    for number, case in enumerate(result.scored, start=1):
-        strips = []
-        for strip in case.strips:
-            name = f"shot{number:03d}-frame{strip.frame:04d}.png"
-            write_frame(strip.image, str(root / name))
-            caption = f"{result.shown} {strip.psnr:.2f} dB, SSIM {strip.ssim:.4f}"
-            strips.append({"src": name, "frame": strip.frame, "caption": caption})
-        rows = []
-        for variant in result.variants:
-            score = case.scores.get(variant.name)
-            values = ([_number(score.psnr, 2), _number(score.ssim, 4), _number(score.temporal_error, 2)] if score
-                      else [case.failures.get(variant.name, "n/a")] * 3)  # fmt: skip
-            rows.append([variant.name, *values])
-        shots.append({"name": case.name, "frames": case.frames, "size": f"{case.size[0]}x{case.size[1]}",
-                      "kind": case.kind, "rows": rows, "strips": strips})  # fmt: skip
-    failures = [(case.name, case.error) for case in result.failed if case.error is not None]
-    failures += [(f"{case.name} / {variant}", reason) for case in result.failed
-                 for variant, reason in case.failures.items()]  # fmt: skip
-    page = render_page(
-        "shot_eval.html.j2",
-        title=result.title,
-        summary_header=SUMMARY_HEADER,
-        summary=summary_rows(result),
-        failures=failures,
-        shown=result.shown,
-        shots=shots,
-    )
-    path = root / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path

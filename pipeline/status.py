@@ -1,4 +1,4 @@
-"""What became of a frame and of a shot: the statuses that results tables store.
+"""What became of a frame and of a shot: the statuses that results tables store and the report shows.
 
 They are `str` enums, so a Parquet table stores (and tables written before they existed hold) the plain strings
 "written", "ok" and so on, and a status compares equal to its string.
@@ -27,8 +27,11 @@ class FrameStatus(Status):
 
 
 class ShotStatus(Status):
-    """A shot's outcome: ok (every frame is there), partial (some frames failed) or failed (the shot could not run)."""
+    """A shot's outcome: ok (every frame is there), partial (some frames failed) or failed (the shot could not run);
+    missing (planned, no result) only in an episode's report, for a shot of the plan that no run finished: a run
+    never returns it and no results table stores it."""
 
     OK = "ok"
     PARTIAL = "partial"
     FAILED = "failed"
+    MISSING = "missing"

@@ -99,8 +99,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     timer_manager), beside fsspec's IO loop and torch's thread pools. C++ threads still running while exit() destroys
     static objects is how Ray's known exit crashes happen (ray-project/ray#36885, #49547). It did not reproduce in
     isolation without this hook (10 processes of three Ray sessions and torch work, 10 of s3fs on moto, 8 of
-    Playwright's Chromium, 3 of torch.compile, and 10 pytest runs of the Ray, S3, PyAV and report tests all exited 0),
-    so it stays, limited to the end of a session: every test and the summary are done by now.
+    Playwright's Chromium, 3 of torch.compile, and 10 pytest runs of the Ray, S3, PyAV and report tests all exited 0;
+    nor did 48 processes that each did all of it before a normal exit: torch on 2 threads (8 of them torch.compile),
+    s3fs on moto with fsspec's IO loop left running, a PyAV x264 encode on threads, OpenCV's DIS flow on 2 threads,
+    then a local Ray started, used by an actor and shut down), so it stays, limited to the end of a session: every
+    test and the summary are done by now.
     """
     status = config.stash.get(EXIT_STATUS, None)
     if status is None:

@@ -8,7 +8,7 @@ import pytest
 # The benchmark is a script in benchmarks/, imported from the repository root as the tests are (pytest puts the root
 # on sys.path because tests/ is a package).
 from benchmarks import shot_quality
-from tests.pipeline.test_quality import four_panel_shot
+from tests.pipeline.quality_shots import four_panel_shot
 
 
 @pytest.fixture

@@ -18,11 +18,11 @@ from PIL import Image, ImageDraw
 
 from cli import main
 from jobs.episode import run_episode
-from jobs.manifest import RESULTS_FOLDER, RUN_RECORD_NAME, SPEC_COPY_NAME, results_table
+from jobs.manifest import RESULTS_FOLDER, RUN_RECORD_NAME, SPEC_COPY_NAME, ShotRecord, results_table
 from jobs.plan import plan_episode
 from jobs.report import REPORT_FOLDER, ShotReport, render, write_report
 from jobs.spec import load_spec
-from pipeline.quality import QualitySignals
+from pipeline.status import ShotStatus
 from tests.jobs.sample_episode import write_episode_spec
 from tests.reliability.leaking_shot import SAMPLE, leaking_colors, write_colored_shot
 
@@ -126,8 +126,7 @@ def test_an_output_without_results_says_so(tmp_path) -> None:
 
 
 def test_names_and_messages_are_shown_as_text() -> None:
-    shot = ShotReport(name="<script>alert(1)</script>", status="failed", error='bad "frame" <b>x</b> & more',
-                      signals=QualitySignals())  # fmt: skip
+    shot = ShotReport(ShotRecord("<script>alert(1)</script>", ShotStatus.FAILED, error='bad "frame" <b>x</b> & more'))
     page = render("/out", [shot], {})
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt; &amp; more" in page

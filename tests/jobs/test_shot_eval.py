@@ -18,15 +18,14 @@ from cli import main
 from jobs.shot_eval import (
     PSNR_CAP,
     VARIANT_NAMES,
-    CaseData,
     evaluate_case,
     evaluate_shots,
-    find_shots,
     psnr,
     score_shot,
     select_variants,
     ssim,
 )
+from jobs.shot_eval_cases import CaseData, find_shots
 from model.checkpoint import DEFAULT_WEIGHTS
 from model.data import openmoji_svg_dir
 from model.synthetic_shots import Motion, render_openmoji_shot
