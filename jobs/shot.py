@@ -49,6 +49,9 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
         VideoWriter(shot.video, options.fps, options.codec, options.storage_options)  # checks codec and container
     if background := shot_background_url(shot, options):
         read_background(background, options)
+    elif options.background:
+        msg = f"background {options.background!r} is what the video is laid over: give a video to write too"
+        raise ValueError(msg)
     if (problem := weights_problem(weights)) is not None:
         raise ValueError(problem)
     for reference in shot.references:

@@ -93,3 +93,12 @@ def test_the_command_line_refuses_a_missing_background_naming_it(tmp_path) -> No
     assert result.exit_code == 2, result.output
     assert f"background {str(missing)!r} cannot be used" in result.output
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_the_command_line_refuses_a_background_without_a_video(tmp_path) -> None:
+    background = solid_png(tmp_path / "green.png", GREEN)
+    args = ["shot", str(SAMPLE / "frames"), "-r", str(SAMPLE / "key.png"), "-o", str(tmp_path / "out"),
+            "--background", str(background)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "give a video to write too" in result.output
