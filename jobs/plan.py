@@ -22,7 +22,7 @@ from jobs.manifest import PLAN_SCHEMA, PlannedShot, records_table
 from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from model.files import storage_connection_errors
-from pipeline.colorize import count_shot_frames
+from pipeline.colorize import count_shot_frames, read_background
 from pipeline.cuts import ShotFrames, detect_cuts, read_thumbnails, split_sequence
 from pipeline.frames import (
     check_output_names,
@@ -150,6 +150,11 @@ def input_problems(spec: JobSpec) -> list[str]:
                     read_frame(url, storage, max_pixels=spec.options.max_pixels)
             except ValueError as error:
                 problems.append(f"keyframes[{index}].{name}: {error}")
+    if spec.video and spec.options.background:
+        try:
+            read_background(spec.options.background, spec.options)
+        except ValueError as error:
+            problems.append(f"video.background: {error}")
     folders = [(f"shots[{i}].frames", s.frames) for i, s in enumerate(spec.shots)]
     folders += [("sequence.frames", spec.sequence.frames)] if spec.sequence else []
     listed: list[ShotFrames] = []

@@ -29,7 +29,7 @@ from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
 from model.files import write_bytes_atomic
-from pipeline.colorize import count_shot_frames
+from pipeline.colorize import count_shot_frames, read_background, shot_background_url
 from pipeline.frames import (
     check_output_names,
     join_url,
@@ -47,6 +47,11 @@ def check_shot(shot: Shot, options: ShotOptions, weights: str) -> int:
     """Raise ValueError naming the file and the problem for inputs that cannot work; returns the frame count."""
     if shot.video is not None:
         VideoWriter(shot.video, options.fps, options.codec, options.storage_options)  # checks codec and container
+    if background := shot_background_url(shot, options):
+        read_background(background, options)
+    elif options.background:
+        msg = f"background {options.background!r} is what the video is laid over: give a video to write too"
+        raise ValueError(msg)
     if (problem := weights_problem(weights)) is not None:
         raise ValueError(problem)
     for reference in shot.references:

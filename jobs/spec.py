@@ -276,6 +276,8 @@ def load_spec(url: str, storage_options: dict | None = None) -> JobSpec:
         problems += check_spec(spec)
     if problems:
         raise SpecError("\n".join([f"spec {url!r} has {len(problems)} problem(s):", *(f"  {p}" for p in problems)]))
+    if options.background:  # an input like the frames and keyframes: relative to the spec's folder
+        options = replace(options, background=resolve(options.background, spec_folder(url)))
     return replace(spec, options=options)
 
 

@@ -3,7 +3,8 @@ painted elsewhere, and the files a frame is written as (`cel_images`).
 
 A frame is finished as paint under lines: the line art's darkness (0 ink, 255 paper) blends each pixel from its paint
 toward its line color (black, or the keyframe's line colors when they are carried). `Cel` keeps the three apart
-beside the frame over white paper, which is what is written by default and what the video shows.
+beside the frame over white paper, which is what is written by default and what the video shows unless the shot
+has a background (`Background`): then each video frame is the cel on transparent paper laid over it.
 
 Paper. A pixel no line touches is paper where its paint is the keyframe's paper, near white (every channel at least
 PAPER_LEVEL), in an area that reaches the frame's border without crossing a line; a line pixel is paper when the
@@ -141,3 +142,37 @@ def cel_images(cel: Cel, form: CelFormat) -> dict[str, np.ndarray]:
         images["lines"] = np.dstack([color, ink.astype(dtype)])
         images["paint"] = np.dstack([paint.astype(dtype) * scale, np.where(paper, 0, top).astype(dtype)])
     return images
+
+
+class Background:
+    """The image a shot's video frames are laid over (`ShotOptions.background`), scaled to each frame size once.
+
+    A video frame is the frame's cel on transparent paper at 8 bits (`video_cel`) over it: the paper shows the
+    background, paint is opaque and a line's anti-aliased edge over the paper blends its line color into the
+    background by its coverage, whatever paper and depth the files are written with.
+
+    Args:
+        rgb: (H, W, 3) uint8, the background at its own size.
+    """
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+        self._fitted: dict[tuple[int, int], np.ndarray] = {}
+
+    def fitted(self, height: int, width: int) -> np.ndarray:
+        """(height, width, 3) uint8: the background scaled to that size (area averaging when it shrinks)."""
+        if (height, width) not in self._fitted:
+            self._fitted[height, width] = cv2.resize(self.rgb, (width, height), interpolation=cv2.INTER_AREA)
+        return self._fitted[height, width]
+
+    def under(self, rgba: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8: a cel (H, W, 4) uint8 with straight alpha over the background, rounded."""
+        height, width = rgba.shape[:2]
+        alpha = rgba[..., 3:].astype(np.uint16)
+        mixed = rgba[..., :3] * alpha + self.fitted(height, width) * (255 - alpha)  # at most 255 * 255
+        return ((mixed + 127) // 255).astype(np.uint8)
+
+
+def video_cel(cel: Cel) -> np.ndarray:
+    """(H, W, 4) uint8: what a video frame lays over a background, the cel on transparent paper at 8 bits."""
+    return cel_images(cel, CelFormat(paper="transparent", depth="8"))[""]

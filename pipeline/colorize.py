@@ -27,8 +27,9 @@ import torch
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointInfo, load_colorizer
 from model.colorizer import Colorizer
 from model.files import remove_stale_temporaries
+from pipeline.cel import Background
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
-from pipeline.finishing import FrameEmitter, FrameFinisher, PendingFrame, frame_threads
+from pipeline.finishing import FrameEmitter, FrameFinisher, HeldVideoCels, PendingFrame, frame_threads
 from pipeline.frames import (
     ArrayFrames,
     FrameCollector,
@@ -69,11 +70,12 @@ IN_MEMORY_SHOT = "in-memory shot"
 def existing_outputs(shot: Shot, options: ShotOptions) -> dict[str, WrittenFile]:
     """The outputs a rerun keeps, by name: with resume, those of `shot.recorded_outputs` still there byte for byte
     (the SHA-256 recorded when they were written) that decode. Any other file under an output's name (changed,
-    truncated, never recorded) is colored again and replaced; nothing is kept without resume. First, temporaries
-    an interrupted run left of the shot's frames are removed."""
+    truncated, never recorded) is colored again and replaced; nothing is kept without resume, nor for a video over
+    a background, whose frames need each cel's paper alpha, which a file written over white no longer holds. First,
+    temporaries an interrupted run left of the shot's frames are removed."""
     extension = options.cel_format.extension
     remove_stale_temporaries(shot.output, lambda name: name.endswith(extension), options.storage_options)
-    if not options.resume or not shot.recorded_outputs:
+    if not options.resume or not shot.recorded_outputs or shot_background_url(shot, options):
         return {}
     return intact_outputs(shot.output, shot.recorded_outputs, options.storage_options, workers=frame_threads())
 
@@ -107,13 +109,32 @@ def shot_video(shot: Shot, options: ShotOptions) -> VideoWriter:
     return VideoWriter(shot.video, options.fps, options.codec, options.storage_options, timecode)
 
 
-def encode_video_from_outputs(shot: Shot, options: ShotOptions, records: list[FrameRecord]) -> None:
-    """Write the shot's video from its output frames in frame order; a frame without one holds the previous frame."""
+def shot_background_url(shot: Shot, options: ShotOptions) -> str:
+    """The background the shot's video is laid over; "" when there is none (or no video)."""
+    return options.background if shot.video is not None else ""
+
+
+def read_background(url: str, options: ShotOptions) -> Background:
+    """The shot's background, read once; raises ValueError naming the file when it cannot be used."""
+    try:
+        return Background(read_frame(url, options.storage_options, max_pixels=options.max_pixels))
+    except ValueError as error:  # FrameError says what is wrong: missing, empty, truncated, not an image, too big
+        msg = f"background {url!r} cannot be used: {error}"
+        raise ValueError(msg) from error
+
+
+def encode_video_from_outputs(
+    shot: Shot, options: ShotOptions, records: list[FrameRecord], held: HeldVideoCels | None = None
+) -> None:
+    """Write the shot's video in frame order from its output frames, or over its background from the cels `held`;
+    a frame without one holds the previous frame."""
     video = shot_video(shot, options)
     try:
         for record in records:
             frame = None
-            if record.output:
+            if held is not None:
+                frame = held.frame(record.index)
+            elif record.output:
                 frame = read_frame(record.output, options.storage_options, max_pixels=options.max_pixels)
             video.write_or_hold(frame)
     except BaseException:
@@ -299,6 +320,8 @@ class ShotColorizer:
             bank = ReferenceBank(lambda rgb: self.encode_reference(rgb, options.resolution), keyframes, options.chain)
             carrier = self.shot_carrier(shot, options, keyframes) if options.color_source != "model" else None
             reads, total = self.frame_source(shot, options)
+            background_url = shot_background_url(shot, options)
+            background = read_background(background_url, options) if background_url else None
         except (ValueError, OSError) as error:
             result.error = f"{type(error).__name__}: {error}"
             result.seconds = time.monotonic() - started
@@ -306,13 +329,16 @@ class ShotColorizer:
         result.frames = total
         existing_names = existing_outputs(shot, options)
         order = self.frame_order(shot, total)
-        # Frames colored outward from the keyframe reach the video encoder out of order: it is fed from the PNGs.
+        # Frames colored outward from the keyframe reach the video encoder out of order: it is fed afterwards, from
+        # the PNGs, or over a background from the cels held in memory.
         stream_video = shot.video is not None and order is None
         video = VideoFeed(shot_video(shot, options)) if stream_video else None
+        held = HeldVideoCels(background) if background is not None and not stream_video else None
         threads = frame_threads()
         # Enough queued to keep every thread busy, and no more: a 4K frame waiting costs ~25 MB.
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
-        emitter = FrameEmitter(writer, video, result, progress, shot.recorded_outputs, options.cel_format)
+        emitter = FrameEmitter(writer, video, result, progress, shot.recorded_outputs, options.cel_format, background,
+                               held)  # fmt: skip
         frames = (self.pending_frame(read, shot, options, existing_names, result, order) for read in reads)
         try:
             self.color_frames(frames, bank, keyframes, carrier, order is not None, options, emitter)
@@ -328,7 +354,7 @@ class ShotColorizer:
                 video.close()
             elif shot.video is not None:
                 result.records.sort(key=lambda record: record.index)
-                encode_video_from_outputs(shot, options, result.records)
+                encode_video_from_outputs(shot, options, result.records, held)
         except (ValueError, OSError) as error:
             result.failures.append(FrameFailure(shot.video, f"could not write the video: {error}"))
         result.seconds = time.monotonic() - started

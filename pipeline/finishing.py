@@ -19,10 +19,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
+import cv2
 import numpy as np
 
 from pipeline.carried import finish_carried
-from pipeline.cel import Cel, CelFormat, cel_images
+from pipeline.cel import Background, Cel, CelFormat, cel_images, video_cel
 from pipeline.composite import composite_lines, finish_frame, has_closed_regions, vote_frame
 from pipeline.correspondence import Correspondence, ShotCarrier
 from pipeline.frames import FrameCollector, FrameWriter, WrittenFile, join_url
@@ -238,10 +239,38 @@ def paint_and_finish(full: np.ndarray, vote: RegionVote, region_rgb: np.ndarray,
     return finish_frame(paint_regions(full, vote, region_rgb), art, guide_lines, vote.labels)
 
 
+class HeldVideoCels:
+    """The video cels (`video_cel`) of a shot colored out of frame order, kept in memory as PNG bytes until its video
+    is encoded in frame order over the background (`encode_video_from_outputs`).
+
+    The written files cannot stand in for them: a frame written over white has lost the paper's alpha, and finding
+    it again from the file would need the frame's paint and lines apart, which the file no longer holds. A cel on
+    transparent paper compresses well (flat paint, zero paper): a few hundred kB for a 1080p frame.
+
+    Args:
+        background: what the video frames are laid over.
+    """
+
+    def __init__(self, background: Background) -> None:
+        self.background = background
+        self._png: dict[int, bytes] = {}
+
+    def keep(self, index: int, cel: Cel) -> None:
+        """Keep the video cel of the frame at `index` in the shot."""
+        encoded = cv2.imencode(".png", video_cel(cel), [cv2.IMWRITE_PNG_COMPRESSION, 1])[1]
+        self._png[index] = encoded.tobytes()
+
+    def frame(self, index: int) -> np.ndarray | None:
+        """The video frame at `index` over the background; None for a frame not kept (it failed)."""
+        if index not in self._png:
+            return None
+        return self.background.under(cv2.imdecode(np.frombuffer(self._png[index], np.uint8), cv2.IMREAD_UNCHANGED))
+
+
 class FrameEmitter:
     """Hands finished frames on in order and records each in the result: their files written behind on threads
     (the frame, and its layers when asked, see `cel_images`; or kept in memory, by a FrameCollector), the video in
-    sequence on a thread of its own (a failed frame holds the last).
+    sequence on a thread of its own (a failed frame holds the last), over white or over the shot's background.
 
     Args:
         writer: where the frames go, by their name in the output folder `result.output` (none: the name alone).
@@ -250,6 +279,8 @@ class FrameEmitter:
         progress: called with the number of frames emitted so far.
         recorded_outputs: the files an earlier run wrote (`Shot.recorded_outputs`), for the frames resumed.
         form: paper, depth, file format and layers of the files (`ShotOptions.cel_format`).
+        background: what `video`'s frames are laid over; None: they are the frames over white.
+        held: keeps the video cels of a shot colored out of frame order, whose video is encoded afterwards.
     """
 
     def __init__(
@@ -260,8 +291,11 @@ class FrameEmitter:
         progress: Callable[[int], None] | None,
         recorded_outputs: Mapping[str, WrittenFile] | None = None,
         form: CelFormat | None = None,
+        background: Background | None = None,
+        held: HeldVideoCels | None = None,
     ) -> None:
         self.writer, self.video = writer, video
+        self.background, self.held = background, held
         self.result, self.progress = result, progress
         self.recorded_outputs = recorded_outputs or {}
         self.form = form or CelFormat()
@@ -285,10 +319,18 @@ class FrameEmitter:
         else:
             self.result.records.append(FrameRecord(pending.source, output, FrameStatus.RESUMED, index=pending.index))
         if self.video is not None:
-            self.video.write(pending.finished)
+            self.video.write(self.video_frame(pending))
+        elif self.held is not None and pending.cel is not None:
+            self.held.keep(pending.index, pending.cel)
         self.done += 1
         if self.progress is not None:
             self.progress(self.done)
+
+    def video_frame(self, pending: PendingFrame) -> np.ndarray | None:
+        """What the video shows of a frame: the frame over white, or its cel over the background."""
+        if self.background is None or pending.cel is None:
+            return pending.finished
+        return self.background.under(video_cel(pending.cel))
 
     def settle_writes(self) -> None:
         """After the writer closed: record each PNG's size and checksum as written (those resumed keep the ones

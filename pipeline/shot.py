@@ -133,6 +133,15 @@ class ShotOptions:
 
     fps: float = option(24.0, "Video frame rate.", changes_output=True, low=0, above_low=True, video=True)
     codec: str = option("h264", "Video codec.", changes_output=True, choices=tuple(CODECS), video=True)
+    # pipeline/cel.py `Background`: the files stay as `paper` says; only the video is laid over it.
+    background: str = option(
+        "",
+        "URL of an image the video's frames are laid over, scaled to the frame size: the paper shows it, the line "
+        "edges over the paper blend into it; empty: white. The frame files are written as --paper says.",
+        changes_output=True,
+        fingerprinted_at_default=False,
+        video=True,
+    )
     # The shipped weights were trained at 256; the model pads to its stride, so even 16 works.
     resolution: int = option(
         256,
@@ -215,7 +224,7 @@ class ShotOptions:
     paper: str = option(
         "white",
         "white: RGB frames over white paper; transparent: RGBA frames, the paper transparent and the lines' edges "
-        "over it partly so, for a compositor to lay over a background (the video stays over white).",
+        "over it partly so, for a compositor to lay over a background (the video is over --background).",
         changes_output=True,
         fingerprinted_at_default=False,
         choices=PAPERS,

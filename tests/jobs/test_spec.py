@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli import main
+from jobs.plan import input_problems
 from jobs.spec import TOP_LEVEL_OPTIONS, SpecError, load_spec, redact_secrets
 from pipeline.shot import OPTIONS, ShotOptions
 
@@ -146,18 +147,27 @@ def test_every_option_of_a_spec_reaches_the_shot_options(tmp_path):
               "resolution": 320, "color_source": "model", "storage_options": {"anon": True}, "paper": "transparent",
               "layers": True, "depth": "16", "file_format": "tiff"}  # fmt: skip
     assert set(chosen) == set(TOP_LEVEL_OPTIONS)  # every option a spec file sets at its top level
-    spec = load_spec(write(tmp_path, {**GOOD, **chosen, "video": {"codec": "ffv1", "fps": 12}}))
+    video = {"codec": "ffv1", "fps": 12, "background": "s3://studio/bg/sh010.png"}
+    spec = load_spec(write(tmp_path, {**GOOD, **chosen, "video": video}))
     assert {name: getattr(spec.options, name) for name in chosen} == chosen
     assert (spec.options.codec, spec.options.fps, spec.options.resume) == ("ffv1", 12.0, True)
+    assert spec.options.background == "s3://studio/bg/sh010.png"
     assert load_spec(write(tmp_path, spec.to_dict(redact=False), "again.json")) == spec  # laid out as a file is
+
+
+def test_a_missing_background_is_an_input_problem_resolved_against_the_spec(tmp_path):
+    spec = load_spec(write(tmp_path, {**GOOD, "video": {"background": "bg/sh010.png"}}))
+    assert spec.options.background == str(tmp_path / "bg" / "sh010.png")
+    problems = input_problems(spec)
+    assert f"video.background: background {str(tmp_path / 'bg' / 'sh010.png')!r} cannot be used" in "\n".join(problems)
 
 
 def test_a_spec_without_video_keeps_its_options_and_says_so(tmp_path):
     spec = load_spec(write(tmp_path, {**GOOD, "video": None}))
     assert not spec.video and spec.to_dict()["video"] is None
     message = problems_of(tmp_path, {**GOOD, "video": {"codec": "h264", "crf": 18}})
-    assert "video.crf: unknown field; video fields are: fps, codec" in message
-    assert "video: expected a mapping (fps, codec) or null, got 'h264'" in problems_of(
+    assert "video.crf: unknown field; video fields are: fps, codec, background" in message
+    assert "video: expected a mapping (fps, codec, background) or null, got 'h264'" in problems_of(
         tmp_path, {**GOOD, "video": "h264"}
     )
     assert "options: unknown field; JobSpec fields are:" in problems_of(tmp_path, {**GOOD, "options": {}})
