@@ -5,9 +5,9 @@
 - Decoding (`decode_frame`): the file's content decides the format, any Pillow mode becomes RGB (or gray) uint8 over
   paper white, with EXIF orientation applied. 16-bit samples become 8-bit by value/257, rounded, whatever the
   image's brightest pixel: a frame reads the same for the network that learns from it and the one that colors it.
-  Asked to `keep_depth`, 16-bit gray line art comes back as its own uint16 samples instead (the finished frame's
-  lines are then drawn at 16 bits, pipeline/cel.py); Pillow has no 16-bit RGB mode, so 16-bit color files read
-  at 8 bits.
+  Pillow has no 16-bit color mode (it would keep each sample's high byte), so 16-bit color PNG and TIFF files are
+  decoded by OpenCV. Asked for the frame `as_drawn`, a 16-bit file keeps its 16-bit samples and a frame drawn on
+  transparent paper keeps its alpha channel (pipeline/lineart.py and pipeline/cel.py write the cel from them).
   Empty, corrupt, truncated, animated or over-large files raise a FrameError naming them.
 - Writing (`write_bytes_atomic`, `put_file_atomic`): under a temporary sibling name, then renamed (or one upload on
   object stores), retried when the failure may pass, so that an interrupted run never leaves a truncated file under
@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
@@ -47,8 +48,6 @@ _PIL_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "GIF", "BMP")
 # Stores where one upload becomes visible all at once or not at all: a write there needs no temporary name, and a
 # rename would cost a server-side copy plus a delete per frame.
 _ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
-
-_PAPER_WHITE = 255
 
 
 class FrameError(ValueError):
@@ -82,12 +81,14 @@ def natural_key(name: str) -> tuple:
 GRAY_MODES = ("1", "L", "LA", "La", "I", "F")
 
 
-def _composite_over_white(rgba: np.ndarray) -> np.ndarray:
-    """(H, W, 4) uint8 straight alpha -> (H, W, 3) uint8 over paper white, rounded."""
-    rgb = rgba[..., :3].astype(np.uint32)
-    alpha = rgba[..., 3:].astype(np.uint32)
-    out = (rgb * alpha + _PAPER_WHITE * (255 - alpha) + 127) // 255
-    return out.astype(np.uint8)
+def over_paper_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Straight-alpha color (H, W) or (H, W, C) over paper white, rounded, at its own depth: uint8 with alpha (H, W)
+    0-255, or uint16 with alpha 0-65535."""
+    top = np.iinfo(color.dtype).max
+    wide = np.uint32 if top == 255 else np.uint64
+    weight = alpha.astype(wide) if color.ndim == 2 else alpha.astype(wide)[..., None]
+    mixed = color.astype(wide) * weight + top * (top - weight)
+    return ((mixed + top // 2) // top).astype(color.dtype)
 
 
 def sixteen_to_eight(values: np.ndarray) -> np.ndarray:
@@ -107,12 +108,17 @@ def image_to_rgb(img: Image.Image) -> np.ndarray:
         gray = sixteen_to_eight(np.asarray(img))
         return np.repeat(gray[..., None], 3, axis=2)
     # "transparency" covers palette and RGB/L images that mark one color transparent (PNG tRNS, GIF).
-    if "A" in mode or "a" in mode or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        return _composite_over_white(np.asarray(rgba))
+    if has_transparency(img):
+        rgba = np.asarray(img.convert("RGBA"))
+        return over_paper_white(rgba[..., :3], rgba[..., 3])
     if mode == "RGB":
         return np.array(img)
     return np.array(img.convert("RGB"))
+
+
+def has_transparency(img: Image.Image) -> bool:
+    """Whether the image has an alpha channel or marks a color transparent (PNG tRNS, GIF: "transparency")."""
+    return "A" in img.mode or "a" in img.mode or "transparency" in img.info
 
 
 _PILLOW_GUARD = threading.Lock()
@@ -145,17 +151,21 @@ def decode_frame(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     gray: bool | str = False,
-    keep_depth: bool = False,
+    as_drawn: bool = False,
 ) -> np.ndarray:
     """Decode a file's bytes to (H, W, 3) uint8 RGB over paper white, or with `gray` to (H, W) uint8 luma; with
     `gray` "auto", to luma when the file holds no color (gray, 1-bit or 16-bit gray, with or without transparency)
     and to RGB when it does: line art saved in gray then skips an RGB expansion it has no use for (a 1080p PNG
     decodes in 7 ms instead of 28, and its line preparation skips the search for colored guide lines).
 
+    `as_drawn`: the frame as its file holds it, for a cel written at the file's depth and with its paper: a 16-bit
+    file comes back as uint16, its samples unscaled, and a frame on transparent paper (an alpha channel, or a
+    transparent color, below opaque somewhere) with its straight alpha as a last channel: (H, W, 2) luma and alpha
+    or (H, W, 4) RGBA.
+
     The file's content decides the format, not its extension. EXIF orientation is applied, so the array looks the
     way the artist's viewer shows the file. Raises FrameError naming the file (`url`) for an empty, corrupt,
-    truncated, animated or over-large image (more than max_pixels pixels). With `keep_depth` (and `gray` True or
-    "auto"), a 16-bit gray file comes back as (H, W) uint16, its samples unscaled.
+    truncated, animated or over-large image (more than max_pixels pixels).
     """
     if not data:
         msg = f"frame {url!r} is an empty file"
@@ -183,19 +193,92 @@ def decode_frame(
         if n_frames > 1 and img.format != "MPO":
             msg = f"frame {url!r} holds {n_frames} images (animated or multi-page {img.format}); expected one"
             raise FrameError(msg)
+        if gray == "auto":
+            gray = img.mode in GRAY_MODES or img.mode.startswith("I;16")
         try:
             # Image.open only reads the header; load() decodes every pixel so truncation is caught here, not later.
             img.load()
         except Exception as exc:
             msg = f"frame {url!r} is truncated or corrupt: {exc}"
             raise FrameError(msg) from exc
-        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+        if is_sixteen_bit_color(img, data):  # Pillow's 8 bits are dropped; OpenCV reads the samples
+            samples = oriented(_decode_with_opencv(data, url), orientation)
+            return _as_read(samples, gray=bool(gray), as_drawn=as_drawn)
+        if orientation != 1:
             img = ImageOps.exif_transpose(img)
-        if gray == "auto":
-            gray = img.mode in GRAY_MODES or img.mode.startswith("I;16")
-        if gray and keep_depth and is_sixteen_bit_gray(img):
-            return np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
+        if as_drawn and is_sixteen_bit_gray(img):
+            samples = np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
+            return _as_read(samples, gray=bool(gray), as_drawn=True)
+        if as_drawn and has_transparency(img):
+            return _as_read(np.asarray(img.convert("LA" if gray else "RGBA")), gray=bool(gray), as_drawn=True)
         return image_to_gray(img) if gray else image_to_rgb(img)
+
+
+def is_sixteen_bit_color(img: Image.Image, data: bytes) -> bool:
+    """Whether the file holds 16-bit samples in more than one channel (color, or gray with alpha), which Pillow
+    would cut to their high bytes: a PNG of bit depth 16 and color type 2, 4 or 6, or a TIFF with 16 bits per
+    sample and several samples per pixel."""
+    if img.format == "PNG":
+        return len(data) > 25 and data[24] == 16 and data[25] in (2, 4, 6)
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(258, (8,))
+        return isinstance(bits, tuple) and len(bits) > 1 and bits[0] == 16
+    return False
+
+
+def _decode_with_opencv(data: bytes, url: str) -> np.ndarray:
+    """(H, W, 3 or 4) uint16 RGB(A): a 16-bit color file's samples as stored (OpenCV reads them in BGR(A) order)."""
+    samples = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if samples is None or samples.dtype != np.uint16 or samples.ndim != 3:
+        msg = f"frame {url!r} is truncated or corrupt: its 16-bit samples could not be decoded"
+        raise FrameError(msg)
+    return cv2.cvtColor(samples, cv2.COLOR_BGRA2RGBA if samples.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
+def oriented(image: np.ndarray, orientation: int) -> np.ndarray:
+    """`image` turned the way an EXIF orientation tag (1-8) says it is shown, as Pillow's exif_transpose does."""
+    turns = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(turns[orientation](image)) if orientation in turns else image
+
+
+def _as_read(samples: np.ndarray, *, gray: bool, as_drawn: bool) -> np.ndarray:
+    """A frame's samples as stored, (H, W, C) RGB, RGBA or luma and alpha (C 3, 4 or 2) or (H, W) luma, uint8 or
+    uint16, as `decode_frame` returns them (see there)."""
+    alpha = None
+    if samples.ndim == 3 and samples.shape[2] in (2, 4):
+        samples, alpha = samples[..., :-1], samples[..., -1]
+        if samples.shape[2] == 1:
+            samples = samples[..., 0]
+    top = np.iinfo(samples.dtype).max
+    if as_drawn:
+        samples = _in_mode(samples, gray)
+        return np.dstack([samples, alpha]) if alpha is not None and alpha.min() < top else samples
+    if alpha is not None:
+        samples = over_paper_white(samples, alpha)
+    return _in_mode(sixteen_to_eight(samples) if top != 255 else samples, gray)
+
+
+def _in_mode(samples: np.ndarray, gray: bool) -> np.ndarray:
+    """(H, W) or (H, W, 3) samples as luma (`gray`) or as RGB."""
+    if gray and samples.ndim == 3:
+        return luma(samples)
+    if not gray and samples.ndim == 2:
+        return np.repeat(samples[..., None], 3, axis=2)
+    return samples
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 or uint16 -> (H, W) luma at the same depth, Rec. 601 weights."""
+    return rgb_to_gray(rgb) if rgb.dtype == np.uint8 else cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@ nearest pixel no line touches is (so a line's outer edge lies on the paper and i
 encloses, whatever color the paint under the line was carried as). A white shirt or the white of an eye enclosed by
 lines stays paint. On transparent paper, paper
 is alpha 0 where no line covers it, a line's anti-aliased edge over paper has its coverage (255 minus the line's
-darkness) as alpha, and paint is opaque. Line art drawn on transparent paper is read over white (model/files.py), so
-its black lines' coverage is its own alpha again, within a level.
+darkness) as alpha, and paint is opaque. Line art drawn on transparent paper (`LineArt.drawn`) keeps its own alpha
+over the paper, exactly, and its own line colors there unless the keyframe's line colors are carried.
 
 Depth. Coloring runs at 8 bits. At 16 bits the lines are drawn again at 16 bits from the file's own samples
 (`LineArt.deep_lines`), so their anti-aliased edges keep their precision; the paint and line colors are the 8-bit
@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
+from model.files import sixteen_to_eight
 from pipeline.lineart import LineArt
 
 PAPERS = ("white", "transparent")
@@ -109,6 +110,13 @@ def draw_lines_deep(paint: np.ndarray, line_color: np.ndarray, deep_lines: np.nd
     return ((mixed.astype(np.uint64) * 257 + 32767) // 65535).astype(np.uint16)
 
 
+def at_depth(samples: np.ndarray, bits: int) -> np.ndarray:
+    """uint8 or uint16 samples at 8 or 16 bits: times 257 up, value/257 rounded down (model.files' one rule)."""
+    if bits == 16:
+        return samples if samples.dtype == np.uint16 else samples.astype(np.uint16) * 257
+    return samples if samples.dtype == np.uint8 else sixteen_to_eight(samples)
+
+
 def cel_images(cel: Cel, form: CelFormat) -> dict[str, np.ndarray]:
     """The images a frame is written as: "" the frame itself, and with `form.layers` each of LAYERS (RGBA). With
     white paper at 8 bits the frame is `cel.finished` itself."""
@@ -132,6 +140,11 @@ def cel_images(cel: Cel, form: CelFormat) -> dict[str, np.ndarray]:
         frame, ink = cel.finished, 255 - lines
     paper = paper_mask(paint, lines)
     color = line_color.astype(dtype) * scale
+    if art.drawn is not None:  # the lines over the paper as drawn
+        drawn = at_depth(art.drawn, bits)
+        if cel.line_color is None:
+            color = np.where(paper[..., None], drawn[..., :3], color)
+        ink = np.where(paper, drawn[..., 3], ink)
     images = {}
     if form.paper == "transparent":
         alpha = np.where(paper, ink, top).astype(dtype)

@@ -511,7 +511,7 @@ class ShotColorizer:
         threads = frame_threads()
         reader = FrameReader(urls, options.storage_options, prefetch=threads + 2, workers=threads,
                              max_pixels=options.max_pixels, gray=self.frame_gray(options),
-                             keep_depth=options.depth != "8", prepare=self.line_preparation(options))  # fmt: skip
+                             as_drawn=True, prepare=self.line_preparation(options))  # fmt: skip
         return iter(reader), len(urls)
 
     @staticmethod

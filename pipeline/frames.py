@@ -147,15 +147,15 @@ def read_frame(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     gray: bool | str = False,
-    keep_depth: bool = False,
+    as_drawn: bool = False,
 ) -> np.ndarray:
     """Read and decode one frame (see `model.files.decode_frame`): (H, W, 3) uint8 RGB over paper white, or with
-    `gray` (H, W) uint8 luma, or with `gray` "auto" luma only for files without color; with `keep_depth`, 16-bit
-    gray as (H, W) uint16. Raises FrameError naming the file for a missing, unreadable, empty, corrupt, truncated,
-    animated or over-large image (more than max_pixels pixels).
+    `gray` (H, W) uint8 luma, or with `gray` "auto" luma only for files without color; `as_drawn`, at the file's
+    depth and with its alpha when its paper is transparent. Raises FrameError naming the file for a missing,
+    unreadable, empty, corrupt, truncated, animated or over-large image (more than max_pixels pixels).
     """
     data = _read_bytes(url, storage_options)
-    return decode_frame(data, url, max_pixels=max_pixels, gray=gray, keep_depth=keep_depth)
+    return decode_frame(data, url, max_pixels=max_pixels, gray=gray, as_drawn=as_drawn)
 
 
 class WrittenFile(NamedTuple):
@@ -425,11 +425,11 @@ class FrameReader:
         workers: threads decoding at once (Pillow releases the GIL while decoding).
         max_pixels: per-frame pixel limit, see read_frame.
         gray: read (H, W) luma instead of (H, W, 3) RGB; "auto": luma from files without color (see read_frame).
-        keep_depth: read 16-bit gray files as (H, W) uint16 (see read_frame).
+        as_drawn: read frames at their files' depth and with their alpha (see read_frame).
         prepare: called on each decoded frame on the reading thread; its result is what is yielded. An error it
             raises fails that frame alone.
         load: takes a name of `urls` to its frame instead of reading it as a file (frames already in memory, see
-            `ArrayFrames`); storage_options, max_pixels, gray and keep_depth are then not used.
+            `ArrayFrames`); storage_options, max_pixels, gray and as_drawn are then not used.
     """
 
     def __init__(
@@ -441,7 +441,7 @@ class FrameReader:
         workers: int = 2,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         gray: bool | str = False,
-        keep_depth: bool = False,
+        as_drawn: bool = False,
         prepare: Callable[[np.ndarray], Any] | None = None,
         load: Callable[[str], np.ndarray] | None = None,
     ) -> None:
@@ -452,7 +452,7 @@ class FrameReader:
         self.prefetch = prefetch
         self.workers = workers
         self.load = load or partial(
-            read_frame, storage_options=storage_options, max_pixels=max_pixels, gray=gray, keep_depth=keep_depth
+            read_frame, storage_options=storage_options, max_pixels=max_pixels, gray=gray, as_drawn=as_drawn
         )
         self.prepare = prepare
 

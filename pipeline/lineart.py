@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from model.files import rgb_to_gray, sixteen_to_eight
+from model.files import luma, over_paper_white, rgb_to_gray, sixteen_to_eight
 from pipeline.guidelines import GUIDE_LINE_MODES, split_line_art
 from pipeline.lineclean import clean_line_art
 
@@ -37,6 +37,8 @@ class LineArt:
         source: (H, W, 3) uint8, the frame as drawn, when it has guide lines (their own colors are kept from it).
         deep_lines: (H, W) uint16 `lines` at the full depth of a 16-bit file, or None for an 8-bit one: the
             finished frame's lines are drawn from it when it is written at 16 bits (pipeline/cel.py).
+        drawn: (H, W, 4) RGBA, straight alpha, at the file's depth: the frame as drawn on transparent paper, whose
+            lines keep their own color and alpha over the cel's paper (pipeline/cel.py); None for opaque paper.
     """
 
     lines: np.ndarray
@@ -44,6 +46,7 @@ class LineArt:
     guides: np.ndarray | None = None
     source: np.ndarray | None = None
     deep_lines: np.ndarray | None = None
+    drawn: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -56,10 +59,12 @@ class LineArt:
 
 
 def prepare_line_art(image: np.ndarray, *, clean: bool = True, guide_lines: str = "paint") -> LineArt:
-    """A decoded line-art frame, (H, W) gray or (H, W, 3) RGB uint8, or (H, W) uint16 gray, made ready for coloring.
+    """A decoded line-art frame made ready for coloring: (H, W) gray or (H, W, 3) RGB, or either with alpha last
+    ((H, W, 2) or (H, W, 4), straight), uint8 or uint16 (model.files.decode_frame `as_drawn`).
 
-    Coloring works at 8 bits; a 16-bit frame keeps its own samples as `LineArt.deep_lines` wherever cleaning left
-    the 8-bit line as it was (value/257, rounded), and the cleaned line (times 257) where cleaning changed it.
+    Coloring works at 8 bits, on the frame over white paper. A 16-bit frame keeps its own luma as
+    `LineArt.deep_lines` wherever cleaning left the 8-bit line as it was (value/257, rounded), and the cleaned line
+    (times 257) where cleaning changed it; a frame with alpha keeps itself as `LineArt.drawn`.
 
     Args:
         image: the frame as read.
@@ -71,9 +76,15 @@ def prepare_line_art(image: np.ndarray, *, clean: bool = True, guide_lines: str 
     if guide_lines not in GUIDE_LINE_OPTIONS:
         msg = f"unknown guide-line option {guide_lines!r}; choose one of {', '.join(GUIDE_LINE_OPTIONS)}"
         raise ValueError(msg)
-    deep = image if image.dtype == np.uint16 else None
-    if deep is not None:
-        image = sixteen_to_eight(deep)
+    drawn = None
+    if image.ndim == 3 and image.shape[2] in (2, 4):
+        color, alpha = (image[..., 0], image[..., 1]) if image.shape[2] == 2 else (image[..., :3], image[..., 3])
+        drawn = np.dstack([np.repeat(color[..., None], 3, axis=2) if color.ndim == 2 else color, alpha])
+        image = over_paper_white(color, alpha)
+    deep = None
+    if image.dtype == np.uint16:
+        deep = image if image.ndim == 2 else luma(image)
+        image = sixteen_to_eight(image)
     guides = source = None
     if image.ndim == 3 and guide_lines != "off":
         split = split_line_art(image)
@@ -82,15 +93,16 @@ def prepare_line_art(image: np.ndarray, *, clean: bool = True, guide_lines: str 
             guides, source = split.mask, image
     else:
         lines = rgb_to_gray(image) if image.ndim == 3 else image
+    drawn_lines = lines
     if clean:
         lines = clean_line_art(lines)
     if deep is not None:
-        deep = np.where(lines == image, deep, lines.astype(np.uint16) * 257)
+        deep = np.where(lines == drawn_lines, deep, lines.astype(np.uint16) * 257)
     if guides is None:
-        return LineArt(lines, lines, deep_lines=deep)
+        return LineArt(lines, lines, deep_lines=deep, drawn=drawn)
     boundaries = lines.copy()
     boundaries[guides] = 0
-    return LineArt(lines, boundaries, guides, source, deep)
+    return LineArt(lines, boundaries, guides, source, deep, drawn)
 
 
 @dataclass(frozen=True)

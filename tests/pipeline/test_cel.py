@@ -102,6 +102,37 @@ def test_sixteen_bit_lines_are_drawn_at_full_depth() -> None:
     assert cel_images(cel, CelFormat(depth="8"))[""] is cel.finished
 
 
+def test_lines_drawn_on_transparent_paper_keep_their_own_alpha_and_color() -> None:
+    """A dark-brown ring drawn on transparent paper, its edges anti-aliased by alpha alone."""
+    yy, xx = np.mgrid[:40, :40]
+    alpha = np.clip(255 * (2.5 - np.abs(np.hypot(yy - 20, xx - 20) - 12)), 0, 255).astype(np.uint8)
+    drawn = np.dstack([np.full((40, 40, 3), (45, 35, 30), np.uint8), alpha])
+    art = prepare_line_art(drawn, clean=False)
+    assert art.drawn is not None and art.lines[0, 0] == 255 and art.lines[20, 8] < 60  # read over white for coloring
+    paint = np.where((np.hypot(yy - 20, xx - 20) < 12)[..., None], SKIN, 255).astype(np.uint8)
+    cel = Cel(multiply_lines(paint, art.lines), paint, art)
+    images = cel_images(cel, CelFormat(paper="transparent", layers=True))
+    frame, paper = images[""], paper_mask(paint, art.lines)
+    assert paper[0, 0] and ((alpha[paper] > 0) & (alpha[paper] < 255)).sum() > 20  # anti-aliased edges on the paper
+    assert np.array_equal(frame[paper], drawn[paper])  # their alpha and color exactly as drawn
+    assert (frame[~paper, 3] == 255).all()
+    recombined = alpha_over(images["lines"] / 255.0, images["paint"] / 255.0) * 255
+    visible = frame[..., 3] > 0
+    assert np.abs(recombined - frame)[visible].max() <= 1
+    deep = cel_images(cel, CelFormat(paper="transparent", depth="16"))[""]
+    assert np.array_equal(deep[paper], drawn[paper].astype(np.uint16) * 257)
+
+
+def test_sixteen_bit_color_line_art_keeps_its_depth() -> None:
+    rgb = np.full((8, 8, 3), 65535, np.uint16)
+    rgb[:, 4] = (1000, 1000, 1000)  # an edge 8 bits would round to 4 (1028)
+    art = prepare_line_art(rgb, clean=False)
+    assert art.deep_lines is not None and art.deep_lines[0, 4] == 1000 and art.lines[0, 4] == 4
+    paint = np.full((8, 8, 3), 255, np.uint8)
+    frame = cel_images(Cel(multiply_lines(paint, art.lines), paint, art), CelFormat())[""]
+    assert frame.dtype == np.uint16 and (frame[:, 4] == 1000).all()
+
+
 # --- a shot written as files and read back ---------------------------------------------------------------------------
 
 

@@ -2,18 +2,21 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 
+import cv2
 import fsspec
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from model.data import load_folder_pairs
-from model.files import FrameError
+from model.files import FrameError, oriented
 from pipeline import frames
 from pipeline.frames import FrameReader, FrameWriter, list_frames, output_name, read_frame, write_frame
 
@@ -156,6 +159,62 @@ def test_sixteen_bit_art_reads_the_same_for_training_and_coloring(tmp_path: Path
         assert np.array_equal(pairs.color[index], read_frame(str(colors / name)))
         assert np.array_equal(pairs.line[index], read_frame(str(lines / name), gray=True))
     assert pairs.color[1].max() == 1  # 252 of 65535 is 1 in 8 bits, not 252 (taken for 8-bit art) nor 255
+
+
+def sixteen_bit_color_file(rgb: np.ndarray, extension: str, orientation: int = 1) -> bytes:
+    """A 16-bit RGB(A) PNG or TIFF as OpenCV writes it; a PNG gets an EXIF orientation chunk when asked."""
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if rgb.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    data = cv2.imencode(extension, bgr)[1].tobytes()
+    if orientation == 1:
+        return data
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    payload = exif.tobytes()[len(b"Exif\0\0") :]  # PNG's eXIf chunk holds the TIFF structure alone
+    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload + struct.pack(">I", zlib.crc32(b"eXIf" + payload))
+    return data[:33] + chunk + data[33:]  # after the signature and IHDR
+
+
+@pytest.mark.parametrize("extension", [".png", ".tif"])
+def test_sixteen_bit_color_reads_at_full_depth_or_by_the_one_eight_bit_rule(tmp_path: Path, extension: str) -> None:
+    rgb = np.random.default_rng(1).integers(0, 65536, (6, 5, 3), dtype=np.uint16)
+    path = tmp_path / f"deep{extension}"
+    path.write_bytes(sixteen_bit_color_file(rgb, extension))
+    assert np.array_equal(read_frame(str(path), as_drawn=True), rgb)
+    # value/257 rounded, as 16-bit gray reads: Pillow alone would keep each sample's high byte
+    assert np.array_equal(read_frame(str(path)), ((rgb.astype(np.int64) * 255 + 32767) // 65535).astype(np.uint8))
+    assert read_frame(str(path), gray=True, as_drawn=True).dtype == np.uint16
+
+
+def test_sixteen_bit_color_gets_its_exif_orientation(tmp_path: Path) -> None:
+    rgb = np.random.default_rng(2).integers(0, 65536, (4, 6, 3), dtype=np.uint16)
+    path = tmp_path / "sideways.png"
+    path.write_bytes(sixteen_bit_color_file(rgb, ".png", orientation=6))
+    assert np.array_equal(read_frame(str(path), as_drawn=True), np.rot90(rgb, -1))  # turned clockwise, as shown
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientations_turn_arrays_as_pillow_turns_images(tmp_path: Path, orientation: int) -> None:
+    pixels = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(tmp_path / "o.png", exif=exif)
+    assert np.array_equal(
+        oriented(pixels, orientation), np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "o.png")))
+    )
+
+
+def test_transparent_paper_is_kept_as_drawn_and_opaque_alpha_is_dropped(tmp_path: Path) -> None:
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[0, 0, 3] = 0
+    transparent = save(Image.fromarray(rgba, "RGBA"), tmp_path / "paper.png")
+    assert np.array_equal(read_frame(transparent, as_drawn=True), rgba)
+    assert read_frame(transparent)[0, 0].tolist() == [255, 255, 255]  # over white without as_drawn
+    gray_alpha = save(Image.fromarray(rgba[..., 2:], "LA"), tmp_path / "la.png")
+    assert read_frame(gray_alpha, gray="auto", as_drawn=True).shape == (4, 4, 2)
+    rgba[0, 0, 3] = 255
+    opaque = save(Image.fromarray(rgba, "RGBA"), tmp_path / "opaque.png")
+    assert read_frame(opaque, as_drawn=True).shape == (4, 4, 3)
 
 
 def test_mode_i32_tiff_taken_as_16_bit(tmp_path: Path) -> None:
