@@ -23,7 +23,7 @@ from pipeline.cel import Cel
 from pipeline.correspondence import CarriedFrame, compose_frame
 from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines
 from pipeline.lineart import LineArt, resize_bilinear
-from pipeline.regions import nearest_in_palette, paint_labels, rgb_to_lab, segment_regions
+from pipeline.regions import nearest_in_palette, paint_labels, paint_under_lines, rgb_to_lab, segment_regions
 
 # A region is flat when its confident carried colors spread less than this (RGB standard deviation, channels in
 # quadrature, 0-255 levels). Against 8: on the OpenMoji shots (benchmarks/shot_quality.py) the temporal error on
@@ -181,6 +181,7 @@ def finish_carried(
                 stats = region_stats(paint, carried.confident, labels)
     if fill == "flat":
         paint = flat_paint(paint, labels, stats, palette, model_regions)
+    paint = paint_under_lines(paint, labels)
     finished = compose_frame(paint, carried.line_color, art.lines)
     if art.guides is not None:
         mode = guide_lines if guide_lines in GUIDE_LINE_MODES else "paint"

@@ -6,11 +6,12 @@ toward its line color (black, or the keyframe's line colors when they are carrie
 beside the frame over white paper, which is what is written by default and what the video shows unless the shot
 has a background (`Background`): then each video frame is the cel on transparent paper laid over it.
 
-Paper. A pixel no line touches is paper where its paint is the keyframe's paper, near white (every channel at least
-PAPER_LEVEL), in an area that reaches the frame's border without crossing a line; a line pixel is paper when the
-nearest pixel no line touches is (so a line's outer edge lies on the paper and its inner edge on the paint it
-encloses, whatever color the paint under the line was carried as). A white shirt or the white of an eye enclosed by
-lines stays paint. On transparent paper, paper
+Paper. A paint region (pipeline/regions.py: the area between lines, small gaps closed) is paper when it reaches the
+frame's border and most of its paint is the keyframe's paper, near white (every channel at least PAPER_LEVEL): the
+odd pixel there that was carried off-white (a ghost of the keyframe's lines) is paper too. An ink pixel is paper when
+the nearest region pixel is (so a line's outer edge lies on the paper and its inner edge on the paint it encloses,
+whatever color the paint under the line was carried as). A white shirt or the white of an eye enclosed by lines
+stays paint. On transparent paper, paper
 is alpha 0 where no line covers it, a line's anti-aliased edge over paper has its coverage (255 minus the line's
 darkness) as alpha, and paint is opaque. Line art drawn on transparent paper (`LineArt.drawn`) keeps its own alpha
 over the paper, exactly, and its own line colors there unless the keyframe's line colors are carried.
@@ -26,10 +27,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
 from model.files import sixteen_to_eight
 from pipeline.lineart import LineArt
+from pipeline.regions import nearest_outside, segment_regions
 
 PAPERS = ("white", "transparent")
 DEPTHS = ("auto", "8", "16")
@@ -37,6 +38,10 @@ DEPTHS = ("auto", "8", "16")
 FORMATS = {"png": ".png", "tiff": ".tif"}
 # A pixel's paint is paper white when every channel is at least this: scanned or off-white keyframe paper too.
 PAPER_LEVEL = 220
+# ... and a region is paper when more than this share of its pixels' paint is.
+PAPER_SHARE = 0.5
+# Off-white paint in a paper region narrower than this (pixels) is a ghost of the keyframe's lines, and paper.
+_GHOST_KERNEL = np.ones((5, 5), np.uint8)
 # The layers `--layers` writes, each into a folder of its own inside the output folder, under the frame's name.
 LAYERS = ("lines", "paint")
 
@@ -88,18 +93,22 @@ class CelFormat:
 
 def paper_mask(paint: np.ndarray, lines: np.ndarray) -> np.ndarray:
     """(H, W) bool: the paper of a frame whose paint (H, W, 3) and lines (H, W) uint8 are given (the module's rule)."""
-    untouched = lines == 255
-    count, labels = cv2.connectedComponents(
-        (untouched & (paint.min(axis=2) >= PAPER_LEVEL)).view(np.uint8), connectivity=4
-    )
+    labels = segment_regions(lines)
+    count = int(labels.max()) + 1
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    white_paint = paint.min(axis=2) >= PAPER_LEVEL
+    white = np.bincount(labels.ravel(), weights=white_paint.ravel(), minlength=count)
     touching = np.zeros(count, bool)
     touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
-    touching[0] = False
-    paper = touching[labels]
-    if untouched.all() or not untouched.any():
-        return paper
-    rows, cols = distance_transform_edt(~untouched, return_distances=False, return_indices=True)
-    return paper[rows, cols]
+    paper_regions = touching & (white > PAPER_SHARE * sizes)
+    paper_regions[0] = False
+    # Paint thicker than a line's ghost is paint even there: an arm whose outline has a gap the closing missed.
+    painted = cv2.morphologyEx((~white_paint).view(np.uint8), cv2.MORPH_OPEN, _GHOST_KERNEL).view(bool)
+    paper = paper_regions[labels] & ~painted
+    ink = labels == 0
+    if ink.any() and not ink.all():
+        paper = paper.ravel()[nearest_outside(ink)]
+    return paper
 
 
 def draw_lines_deep(paint: np.ndarray, line_color: np.ndarray, deep_lines: np.ndarray) -> np.ndarray:

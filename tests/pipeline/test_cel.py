@@ -59,6 +59,15 @@ def test_paper_is_the_white_around_the_drawing_not_the_white_it_encloses() -> No
     assert paper[outer_edge].all() and not paper[inner_edge].any()
 
 
+def test_ghosts_of_the_keyframes_lines_on_the_paper_are_paper_and_a_thick_area_of_paint_is_not() -> None:
+    cel = ring_cel()
+    paint = cel.paint.copy()
+    paint[5, 5:30] = 90  # a one-pixel ghost of a line carried onto the paper
+    paint[30:40, 0:12] = SKIN  # an arm reaching the border, its outline open: the paper region's, but painted
+    paper = paper_mask(paint, cel.art.lines)
+    assert paper[5, 5:30].all() and not paper[32:38, 2:10].any() and paper[0, 0]
+
+
 def test_transparent_paper_keeps_paint_opaque_and_line_edges_partly_transparent() -> None:
     cel = ring_cel()
     frame = cel_images(cel, CelFormat(paper="transparent"))[""]
