@@ -30,7 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from model.files import write_bytes_atomic
-from pipeline.frames import WrittenFile, join_url
+from pipeline.frame_names import join_url
+from pipeline.outputs import WrittenFile
 from pipeline.shot import FrameRecord, ShotResult
 from pipeline.status import FrameStatus, ShotStatus
 

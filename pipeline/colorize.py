@@ -30,22 +30,8 @@ from model.files import remove_stale_temporaries
 from pipeline.cel import Background
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
 from pipeline.finishing import FrameEmitter, FrameFinisher, HeldVideoCels, PendingFrame, frame_threads
-from pipeline.frames import (
-    ArrayFrames,
-    FrameCollector,
-    FrameRead,
-    FrameReader,
-    FrameWriter,
-    WrittenFile,
-    check_output_names,
-    image_problem,
-    intact_outputs,
-    join_url,
-    list_frames,
-    output_name,
-    read_frame,
-    sequence_frame_name,
-)
+from pipeline.frame_names import check_output_names, join_url, output_name, sequence_frame_name
+from pipeline.frames import ArrayFrames, FrameRead, FrameReader, image_problem, list_frames, read_frame
 from pipeline.lineart import (
     FrameGeometry,
     LineArt,
@@ -55,6 +41,7 @@ from pipeline.lineart import (
     to_model_line,
     to_model_reference,
 )
+from pipeline.outputs import FrameCollector, FrameWriter, WrittenFile, intact_outputs
 from pipeline.references import FrameReferences, ReferenceBank
 from pipeline.regions import keyframe_palette
 from pipeline.shot import PRECISIONS, FrameFailure, FrameRecord, Shot, ShotOptions, ShotResult

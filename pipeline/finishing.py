@@ -26,8 +26,9 @@ from pipeline.carried import finish_carried
 from pipeline.cel import Background, Cel, CelFormat, cel_images, video_cel
 from pipeline.composite import composite_lines, finish_frame, has_closed_regions, vote_frame
 from pipeline.correspondence import Correspondence, ShotCarrier
-from pipeline.frames import FrameCollector, FrameWriter, WrittenFile, join_url
+from pipeline.frame_names import join_url
 from pipeline.lineart import LineArt
+from pipeline.outputs import FrameCollector, FrameWriter, WrittenFile
 from pipeline.regions import RegionVote, paint_regions
 from pipeline.shot import FrameFailure, FrameRecord, ShotResult
 from pipeline.status import FrameStatus
