@@ -8,7 +8,7 @@
   the folder reads as one table of the episode at any time (even after a killed run); colorize-shot writes its one
   row the same way into the shot's output folder.
 
-Rows are record dataclasses (`pipeline.colorize.FrameRecord`, `ShotRecord`, `PlannedShot`); each table's schema
+Rows are record dataclasses (`pipeline.shot.FrameRecord`, `ShotRecord`, `PlannedShot`); each table's schema
 is derived from its record's fields, and reading a table gives its records back.
 """
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pipeline import frames as frames_module
-from pipeline.colorize import ShotColorizer, outward_order
+from pipeline.colorize import ShotColorizer
 from pipeline.outputs import WrittenFile
 from pipeline.regions import keyframe_palette, segment_regions
 from pipeline.shot import Shot, ShotOptions
@@ -130,13 +130,6 @@ def test_missing_reference_is_a_failed_shot_not_an_exception(colorizer, tmp_path
     shot = Shot("s", str(SAMPLE / "frames"), str(tmp_path / "missing.png"), str(tmp_path / "out"))
     result = colorizer.run(shot, ShotOptions())
     assert result.status == "failed" and "missing.png" in result.error
-
-
-def test_outward_order_goes_nearest_first():
-    assert outward_order(6, 3) == [3, 4, 2, 5, 1, 0]
-    assert outward_order(4, 0) == [0, 1, 2, 3]
-    assert outward_order(3, 2) == [2, 1, 0]
-    assert outward_order(1, 0) == [0]
 
 
 def test_frames_are_colored_outward_from_the_keyframe_and_the_video_stays_in_order(colorizer, tmp_path, monkeypatch):
