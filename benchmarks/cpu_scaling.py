@@ -42,8 +42,9 @@ from shot_speed import SAMPLE, make_shot
 
 from pipeline.correspondence import ShotCarrier, keyframe_line_art
 from pipeline.finishing import PendingFrame, finish_carried_frame
-from pipeline.frames import read_frame, write_frame
+from pipeline.frames import read_frame
 from pipeline.lineart import prepare_line_art
+from pipeline.outputs import write_frame
 from pipeline.regions import keyframe_palette
 from pipeline.video import VideoWriter
 

@@ -52,7 +52,8 @@ from model.metrics import psnr, ssim  # noqa: E402
 from model.synthetic_shots import DrawingPart, Motion, find_parts, random_part_motions, render_openmoji_shot  # noqa: E402
 from model.xdog import extract_line_art  # noqa: E402
 from pipeline.colorize import ShotColorizer  # noqa: E402
-from pipeline.frames import list_frames, read_frame, write_frame  # noqa: E402
+from pipeline.frames import list_frames, read_frame  # noqa: E402
+from pipeline.outputs import write_frame  # noqa: E402
 from pipeline.quality import (  # noqa: E402
     FrameRegions,
     keyframe_under_lines,

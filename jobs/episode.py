@@ -40,7 +40,8 @@ from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.files import write_bytes_atomic
 from pipeline.finishing import frame_threads
-from pipeline.frames import intact_outputs, join_url, output_name
+from pipeline.frame_names import join_url, output_name
+from pipeline.outputs import intact_outputs
 from pipeline.shot import Shot, ShotOptions, ShotResult
 from pipeline.status import ShotStatus
 

@@ -8,7 +8,7 @@
   the folder reads as one table of the episode at any time (even after a killed run); colorize-shot writes its one
   row the same way into the shot's output folder.
 
-Rows are record dataclasses (`pipeline.colorize.FrameRecord`, `ShotRecord`, `PlannedShot`); each table's schema
+Rows are record dataclasses (`pipeline.shot.FrameRecord`, `ShotRecord`, `PlannedShot`); each table's schema
 is derived from its record's fields, and reading a table gives its records back.
 """
 
@@ -30,7 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from model.files import write_bytes_atomic
-from pipeline.frames import WrittenFile, join_url
+from pipeline.frame_names import join_url
+from pipeline.outputs import WrittenFile
 from pipeline.shot import FrameRecord, ShotResult
 from pipeline.status import FrameStatus, ShotStatus
 

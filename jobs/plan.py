@@ -22,18 +22,13 @@ from jobs.manifest import PLAN_SCHEMA, PlannedShot, records_table
 from jobs.spec import JobSpec, SpecError, check_spec
 from model.checkpoint import DEFAULT_WEIGHTS, load_colorizer, read_checkpoint_info
 from model.files import storage_connection_errors
-from pipeline.colorize import count_shot_frames, read_background
 from pipeline.cuts import ShotFrames, detect_cuts, read_thumbnails, split_sequence
-from pipeline.frames import (
-    check_output_names,
-    join_url,
-    list_frames,
-    overwrite_problem,
-    read_frame,
-)
+from pipeline.frame_names import check_output_names, join_url, overwrite_problem
+from pipeline.frames import list_frames, read_frame
 from pipeline.keyframes import Keyframe, Similarity, assign_keyframes, keyframe_frame_problem, line_art_similarity
 from pipeline.references import ShotReference
 from pipeline.shot import OPTIONS, Shot, ShotOptions
+from pipeline.shot_files import count_shot_frames, read_background
 from pipeline.video import CODECS, is_video
 
 log = logging.getLogger(__name__)

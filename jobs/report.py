@@ -49,7 +49,8 @@ from jobs.manifest import (
 )
 from jobs.pages import render_page
 from model.files import write_bytes_atomic
-from pipeline.frames import join_url, read_frame
+from pipeline.frame_names import join_url
+from pipeline.frames import read_frame
 from pipeline.png import encode_png
 from pipeline.quality import QualitySignals, ShotSignals, reduced_rgb
 from pipeline.shot import OPTIONS, FrameRecord

@@ -29,15 +29,10 @@ from jobs.report import report_or_warn
 from jobs.runner import RunSettings, run_shots
 from model.checkpoint import read_checkpoint_info
 from model.files import write_bytes_atomic
-from pipeline.colorize import count_shot_frames, read_background, shot_background_url
-from pipeline.frames import (
-    check_output_names,
-    join_url,
-    list_frames,
-    overwrite_problem,
-    read_frame,
-)
+from pipeline.frame_names import check_output_names, join_url, overwrite_problem
+from pipeline.frames import list_frames, read_frame
 from pipeline.shot import Shot, ShotOptions, ShotResult
+from pipeline.shot_files import count_shot_frames, read_background, shot_background_url
 from pipeline.video import VideoWriter, is_video
 
 log = logging.getLogger(__name__)

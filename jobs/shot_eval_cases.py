@@ -23,8 +23,10 @@ import numpy as np
 from model.files import natural_key
 from pipeline.correspondence import keyframe_line_art
 from pipeline.cuts import detect_cuts, thumbnail
-from pipeline.frames import list_frames, output_name, read_frame, write_frame
+from pipeline.frame_names import output_name
+from pipeline.frames import list_frames, read_frame
 from pipeline.lineart import resize_bilinear
+from pipeline.outputs import write_frame
 from pipeline.video import decode_video, is_video
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jobs.pages import render_page
 from jobs.shot_eval import KEYFRAME_BASELINE, CaseResult, ShotEvalResult
-from pipeline.frames import write_frame
+from pipeline.outputs import write_frame
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:

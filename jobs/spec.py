@@ -33,7 +33,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from model.files import storage_connection_errors
-from pipeline.frames import name_problem, resolved_location
+from pipeline.frame_names import name_problem, resolved_location
 from pipeline.shot import OPTIONS, InvalidOptions, ShotOptions
 
 _STRICT = ConfigDict(extra="forbid", strict=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jobs.manifest import FRAME_TABLE_NAME, PLAN_TABLE_NAME, PlannedShot, read_frames, read_records, url_exists
-from pipeline.frames import WrittenFile, join_url, written_file_problem
+from pipeline.frame_names import join_url
+from pipeline.outputs import WrittenFile, written_file_problem
 from pipeline.shot import FrameRecord
 from pipeline.status import FrameStatus
 

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.colorize import ShotColorizer
-from pipeline.frames import list_frames, overwrite_problem
+from pipeline.frame_names import overwrite_problem
+from pipeline.frames import list_frames
 from pipeline.references import ShotReference
 from pipeline.shot import Shot, ShotOptions, ShotResult
 from pipeline.video import is_video

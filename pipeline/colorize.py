@@ -10,15 +10,18 @@ with its reason; the others go on. No Ray and no Click here: jobs/ runs this ins
 `run` takes a shot's files (a `Shot` of URLs); `run_arrays` the same shot as arrays in memory, for a notebook
 (pipeline/api.py): it only reads the frames from the arrays and keeps the finished ones instead of writing them,
 and `color_frames`, the engine, is the same for both.
+
+What is not the engine lives beside it: a shot's files other than the frames read and written here (frame count,
+keyframe line art, resume, background, video) in pipeline/shot_files.py; the order frames are colored in, in
+pipeline/coloring_order.py.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 
 import numpy as np
@@ -26,26 +29,11 @@ import torch
 
 from model.checkpoint import DEFAULT_WEIGHTS, CheckpointInfo, load_colorizer
 from model.colorizer import Colorizer
-from model.files import remove_stale_temporaries
-from pipeline.cel import Background
-from pipeline.correspondence import ShotCarrier, keyframe_line_art
-from pipeline.finishing import FrameEmitter, FrameFinisher, HeldVideoCels, PendingFrame, frame_threads
-from pipeline.frames import (
-    ArrayFrames,
-    FrameCollector,
-    FrameRead,
-    FrameReader,
-    FrameWriter,
-    WrittenFile,
-    check_output_names,
-    image_problem,
-    intact_outputs,
-    join_url,
-    list_frames,
-    output_name,
-    read_frame,
-    sequence_frame_name,
-)
+from pipeline.coloring_order import coloring_order
+from pipeline.correspondence import ShotCarrier, carrier_from
+from pipeline.finishing import FrameEmitter, FrameFinisher, HeldVideoCels, PendingFrame, frame_threads, frame_to_color
+from pipeline.frame_names import check_output_names
+from pipeline.frames import ArrayFrames, FrameRead, FrameReader, image_problem, list_frames, read_frame
 from pipeline.lineart import (
     FrameGeometry,
     LineArt,
@@ -55,135 +43,28 @@ from pipeline.lineart import (
     to_model_line,
     to_model_reference,
 )
-from pipeline.references import FrameReferences, ReferenceBank
+from pipeline.outputs import FrameCollector, FrameWriter
+from pipeline.references import ReferenceBank, stack_references
 from pipeline.regions import keyframe_palette
-from pipeline.shot import PRECISIONS, FrameFailure, FrameRecord, Shot, ShotOptions, ShotResult
+from pipeline.shot import PRECISIONS, FrameFailure, Shot, ShotOptions, ShotResult
+from pipeline.shot_files import (
+    count_shot_frames,
+    encode_video_from_outputs,
+    existing_outputs,
+    keyframe_lines,
+    pending_frame,
+    read_background,
+    shot_background_url,
+    shot_video,
+    video_line_art,
+)
 from pipeline.tracking import RegionTracker
-from pipeline.video import VideoFeed, VideoWriter, decode_video, frame_timecode, is_video
+from pipeline.video import VideoFeed, is_video
 
 log = logging.getLogger(__name__)
 
 # The name in reports of a shot given as arrays (`ShotColorizer.run_arrays`).
 IN_MEMORY_SHOT = "in-memory shot"
-
-
-def existing_outputs(shot: Shot, options: ShotOptions) -> dict[str, WrittenFile]:
-    """The outputs a rerun keeps, by name: with resume, those of `shot.recorded_outputs` still there byte for byte
-    (the SHA-256 recorded when they were written) that decode. Any other file under an output's name (changed,
-    truncated, never recorded) is colored again and replaced; nothing is kept without resume, nor for a video over
-    a background, whose frames need each cel's paper alpha, which a file written over white no longer holds. First,
-    temporaries an interrupted run left of the shot's frames are removed."""
-    extension = options.cel_format.extension
-    remove_stale_temporaries(shot.output, lambda name: name.endswith(extension), options.storage_options)
-    if not options.resume or not shot.recorded_outputs or shot_background_url(shot, options):
-        return {}
-    return intact_outputs(shot.output, shot.recorded_outputs, options.storage_options, workers=frame_threads())
-
-
-def count_shot_frames(shot: Shot, options: ShotOptions) -> int:
-    """How many frames a shot has (a video is decoded to count: container frame counts are unreliable)."""
-    if shot.frame_urls:
-        return len(shot.frame_urls)
-    if is_video(shot.frames):
-        return sum(1 for _ in decode_video(shot.frames, options.storage_options))
-    return len(list_frames(shot.frames, options.storage_options))
-
-
-def outward_order(count: int, starts: int | tuple[int, ...]) -> list[int]:
-    """Frame indices outward from the keyframes at `starts`, nearest to one first, at equal distance later before
-    earlier: 3 of 6 -> 3, 4, 2, 5, 1, 0; (0, 5) of 6 -> 5, 0, 4, 1, 3, 2. Every frame then comes after its
-    neighbour nearer a keyframe, the order region tracking and chaining need."""
-    starts = (starts,) if isinstance(starts, int) else starts
-    clipped = [min(max(start, 0), count - 1) for start in starts] or [0]
-    return sorted(range(count), key=lambda i: (min(abs(i - start) for start in clipped), -i))
-
-
-def shot_video(shot: Shot, options: ShotOptions) -> VideoWriter:
-    """The writer of the shot's video. When the shot's first frame's name ends in a number (sh010_0001.png), the
-    video starts at that frame's timecode."""
-    timecode = None
-    if not is_video(shot.frames):
-        first = shot.frame_urls[0] if shot.frame_urls else list_frames(shot.frames, options.storage_options)[0]
-        if (number := re.search(r"(\d+)\D*$", first.rpartition("/")[2])) is not None:
-            timecode = frame_timecode(int(number[1]), options.fps)
-    return VideoWriter(shot.video, options.fps, options.codec, options.storage_options, timecode)
-
-
-def shot_background_url(shot: Shot, options: ShotOptions) -> str:
-    """The background the shot's video is laid over; "" when there is none (or no video)."""
-    return options.background if shot.video is not None else ""
-
-
-def read_background(url: str, options: ShotOptions) -> Background:
-    """The shot's background, read once; raises ValueError naming the file when it cannot be used."""
-    try:
-        return Background(read_frame(url, options.storage_options, max_pixels=options.max_pixels))
-    except ValueError as error:  # FrameError says what is wrong: missing, empty, truncated, not an image, too big
-        msg = f"background {url!r} cannot be used: {error}"
-        raise ValueError(msg) from error
-
-
-def encode_video_from_outputs(
-    shot: Shot, options: ShotOptions, records: list[FrameRecord], held: HeldVideoCels | None = None
-) -> None:
-    """Write the shot's video in frame order from its output frames, or over its background from the cels `held`;
-    a frame without one holds the previous frame."""
-    video = shot_video(shot, options)
-    try:
-        for record in records:
-            frame = None
-            if held is not None:
-                frame = held.frame(record.index)
-            elif record.output:
-                frame = read_frame(record.output, options.storage_options, max_pixels=options.max_pixels)
-            video.write_or_hold(frame)
-    except BaseException:
-        video.abort()
-        raise
-    video.close()
-
-
-def video_line_art(
-    url: str, total: int, storage_options: dict, prepare: Callable[[np.ndarray], LineArt], extension: str = ".png"
-) -> Iterator[FrameRead]:
-    """The frames of a line-art video, prepared, named frame_00001.png ... (`sequence_frame_name`, with
-    `extension`)."""
-    for index, rgb in enumerate(decode_video(url, storage_options)):
-        name = sequence_frame_name(index, total, extension)
-        try:
-            yield FrameRead(index, name, prepare(rgb), None)
-        except ValueError as error:
-            yield FrameRead(index, name, None, error)
-
-
-def coloring_order(positions: Iterable[int | None], total: int) -> list[int] | None:
-    """The order a shot of `total` frames is colored in, outward from the frames its keyframes were painted on
-    (`outward_order`); None for first to last: a single keyframe on the first frame or on none of the shot's."""
-    starts = tuple(position for position in positions if position is not None and 0 <= position < total)
-    if starts in ((), (0,)):
-        return None
-    return outward_order(total, starts)
-
-
-def carrier_from(keyframes: list[tuple[np.ndarray, int | None]], painted_on: list[np.ndarray | None]) -> ShotCarrier:
-    """What carries a shot's keyframes to its frames, each keyframe with its line art: `painted_on` (H, W) uint8,
-    the lines it was painted over, or None for lines extracted from it (`keyframe_line_art`). A keyframe painted on
-    none of the shot's frames is carried from before the first."""
-    carried = []
-    for (image, position), lines in zip(keyframes, painted_on, strict=True):
-        lines = keyframe_line_art(image) if lines is None else lines
-        carried.append((image, lines, -1 if position is None else position))
-    return ShotCarrier(carried)
-
-
-def frame_to_color(read: FrameRead, name: str, place: int) -> PendingFrame:
-    """A frame read for coloring, at its `place` in the shot and with its output `name`; failed if it was not read."""
-    pending = PendingFrame(place, name, read.url)
-    if read.error is not None:
-        pending.failure = str(read.error)
-    else:
-        pending.art = read.array
-    return pending
 
 
 class ShotColorizer:
@@ -318,7 +199,9 @@ class ShotColorizer:
             keyframes = [(read_frame(ref.url, options.storage_options, max_pixels=options.max_pixels), ref.position)
                          for ref in shot.references]  # fmt: skip
             bank = ReferenceBank(lambda rgb: self.encode_reference(rgb, options.resolution), keyframes, options.chain)
-            carrier = self.shot_carrier(shot, options, keyframes) if options.color_source != "model" else None
+            carrier = None
+            if options.color_source != "model":
+                carrier = carrier_from(keyframes, keyframe_lines(shot, options, self.line_preparation(options)))
             reads, total = self.frame_source(shot, options)
             background_url = shot_background_url(shot, options)
             background = read_background(background_url, options) if background_url else None
@@ -339,7 +222,7 @@ class ShotColorizer:
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
         emitter = FrameEmitter(writer, video, result, progress, shot.recorded_outputs, options.cel_format, background,
                                held)  # fmt: skip
-        frames = (self.pending_frame(read, shot, options, existing_names, result, order) for read in reads)
+        frames = (pending_frame(read, shot, options, existing_names, result, order) for read in reads)
         try:
             self.color_frames(frames, bank, keyframes, carrier, order is not None, options, emitter)
         except BaseException:
@@ -462,29 +345,6 @@ class ShotColorizer:
             msg = f"shot {shot_name!r} asks for {asked}, this colorizer runs {runs}: set up one ShotColorizer for each"
             raise ValueError(msg)
 
-    def shot_carrier(
-        self, shot: Shot, options: ShotOptions, keyframes: list[tuple[np.ndarray, int | None]]
-    ) -> ShotCarrier:
-        """What carries the shot's keyframes to its frames (`carrier_from`), each keyframe with its own line art: the
-        file the studio gave, else the frame it was painted on (when that frame is a file of the shot)."""
-        prepare = self.line_preparation(options)
-        read = partial(read_frame, storage_options=options.storage_options, max_pixels=options.max_pixels, gray="auto")
-        urls: list[str] = []
-        painted_on = []
-        for (_, position), reference in zip(keyframes, shot.references, strict=True):
-            lines = None
-            if reference.lines is not None:
-                try:
-                    lines = prepare(read(reference.lines)).lines
-                except ValueError as error:
-                    msg = f"keyframe line art {reference.lines!r} (of {reference.url!r}) cannot be used: {error}"
-                    raise ValueError(msg) from error
-            elif position is not None and not is_video(shot.frames):
-                urls = urls or list(shot.frame_urls) or list_frames(shot.frames, options.storage_options)
-                lines = prepare(read(urls[position])).lines
-            painted_on.append(lines)
-        return carrier_from(keyframes, painted_on)
-
     @staticmethod
     def frame_order(shot: Shot, total: int) -> list[int] | None:
         """The order the shot's frames are colored in (`coloring_order`); None for first to last, always for a
@@ -525,31 +385,6 @@ class ShotColorizer:
         """What turns a decoded frame into prepared line art (`prepare_line_art`), as the options ask."""
         return lambda image: prepare_line_art(image, clean=options.clean_lines, guide_lines=options.guide_lines)
 
-    def pending_frame(
-        self,
-        read: FrameRead,
-        shot: Shot,
-        options: ShotOptions,
-        existing: Container[str],
-        result: ShotResult,
-        order: list[int] | None,
-    ) -> PendingFrame:
-        """Decide what happens to one frame, read in the coloring `order` (None: in shot order): resumed, failed, or
-        to be colored."""
-        place = order[read.index] if order else read.index  # its place in the shot
-        try:
-            name = read.url if is_video(shot.frames) else output_name(read.url, options.cel_format.extension)
-        except ValueError as error:
-            return PendingFrame(place, "", read.url, failure=str(error))
-        if name not in existing:
-            return frame_to_color(read, name, place)
-        result.resumed += 1
-        pending = PendingFrame(place, name, read.url)
-        if shot.video:
-            out_url = join_url(shot.output, name)
-            pending.finished = read_frame(out_url, options.storage_options, max_pixels=options.max_pixels)
-        return pending
-
     def predict_batch(
         self, batch: list[PendingFrame], bank: ReferenceBank, options: ShotOptions, finisher: FrameFinisher
     ) -> None:
@@ -576,15 +411,6 @@ class ShotColorizer:
             pending.batch = number
             finisher.put(pending)
         finisher.end_batch()
-
-
-def stack_references(references: list[FrameReferences]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Reference tokens and log weights for a model call: one shared (1, M, C) set when every frame has the same
-    tokens and no weights differ from 1, else one row per frame."""
-    first = references[0]
-    if all(r.tokens is first.tokens for r in references) and not any(r.log_weights.any() for r in references):
-        return first.tokens, None
-    return torch.cat([r.tokens for r in references]), torch.cat([r.log_weights for r in references])
 
 
 def shot_palette(keyframes: list[np.ndarray]) -> np.ndarray:

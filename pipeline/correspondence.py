@@ -383,3 +383,14 @@ class ShotCarrier:
     def carry(self, index: int, correspondence: Correspondence, frame_shape: tuple[int, int]) -> CarriedFrame:
         """The keyframe's colors carried to frame `index`; any thread."""
         return carry(self.keyframe_layers(self.nearest_keyframe(index), frame_shape), correspondence, frame_shape)
+
+
+def carrier_from(keyframes: list[tuple[np.ndarray, int | None]], painted_on: list[np.ndarray | None]) -> ShotCarrier:
+    """What carries a shot's keyframes to its frames, each keyframe with its line art: `painted_on` (H, W) uint8,
+    the lines it was painted over, or None for lines extracted from it (`keyframe_line_art`). A keyframe painted on
+    none of the shot's frames is carried from before the first."""
+    carried = []
+    for (image, position), lines in zip(keyframes, painted_on, strict=True):
+        lines = keyframe_line_art(image) if lines is None else lines
+        carried.append((image, lines, -1 if position is None else position))
+    return ShotCarrier(carried)

@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from model.xdog import gaussian_blur
-from pipeline.frames import FrameReader, name_problem
+from pipeline.frame_names import name_problem
+from pipeline.frames import FrameReader
 
 THUMBNAIL_SIZE = 64
 # Ink is spread by a 3x3 max filter and a Gaussian of 1.5 px at the thumbnail's size (about 1/20 of the frame in

@@ -26,8 +26,10 @@ from pipeline.carried import finish_carried
 from pipeline.cel import Background, Cel, CelFormat, cel_images, video_cel
 from pipeline.composite import composite_lines, finish_frame, has_closed_regions, vote_frame
 from pipeline.correspondence import Correspondence, ShotCarrier
-from pipeline.frames import FrameCollector, FrameWriter, WrittenFile, join_url
+from pipeline.frame_names import join_url
+from pipeline.frames import FrameRead
 from pipeline.lineart import LineArt
+from pipeline.outputs import FrameCollector, FrameWriter, WrittenFile
 from pipeline.regions import RegionVote, paint_regions
 from pipeline.shot import FrameFailure, FrameRecord, ShotResult
 from pipeline.status import FrameStatus
@@ -53,6 +55,16 @@ class PendingFrame:
     batch: int = 0  # the model batch it went through
 
 
+def frame_to_color(read: FrameRead, name: str, place: int) -> PendingFrame:
+    """A frame read for coloring, at its `place` in the shot and with its output `name`; failed if it was not read."""
+    pending = PendingFrame(place, name, read.url)
+    if read.error is not None:
+        pending.failure = str(read.error)
+    else:
+        pending.art = read.array
+    return pending
+
+
 class FrameFinisher:
     """Composites each frame's lines over its colors on a small thread pool and hands the frames to the emitter, in
     order, on a thread of its own.
@@ -71,7 +83,7 @@ class FrameFinisher:
         fill: "soft", "flat" or "auto", see `composite_lines`; "auto" is decided on the first frame put.
         palette: colors a flat fill is locked to, or None.
         tracker: decides a flat fill's region colors from frame to frame; frames must then be put in an order
-            where each frame's neighbour nearer the keyframe comes first (see `outward_order`).
+            where each frame's neighbour nearer the keyframe comes first (pipeline/coloring_order.py).
         on_finished: called on the finishing thread with (index, batch, finished frame) of every colored frame.
         guide_lines: what becomes of colored guide lines, see `finish_frame`.
         carrier: carries the keyframes' colors to the frames (pipeline/correspondence.py), the model's colors
@@ -241,7 +253,7 @@ def paint_and_finish(full: np.ndarray, vote: RegionVote, region_rgb: np.ndarray,
 
 class HeldVideoCels:
     """The video cels (`video_cel`) of a shot colored out of frame order, kept in memory as PNG bytes until its video
-    is encoded in frame order over the background (`encode_video_from_outputs`).
+    is encoded in frame order over the background (`encode_video_from_outputs`, pipeline/shot_files.py).
 
     The written files cannot stand in for them: a frame written over white has lost the paper's alpha, and finding
     it again from the file would need the frame's paint and lines apart, which the file no longer holds. A cel on

@@ -52,6 +52,15 @@ class FrameReferences:
     log_weights: torch.Tensor
 
 
+def stack_references(references: list[FrameReferences]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Reference tokens and log weights for a model call: one shared (1, M, C) set when every frame has the same
+    tokens and no weights differ from 1, else one row per frame."""
+    first = references[0]
+    if all(r.tokens is first.tokens for r in references) and not any(r.log_weights.any() for r in references):
+        return first.tokens, None
+    return torch.cat([r.tokens for r in references]), torch.cat([r.log_weights for r in references])
+
+
 # A keyframe with color on fewer of its pixels than this is line art given by mistake (or a gray scan).
 UNCOLORED_SHARE = 0.005
 

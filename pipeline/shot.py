@@ -17,8 +17,8 @@ from typing import Any
 from model.files import DEFAULT_MAX_PIXELS
 from pipeline.cel import DEPTHS, FORMATS, PAPERS, CelFormat
 from pipeline.composite import FILLS
-from pipeline.frames import WrittenFile
 from pipeline.lineart import GUIDE_LINE_OPTIONS
+from pipeline.outputs import WrittenFile
 from pipeline.references import ShotReference
 from pipeline.status import FrameStatus, ShotStatus
 from pipeline.video import CODECS

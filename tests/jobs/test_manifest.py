@@ -25,7 +25,7 @@ from jobs.manifest import (
     write_result,
 )
 from jobs.nightly import REPORT_SCHEMA, SpecRun, SpecStatus, summarize
-from pipeline.frames import WrittenFile
+from pipeline.outputs import WrittenFile
 from pipeline.shot import FrameFailure, FrameRecord, ShotResult
 from pipeline.status import FrameStatus, ShotStatus
 

@@ -3,6 +3,7 @@ leaves the colorizer as it was."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -12,8 +13,8 @@ import pytest
 from PIL import Image
 
 from pipeline import frames as frames_module
-from pipeline.colorize import ShotColorizer, outward_order
-from pipeline.frames import WrittenFile
+from pipeline.colorize import ShotColorizer
+from pipeline.outputs import WrittenFile
 from pipeline.regions import keyframe_palette, segment_regions
 from pipeline.shot import Shot, ShotOptions
 from pipeline.video import decode_video
@@ -105,14 +106,14 @@ def test_resume_skips_frames_already_written(colorizer, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_crash_mid_write_leaves_no_partial_png(colorizer, tmp_path, monkeypatch):
-    real_replace = frames_module.os.replace
+    real_replace = os.replace
 
     def crash_on_frame5(source, target):
         if str(target).endswith("frame5.png"):
             raise OSError("disk vanished")
         real_replace(source, target)
 
-    monkeypatch.setattr(frames_module.os, "replace", crash_on_frame5)
+    monkeypatch.setattr(os, "replace", crash_on_frame5)
     result = run(colorizer, SAMPLE / "frames", tmp_path / "out")
     assert result.status == "partial" and result.written == 11
     assert [f.frame.rsplit("/", 1)[-1] for f in result.failures] == ["frame5.png"]
@@ -129,13 +130,6 @@ def test_missing_reference_is_a_failed_shot_not_an_exception(colorizer, tmp_path
     shot = Shot("s", str(SAMPLE / "frames"), str(tmp_path / "missing.png"), str(tmp_path / "out"))
     result = colorizer.run(shot, ShotOptions())
     assert result.status == "failed" and "missing.png" in result.error
-
-
-def test_outward_order_goes_nearest_first():
-    assert outward_order(6, 3) == [3, 4, 2, 5, 1, 0]
-    assert outward_order(4, 0) == [0, 1, 2, 3]
-    assert outward_order(3, 2) == [2, 1, 0]
-    assert outward_order(1, 0) == [0]
 
 
 def test_frames_are_colored_outward_from_the_keyframe_and_the_video_stays_in_order(colorizer, tmp_path, monkeypatch):

@@ -18,7 +18,9 @@ from PIL import Image, ImageOps
 from model.data import load_folder_pairs
 from model.files import FrameError, oriented
 from pipeline import frames
-from pipeline.frames import FrameReader, FrameWriter, list_frames, output_name, read_frame, write_frame
+from pipeline.frame_names import output_name
+from pipeline.frames import FrameReader, list_frames, read_frame
+from pipeline.outputs import FrameWriter, write_frame
 
 
 def save(img: Image.Image, path: Path, **kwargs: object) -> str:
@@ -30,7 +32,7 @@ def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-# --- listing -------------------------------------------------------------------------------------------------------
+# --- listing ----------------------------------------------------------------------------------------------------------
 
 
 def test_list_frames_natural_order_and_junk_ignored(tmp_path: Path) -> None:
@@ -73,7 +75,7 @@ def test_list_frames_refuses_unusable_folders(tmp_path: Path, case: str) -> None
         list_frames(str(folder))
 
 
-# --- reading: every mode to RGB ------------------------------------------------------------------------------------
+# --- reading: every mode to RGB ---------------------------------------------------------------------------------------
 
 
 def test_mode_l(tmp_path: Path) -> None:
@@ -283,7 +285,7 @@ def test_auto_reads_files_without_color_as_gray_and_the_others_as_rgb(tmp_path: 
     assert np.array_equal(auto, read_frame(url, gray=not colored))
 
 
-# --- reading: refusals ---------------------------------------------------------------------------------------------
+# --- reading: refusals ------------------------------------------------------------------------------------------------
 
 
 def test_empty_file_refused(tmp_path: Path) -> None:
@@ -346,50 +348,7 @@ def test_our_pixel_limit_decides_not_pillows_bomb_guard(tmp_path: Path, monkeypa
     assert Image.MAX_IMAGE_PIXELS == 50  # Pillow's own setting is left as it was
 
 
-# --- writing -------------------------------------------------------------------------------------------------------
-
-
-def test_write_png_round_trip(tmp_path: Path) -> None:
-    rgb, gray = noise(9, 11), noise(9, 11)[..., 0]
-    write_frame(rgb, str(tmp_path / "out" / "deep" / "rgb.png"))  # parent folders are created
-    write_frame(gray, str(tmp_path / "gray.png"))
-    assert np.array_equal(read_frame(str(tmp_path / "out" / "deep" / "rgb.png")), rgb)
-    assert np.array_equal(read_frame(str(tmp_path / "gray.png"))[..., 0], gray)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gray.png", "out"]  # no temporary files left
-
-
-@pytest.mark.parametrize(
-    "array", [np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 2), np.uint8), np.zeros(4, np.uint8)]
-)
-def test_write_png_refuses_bad_arrays(tmp_path: Path, array: np.ndarray) -> None:
-    with pytest.raises(ValueError, match=r"bad\.png.*uint8"):
-        write_frame(array, str(tmp_path / "bad.png"))
-    assert list(tmp_path.iterdir()) == []
-
-
-# --- output names --------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "name"),
-    [
-        ("s3://bucket/shot/frame0001.jpg", "frame0001.png"),
-        ("/data/shot/frame2.PNG", "frame2.png"),
-        ("frame.v2.tiff", "frame.v2.png"),
-        ("noext", "noext.png"),
-    ],
-)
-def test_output_name(url: str, name: str) -> None:
-    assert output_name(url) == name
-
-
-@pytest.mark.parametrize("url", ["../x.png", "shot/../../x.png", "shot/..", "shot/a\\..\\x.png", "shot/", ".png"])
-def test_output_name_refuses_escapes(url: str) -> None:
-    with pytest.raises(FrameError, match="output"):
-        output_name(url)
-
-
-# --- reader and writer ---------------------------------------------------------------------------------------------
+# --- reader -----------------------------------------------------------------------------------------------------------
 
 
 def _shot(folder: Path, count: int, bad: set[int] = frozenset()) -> list[str]:
@@ -446,25 +405,7 @@ def test_frame_reader_stops_early_without_hanging(tmp_path: Path) -> None:
     assert len(reader) == 20
 
 
-def test_frame_writer_records_errors_and_goes_on(tmp_path: Path) -> None:
-    (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
-    targets = [str(tmp_path / "out" / f"f{i}.png") for i in range(6)]
-    targets[2] = str(tmp_path / "blocker" / "f2.png")
-    with FrameWriter(workers=2, max_pending=2) as writer:
-        for i, url in enumerate(targets):
-            array = np.zeros((4, 4), np.float64) if i == 4 else np.full((4, 5, 3), i, np.uint8)
-            writer.submit(array, url)
-    results = writer.results
-    assert [url for url, _ in results] == targets
-    assert [i for i, (_, err) in enumerate(results) if err is not None] == [2, 4]
-    assert isinstance(results[4][1], ValueError)
-    for i in (0, 1, 3, 5):
-        assert (read_frame(targets[i]) == i).all()
-    with pytest.raises(RuntimeError, match="closed"):
-        writer.submit(np.zeros((2, 2), np.uint8), targets[0])
-
-
-# --- S3 (moto) -----------------------------------------------------------------------------------------------------
+# --- S3 (moto) --------------------------------------------------------------------------------------------------------
 
 
 def test_s3_round_trip(s3_server: dict) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.colorize import ShotColorizer, outward_order
+from pipeline.colorize import ShotColorizer
 from pipeline.references import TIMESCALE_FRAMES, ReferenceBank, ShotReference, keyframe_weight
 from pipeline.regions import rgb_to_lab
 from pipeline.shot import Shot, ShotOptions
@@ -71,17 +71,6 @@ def test_a_keyframe_counts_less_the_further_away_it_was_painted():
         shares = refs.log_weights[0].exp()
         assert shares[near].min() > 2 * shares[far].max()
         assert shares[0] + shares[4] == pytest.approx(1.0)
-
-
-def test_frames_are_colored_outward_from_every_keyframe():
-    assert outward_order(6, (0, 5)) == [5, 0, 4, 1, 3, 2]
-    order = outward_order(20, (4, 15))
-    assert sorted(order) == list(range(20))
-    for position, index in enumerate(order):  # each frame after its neighbour nearer a keyframe
-        if index not in (4, 15):
-            nearest = min((4, 15), key=lambda k: (abs(index - k), k))
-            neighbour = index - 1 if index > nearest else index + 1
-            assert order.index(neighbour) < position
 
 
 def test_chaining_joins_a_finished_frame_and_gives_the_same_result_every_run(colorizer, tmp_path):

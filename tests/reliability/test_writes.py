@@ -313,15 +313,15 @@ def test_a_linked_frame_stamps_its_shots_input_hash_with_the_drawing_it_links_to
 KILLED_WRITER = """
 import os, signal, sys
 import numpy as np
-from pipeline import frames
+from pipeline import outputs
 from pipeline.video import VideoWriter
 
 video, frame = sys.argv[1], sys.argv[2]
 writer = VideoWriter(video)
 for level in range(60):  # enough frames for the encoder to write its first packets: the temporary is on disk
     writer.write(np.full((300, 400, 3), level, np.uint8))
-frames.os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # killed between a PNG's write and rename
-frames.write_frame(np.zeros((300, 400, 3), np.uint8), frame)
+os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # killed between a PNG's write and rename
+outputs.write_frame(np.zeros((300, 400, 3), np.uint8), frame)
 """
 
 
