@@ -1,13 +1,14 @@
-"""Image files on any fsspec URL, read and written one way for training (model/data.py) and coloring
-(pipeline/frames.py). It lives in model/ because model/ may not import pipeline/, and both need it.
+"""Image files on any fsspec URL, read and written one way for training (model/data.py) and coloring (pipeline/frames.py
+reads, pipeline/outputs.py writes). It lives in model/ because model/ may not import pipeline/, and both need it.
 
 - Which files are images (`IMAGE_EXTENSIONS`), in natural order (`natural_key`: frame2 before frame10).
 - Decoding (`decode_frame`): the file's content decides the format, any Pillow mode becomes RGB (or gray) uint8 over
-  paper white, with EXIF orientation applied. 16-bit samples become 8-bit by value/257, rounded, whatever the
-  image's brightest pixel: a frame reads the same for the network that learns from it and the one that colors it.
-  Pillow has no 16-bit color mode (it would keep each sample's high byte), so 16-bit color PNG and TIFF files are
-  decoded by OpenCV. Asked for the frame `as_drawn`, a 16-bit file keeps its 16-bit samples and a frame drawn on
-  transparent paper keeps its alpha channel (pipeline/lineart.py and pipeline/cel.py write the cel from them).
+  paper white, with EXIF orientation applied. 16-bit samples become 8-bit by value/257, rounded, whatever the image's
+  brightest pixel: a frame reads the same for the network that learns from it and the one that colors it. Pillow has no
+  16-bit color mode (it would keep each sample's high byte), so 16-bit color PNG and TIFF files are decoded by OpenCV,
+  and OpenEXR files by model/exr.py (back to sRGB and straight alpha). Asked for the frame `as_drawn`, a 16-bit file
+  keeps its 16-bit samples and a frame drawn on transparent paper keeps its alpha channel (pipeline/lineart.py and
+  pipeline/cel.py write the cel from them).
   Empty, corrupt, truncated, animated or over-large files raise a FrameError naming them.
 - Writing (`write_bytes_atomic`, `put_file_atomic`): under a temporary sibling name, then renamed (or one upload on
   object stores), retried when the failure may pass, so that an interrupted run never leaves a truncated file under
@@ -36,9 +37,11 @@ from fsspec.implementations.local import LocalFileSystem
 from natsort import natsort_keygen, ns
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from model.exr import decode_exr, exr_size, is_exr
+
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".exr"})
 DEFAULT_MAX_PIXELS = 8192 * 8192
 
 # Content is sniffed, so a JPEG named .png still reads; the list keeps out formats whose plugins shell out (EPS runs
@@ -170,6 +173,8 @@ def decode_frame(
     if not data:
         msg = f"frame {url!r} is an empty file"
         raise FrameError(msg)
+    if is_exr(data):
+        return _decode_exr_frame(data, url, max_pixels=max_pixels, gray=gray, as_drawn=as_drawn)
 
     try:
         img = open_image(data)
@@ -213,6 +218,24 @@ def decode_frame(
         if as_drawn and has_transparency(img):
             return _as_read(np.asarray(img.convert("LA" if gray else "RGBA")), gray=bool(gray), as_drawn=True)
         return image_to_gray(img) if gray else image_to_rgb(img)
+
+
+def _decode_exr_frame(data: bytes, url: str, *, max_pixels: int, gray: bool | str, as_drawn: bool) -> np.ndarray:
+    """An OpenEXR file's frame (model/exr.py), as `decode_frame` returns any other."""
+    try:
+        width, height = exr_size(data)
+        if width * height > max_pixels:
+            pixels = width * height
+            msg = f"frame {url!r} is too large: {width}x{height} = {pixels} pixels, over the limit of {max_pixels}"
+            raise FrameError(msg)
+        samples = decode_exr(data)
+    except ValueError as exc:
+        if isinstance(exc, FrameError):
+            raise
+        msg = f"frame {url!r} is truncated or corrupt: {exc}"
+        raise FrameError(msg) from exc
+    is_gray = samples.ndim == 2
+    return _as_read(samples, gray=is_gray if gray == "auto" else bool(gray), as_drawn=as_drawn)
 
 
 def is_sixteen_bit_color(img: Image.Image, data: bytes) -> bool:

@@ -35,7 +35,7 @@ from pipeline.regions import nearest_outside, segment_regions
 PAPERS = ("white", "transparent")
 DEPTHS = ("auto", "8", "16")
 # Output formats and their files' extension.
-FORMATS = {"png": ".png", "tiff": ".tif"}
+FORMATS = {"png": ".png", "tiff": ".tif", "exr": ".exr"}
 # A pixel's paint is paper white when every channel is at least this: scanned or off-white keyframe paper too.
 PAPER_LEVEL = 220
 # ... and a region is paper when more than this share of its pixels' paint is.
@@ -85,7 +85,10 @@ class CelFormat:
         return FORMATS[self.file_format]
 
     def bits(self, art: LineArt) -> int:
-        """8 or 16: the bits per sample a frame of this line art is written with."""
+        """8 or 16: the bits per sample a frame of this line art is written with (EXR's half floats are made from
+        16)."""
+        if self.file_format == "exr":
+            return 16
         if self.depth == "auto":
             return 16 if art.deep_lines is not None else 8
         return int(self.depth)

@@ -239,14 +239,16 @@ class ShotOptions:
     )
     depth: str = option(
         "auto",
-        "Bits per sample of the frames written; auto: 16 for 16-bit line art, else 8.",
+        "Bits per sample of the PNG or TIFF frames written; auto: 16 for 16-bit line art, else 8 (EXR frames are "
+        "half float, made from 16-bit samples).",
         changes_output=True,
         fingerprinted_at_default=False,
         choices=DEPTHS,
     )
     file_format: str = option(
         "png",
-        "File format of the frames written (TIFF with Deflate compression).",
+        "File format of the frames written: png; tiff (Deflate); exr (OpenEXR, half float, linear light, alpha "
+        "premultiplied, as compositing applications expect).",
         changes_output=True,
         fingerprinted_at_default=False,
         choices=tuple(FORMATS),

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
+import OpenEXR
 import pytest
+import tifffile
 from PIL import Image
 
 from pipeline.cel import Cel, CelFormat, cel_images, paper_mask
 from pipeline.colorize import ShotColorizer
 from pipeline.composite import multiply_lines
+from pipeline.frames import read_frame
 from pipeline.lineart import LineArt, prepare_line_art
+from pipeline.outputs import WrittenFile, encode_frame
 from pipeline.shot import Shot, ShotOptions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
@@ -197,3 +202,43 @@ def test_sixteen_bit_line_art_gives_sixteen_bit_tiff(colorizer, tmp_path) -> Non
     frame = read_rgba(written[0])
     assert frame.dtype == np.uint16 and frame.shape[2] == 3
     assert (frame % 257 != 0).any()  # values no 8-bit frame times 257 has
+
+
+def test_tiff_frames_mark_their_alpha_as_straight_alpha(tmp_path) -> None:
+    rgba = cel_images(ring_cel(), CelFormat(paper="transparent", depth="16"))[""]
+    path = tmp_path / "cel.tif"
+    path.write_bytes(encode_frame(rgba, str(path)))
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages[0]
+        assert page.extrasamples == (tifffile.EXTRASAMPLE.UNASSALPHA,) and page.bitspersample == 16
+        assert np.array_equal(page.asarray(), rgba)
+
+
+def test_exr_frames_hold_linear_premultiplied_light_and_a_rerun_keeps_them(colorizer, tmp_path) -> None:
+    names = ["sh020_0001.png", "sh020_0002.png", "sh020_0003.png"]
+    transparent_line_art(tmp_path / "lines", names)
+    shot = Shot("sh020", str(tmp_path / "lines"), str(SAMPLE / "key.png"), str(tmp_path / "exr"),
+                video=str(tmp_path / "exr.mp4"))  # fmt: skip
+    options = ShotOptions(paper="transparent", file_format="exr", resolution=128)
+    first = colorizer.run(shot, options)
+    assert first.written == 3
+    written = sorted((tmp_path / "exr").glob("*.exr"))
+    assert [p.name for p in written] == [n.replace(".png", ".exr") for n in names]
+    png_shot = Shot("sh020", str(tmp_path / "lines"), str(SAMPLE / "key.png"), str(tmp_path / "png"))
+    assert colorizer.run(png_shot, ShotOptions(paper="transparent", depth="16", resolution=128)).written == 3
+    cel = read_rgba(tmp_path / "png" / names[0]) / 65535.0
+    with OpenEXR.File(str(written[0])) as exr:
+        stored = exr.channels()["RGBA"].pixels.astype(np.float64)
+    assert np.abs(stored[..., 3] - cel[..., 3]).max() < 1e-3
+    edge = (cel[..., 3] > 0.2) & (cel[..., 3] < 0.8)
+    assert edge.sum() > 50 and (cel[edge, :3] > 0.05).any()
+    expected = np.where(cel[..., :3] <= 0.04045, cel[..., :3] / 12.92, ((cel[..., :3] + 0.055) / 1.055) ** 2.4)
+    assert np.abs(stored[..., :3] - expected * cel[..., 3:]).max() < 2e-3  # linear light times alpha, in half floats
+    back = read_frame(str(written[0]), as_drawn=True) / 65535.0  # it reads back (no color where nothing is seen)
+    assert np.abs(back - cel)[cel[..., 3] > 0.05].max() < 5e-3 and (back[cel[..., 3] == 0] == 0).all()
+    (tmp_path / "exr.mp4").unlink()
+    recorded = {Path(record.output).name: WrittenFile(record.bytes, record.sha256) for record in first.records}
+    again = colorizer.run(replace(shot, recorded_outputs=recorded), options)
+    assert again.written == 0 and again.resumed == 3  # the EXR frames are recognised as intact
+    with av.open(str(tmp_path / "exr.mp4")) as video:  # the video is made again from them
+        assert sum(1 for _ in video.decode(video=0)) == 3
