@@ -209,14 +209,14 @@ def decode_frame(
         orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
         if is_sixteen_bit_color(img, data):  # Pillow's 8 bits are dropped; OpenCV reads the samples
             samples = oriented(_decode_with_opencv(data, url), orientation)
-            return _as_read(samples, gray=bool(gray), as_drawn=as_drawn)
+            return as_read(samples, gray=bool(gray), as_drawn=as_drawn)
         if orientation != 1:
             img = ImageOps.exif_transpose(img)
         if as_drawn and is_sixteen_bit_gray(img):
             samples = np.clip(np.asarray(img), 0, 65535).astype(np.uint16)
-            return _as_read(samples, gray=bool(gray), as_drawn=True)
+            return as_read(samples, gray=bool(gray), as_drawn=True)
         if as_drawn and has_transparency(img):
-            return _as_read(np.asarray(img.convert("LA" if gray else "RGBA")), gray=bool(gray), as_drawn=True)
+            return as_read(np.asarray(img.convert("LA" if gray else "RGBA")), gray=bool(gray), as_drawn=True)
         return image_to_gray(img) if gray else image_to_rgb(img)
 
 
@@ -235,7 +235,7 @@ def _decode_exr_frame(data: bytes, url: str, *, max_pixels: int, gray: bool | st
         msg = f"frame {url!r} is truncated or corrupt: {exc}"
         raise FrameError(msg) from exc
     is_gray = samples.ndim == 2
-    return _as_read(samples, gray=is_gray if gray == "auto" else bool(gray), as_drawn=as_drawn)
+    return as_read(samples, gray=is_gray if gray == "auto" else bool(gray), as_drawn=as_drawn)
 
 
 def is_sixteen_bit_color(img: Image.Image, data: bytes) -> bool:
@@ -273,9 +273,9 @@ def oriented(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(turns[orientation](image)) if orientation in turns else image
 
 
-def _as_read(samples: np.ndarray, *, gray: bool, as_drawn: bool) -> np.ndarray:
+def as_read(samples: np.ndarray, *, gray: bool, as_drawn: bool) -> np.ndarray:
     """A frame's samples as stored, (H, W, C) RGB, RGBA or luma and alpha (C 3, 4 or 2) or (H, W) luma, uint8 or
-    uint16, as `decode_frame` returns them (see there)."""
+    uint16, as `decode_frame` returns them (see there), as luma when `gray`."""
     alpha = None
     if samples.ndim == 3 and samples.shape[2] in (2, 4):
         samples, alpha = samples[..., :-1], samples[..., -1]

@@ -46,8 +46,9 @@ def colorize_frames(
     """Color a shot's line-art frames like its keyframe, in memory.
 
     Args:
-        frames: the shot's line art in order, each (H, W) gray or (H, W, 3) RGB uint8 (0-255, dark ink on light
-            paper), as read from the files (`np.asarray(PIL.Image.open(path))`); sizes may differ.
+        frames: the shot's line art in order, each (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA (straight alpha:
+            lines drawn on transparent paper), uint8 or uint16, dark ink on light or transparent paper, as read from
+            the files (`np.asarray(PIL.Image.open(path))`); sizes may differ.
         keyframe: the colored keyframe, (H, W, 3) uint8 RGB; its size need not be the frames'.
         keyframe_position: index (0-based) into `frames` of the frame the keyframe was painted on: frames are then
             colored outward from it, and its lines carry the colors. None: the keyframe is none of `frames`.
@@ -55,10 +56,12 @@ def colorize_frames(
             the frame it was painted on (or None); every frame draws on all of them, the nearer weighing more.
         colorizer: the loaded weights to color with (`ShotColorizer.from_weights`); None loads the shipped weights
             on the CPU for this call. Its precision and compile are the options' unless given.
-        options: `ShotOptions` fields; those about files (fps, codec, resume, storage_options, max_pixels) do nothing.
+        options: `ShotOptions` fields; those about files (fps, codec, resume, storage_options, max_pixels,
+            layers, file_format) do nothing.
 
     Returns:
-        The colored frames, (H, W, 3) uint8 RGB, one for each of `frames`, in order and each its size.
+        The colored frames, one for each of `frames`, in order and each its size: (H, W, 3) RGB over white, or with
+        `paper="transparent"` (H, W, 4) RGBA; uint8, or uint16 for 16-bit frames (`depth`).
 
     Raises:
         ValueError: a frame or keyframe that is not such an array, or a keyframe position outside `frames`;

@@ -256,7 +256,7 @@ class ShotColorizer:
         a frame that cannot be colored is None, with its reason in the result.
 
         Args:
-            frames: line art, (H, W) or (H, W, 3) uint8, 0 ink and 255 paper, in shot order.
+            frames: line art, (H, W), (H, W, 3) or (H, W, 4) uint8 or uint16, 0 ink, in shot order.
             keyframes: (colored keyframe (H, W, 3) uint8, index of the frame of `frames` it was painted on or
                 None), the main one first (see `Shot.references`).
             options: as for `run`; those of files (video, resume, storage, max_pixels) are not used.
@@ -269,7 +269,7 @@ class ShotColorizer:
         self.check_setup(IN_MEMORY_SHOT, options)
         source, keyframes = ArrayFrames(frames), list(keyframes)
         for number, (image, position) in enumerate(keyframes):
-            problem = image_problem(image, "(H, W, 3)")
+            problem = image_problem(image, keyframe=True)
             if problem is None and position is not None and not 0 <= position < len(source):
                 problem = f"painted on frame {position}, but the frames are numbered 0 to {len(source) - 1}"
             if problem is not None:
@@ -290,7 +290,7 @@ class ShotColorizer:
                              load=partial(source.load, gray=self.frame_gray(options)))  # fmt: skip
         result = ShotResult(shot=IN_MEMORY_SHOT, frames=len(source))
         collector = FrameCollector()
-        emitter = FrameEmitter(collector, None, result, progress)
+        emitter = FrameEmitter(collector, None, result, progress, form=options.cel_format)
         pending = (frame_to_color(read, read.url, order[read.index] if order else read.index) for read in reader)
         self.color_frames(pending, bank, keyframes, carrier, order is not None, options, emitter)
         emitter.settle_writes()

@@ -24,11 +24,11 @@ from model.files import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     FrameError,
+    as_read,
     decode_frame,
     is_image_name,
     is_local,
     natural_key,
-    rgb_to_gray,
     storage_connection_errors,
     with_retries,
 )
@@ -151,15 +151,21 @@ def read_frame(
     return decode_frame(data, url, max_pixels=max_pixels, gray=gray, as_drawn=as_drawn)
 
 
-def image_problem(image: object, shapes: str = "(H, W) or (H, W, 3)") -> str | None:
-    """What keeps `image` from being a frame given as an array, uint8 of the `shapes` named, or None."""
+FRAME_ARRAYS = "(H, W), (H, W, 3) or (H, W, 4) uint8 or uint16"
+KEYFRAME_ARRAYS = "(H, W, 3) uint8"
+
+
+def image_problem(image: object, *, keyframe: bool = False) -> str | None:
+    """What keeps `image` from being a line-art frame given as an array (FRAME_ARRAYS: gray, RGB or RGBA with
+    straight alpha, 8 or 16 bits), or with `keyframe` a colored keyframe (KEYFRAME_ARRAYS); None when it is one."""
+    expected = KEYFRAME_ARRAYS if keyframe else FRAME_ARRAYS
     if not isinstance(image, np.ndarray):
-        return f"expected a numpy array {shapes} uint8, got {type(image).__name__}"
-    gray_allowed = "(H, W)" in shapes
-    if not ((image.ndim == 2 and gray_allowed) or (image.ndim == 3 and image.shape[2] == 3)):
-        return f"expected shape {shapes}, got {image.shape}"
-    if image.dtype != np.uint8:
-        return f"expected dtype uint8 (0-255), got {image.dtype}"
+        return f"expected a numpy array {expected}, got {type(image).__name__}"
+    channels = (3,) if keyframe else (3, 4)
+    if not ((image.ndim == 2 and not keyframe) or (image.ndim == 3 and image.shape[2] in channels)):
+        return f"expected {expected}, got shape {image.shape}"
+    if image.dtype != np.uint8 and (keyframe or image.dtype != np.uint16):
+        return f"expected {expected}, got dtype {image.dtype}"
     if min(image.shape[:2]) == 0:
         return f"is empty: shape {image.shape}"
     return None
@@ -167,11 +173,11 @@ def image_problem(image: object, shapes: str = "(H, W) or (H, W, 3)") -> str | N
 
 class ArrayFrames:
     """A shot's line-art frames given as arrays instead of files: named as a video's frames are
-    (`sequence_frame_name`), and loaded by name as `read_frame` reads a file saved in the array's mode, (H, W) gray
-    and (H, W, 3) RGB, so that they color exactly as those files would.
+    (`sequence_frame_name`), and loaded by name as `read_frame` reads, `as_drawn`, a file that holds the same
+    samples, so that they color exactly as those files would.
 
     Args:
-        frames: (H, W) or (H, W, 3) uint8 arrays, 0 ink and 255 paper, in shot order; sizes may differ.
+        frames: FRAME_ARRAYS, 0 ink and full-scale paper, in shot order; sizes may differ.
 
     Raises ValueError naming the first frame that is not such an array.
     """
@@ -179,7 +185,7 @@ class ArrayFrames:
     def __init__(self, frames: Iterable[np.ndarray]) -> None:
         frames = list(frames)
         if not frames:
-            msg = "no frames given: expected a list of (H, W) or (H, W, 3) uint8 arrays"
+            msg = f"no frames given: expected a list of {FRAME_ARRAYS} arrays"
             raise ValueError(msg)
         for index, frame in enumerate(frames):
             if (problem := image_problem(frame)) is not None:
@@ -192,12 +198,10 @@ class ArrayFrames:
         return len(self.names)
 
     def load(self, name: str, gray: bool | str = "auto") -> np.ndarray:
-        """The frame called `name` as `read_frame` with `gray` returns a file: "auto" as given, True as luma, False
-        as RGB."""
+        """The frame called `name` as `read_frame` with `gray` and `as_drawn` returns a file: "auto" gray when the
+        array is, True as luma, False as RGB; with its alpha when some of its paper is transparent."""
         frame = self.frames[name]
-        if gray == "auto" or (frame.ndim == 2) == bool(gray):
-            return frame
-        return rgb_to_gray(frame) if gray else np.repeat(frame[..., None], 3, axis=2)
+        return as_read(frame, gray=frame.ndim == 2 if gray == "auto" else bool(gray), as_drawn=True)
 
 
 class FrameReader:

@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -111,10 +112,16 @@ def test_an_unknown_option_and_another_setup_than_the_colorizers_are_refused(col
 def test_arrays_that_are_no_frames_are_refused_naming_them(colorizer, frames):
     key = read(SAMPLE / "key.png")
     cases = [
-        ([frames[0], frames[1].astype(np.float32)], key, {}, r"frame 1: expected dtype uint8 \(0-255\), got float32"),
-        ([frames[0], np.zeros((300, 400, 4), np.uint8)], key, {}, r"frame 1: expected shape .* got \(300, 400, 4\)"),
+        (
+            [frames[0], frames[1].astype(np.float32)],
+            key,
+            {},
+            r"frame 1: expected .* uint8 or uint16, got dtype float32",
+        ),
+        ([frames[0], np.zeros((300, 400, 2), np.uint8)], key, {}, r"frame 1: expected .* got shape \(300, 400, 2\)"),
         ([], key, {}, "no frames given"),
-        (frames, key[..., 0], {}, r"keyframe 0: expected shape \(H, W, 3\), got \(300, 400\)"),
+        (frames, key[..., 0], {}, r"keyframe 0: expected \(H, W, 3\) uint8, got shape \(300, 400\)"),
+        (frames, key.astype(np.uint16), {}, r"keyframe 0: expected \(H, W, 3\) uint8, got dtype uint16"),
         (frames, key, {"keyframe_position": 12}, "keyframe 0: painted on frame 12, but the frames are numbered 0 to"),
         (frames, key, {"extra_keyframes": [(key.tolist(), 3)]}, "keyframe 1: expected a numpy array"),
     ]
@@ -129,3 +136,23 @@ def test_colorize_folder_refuses_an_output_folder_that_would_overwrite_the_line_
     with pytest.raises(ValueError, match="would overwrite the line art"):
         colorize_folder(str(folder), str(SAMPLE / "key.png"), f"{folder}/")
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in (SAMPLE / "frames").iterdir())
+
+
+def test_frames_on_transparent_paper_and_at_sixteen_bits_color_as_their_files_do(colorizer, frames, tmp_path):
+    """Arrays as a paint application hands them over: RGBA on transparent paper, and 16-bit gray."""
+    key = read(SAMPLE / "key.png")
+    drawn = [np.dstack([np.zeros((*frame.shape, 3), np.uint8), 255 - frame]) for frame in frames[:3]]
+    deep = [frame.astype(np.uint16) * 257 for frame in frames[:3]]
+    for name, arrays in (("rgba", drawn), ("deep", deep)):
+        (tmp_path / name).mkdir()
+        for index, array in enumerate(arrays):
+            cv2.imwrite(str(tmp_path / name / f"f{index}.png"), array[..., [2, 1, 0, 3]] if array.ndim == 3 else array)
+        options = {"paper": "transparent", "resolution": 128}
+        colored = colorize_frames(arrays, key, colorizer=colorizer, **options)
+        colorize_folder(str(tmp_path / name), str(SAMPLE / "key.png"), str(tmp_path / f"{name}-out"),
+                        colorizer=colorizer, **options)  # fmt: skip
+        for index, frame in enumerate(colored):
+            written = cv2.imread(str(tmp_path / f"{name}-out" / f"f{index}.png"), cv2.IMREAD_UNCHANGED)
+            assert np.array_equal(frame, cv2.cvtColor(written, cv2.COLOR_BGRA2RGBA)), (name, index)
+            assert frame.dtype == arrays[index].dtype and frame.shape[2] == 4  # at the frame's depth, on its paper
+        assert (colored[0][..., 3] == 0).any() and (colored[0][..., 3] == colored[0].max()).any()
