@@ -222,7 +222,8 @@ class ShotColorizer:
         writer = FrameWriter(options.storage_options, workers=threads, max_pending=2 * threads + 4)
         emitter = FrameEmitter(writer, video, result, progress, shot.recorded_outputs, options.cel_format, background,
                                held)  # fmt: skip
-        frames = (pending_frame(read, shot, options, existing_names, result, order) for read in reads)
+        keep_lines = len(existing_names) < total  # some frame is colored: it is carried through those resumed
+        frames = (pending_frame(read, shot, options, existing_names, result, order, keep_lines) for read in reads)
         try:
             self.color_frames(frames, bank, keyframes, carrier, order is not None, options, emitter)
         except BaseException:
@@ -393,7 +394,7 @@ class ShotColorizer:
         if bank.chain:  # chaining reads frames finished two batches back: wait for them, for the same result always
             finisher.wait_for_batch(number - 2)
         # Carried frames ask for the model's colors while finishing, only when a region needs them.
-        todo = [p for p in batch if p.art is not None] if options.color_source == "model" else []
+        todo = [p for p in batch if p.art is not None and not p.resumed] if options.color_source == "model" else []
         references = [bank.for_frame(p.index, number) for p in todo]
         # Frames attending over as many tokens share a model call.
         by_count: dict[int, list[int]] = {}

@@ -46,13 +46,14 @@ class PendingFrame:
     index: int
     name: str
     source: str
-    art: LineArt | None = None  # the prepared line art, for a frame to color
+    art: LineArt | None = None  # the prepared line art, for a frame to color (or, resumed, to carry others through)
     model_colors: np.ndarray | None = None  # (h, w, 3) uint8, the model's prediction at the working resolution
     finished: np.ndarray | None = None  # (H, W, 3) uint8, the frame over white paper (or, resumed, as found)
     cel: Cel | None = None  # its parts, for the files written
     failure: str | None = None
     seconds: float = 0.0
     batch: int = 0  # the model batch it went through
+    resumed: bool = False  # its output is kept from an earlier run
 
 
 def frame_to_color(read: FrameRead, name: str, place: int) -> PendingFrame:
@@ -179,7 +180,9 @@ class FrameFinisher:
                 self.carrier.unplan(pending.index)
                 failed: Future = Future()
                 failed.set_exception(error)
-                return failed
+                return None if pending.resumed else failed
+            if pending.resumed:  # carried only for the frames after it
+                return None
             return self.pool.submit(finish_carried_frame, self.carrier, pending, correspondence, self.predict_frame,
                                     self.palette, self.fill, self.guide_lines)  # fmt: skip
         if composite is None or self.tracker is None or self.fill != "flat":
@@ -320,7 +323,9 @@ class FrameEmitter:
             self.result.failures.append(FrameFailure(pending.source, pending.failure))
             self.result.records.append(FrameRecord(pending.source, "", FrameStatus.FAILED, reason=pending.failure,
                                                    index=pending.index))  # fmt: skip
-        elif pending.art is not None:
+        elif pending.resumed:
+            self.result.records.append(FrameRecord(pending.source, output, FrameStatus.RESUMED, index=pending.index))
+        else:
             for layer, image in cel_images(pending.cel, self.form).items():
                 url = join_url(self.result.output, f"{layer}/{pending.name}") if layer else output
                 self.layer_of[url] = output
@@ -328,8 +333,6 @@ class FrameEmitter:
             self.result.written += 1
             self.result.records.append(FrameRecord(pending.source, output, FrameStatus.WRITTEN, seconds=pending.seconds,
                                                    index=pending.index))  # fmt: skip
-        else:
-            self.result.records.append(FrameRecord(pending.source, output, FrameStatus.RESUMED, index=pending.index))
         if self.video is not None:
             self.video.write(self.video_frame(pending))
         elif self.held is not None and pending.cel is not None:

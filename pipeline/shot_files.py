@@ -93,9 +93,12 @@ def pending_frame(
     existing: Container[str],
     result: ShotResult,
     order: list[int] | None,
+    keep_lines: bool = False,
 ) -> PendingFrame:
     """Decide what happens to one frame, read in the coloring `order` (None: in shot order): resumed (its output is
-    one of the `existing` a rerun keeps), failed, or to be colored."""
+    one of the `existing` a rerun keeps), failed, or to be colored. A resumed frame keeps its line art when
+    `keep_lines` (a rerun that colors some of the shot's frames), for the frames colored after it to be carried
+    through it, and their fill decided on it, exactly as in a run that colored them all."""
     place = order[read.index] if order else read.index  # its place in the shot
     try:
         name = read.url if is_video(shot.frames) else output_name(read.url, options.cel_format.extension)
@@ -104,7 +107,9 @@ def pending_frame(
     if name not in existing:
         return frame_to_color(read, name, place)
     result.resumed += 1
-    pending = PendingFrame(place, name, read.url)
+    pending = PendingFrame(place, name, read.url, resumed=True)
+    if keep_lines and read.error is None:
+        pending.art = read.array
     if shot.video:
         out_url = join_url(shot.output, name)
         pending.finished = read_frame(out_url, options.storage_options, max_pixels=options.max_pixels)

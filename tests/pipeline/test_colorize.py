@@ -104,6 +104,21 @@ def test_resume_skips_frames_already_written(colorizer, tmp_path, monkeypatch):
     assert run(colorizer, SAMPLE / "frames", out).resumed == 0  # nothing recorded: no file is trusted
 
 
+@pytest.mark.parametrize("position", [None, 5])
+def test_frames_colored_on_resume_are_byte_for_byte_those_of_an_uninterrupted_run(colorizer, tmp_path, position):
+    """Carried colors chain from frame to frame: the frames colored again are carried through those kept."""
+    shot = Shot("s", str(SAMPLE / "frames"), str(SAMPLE / "key.png"), str(tmp_path), keyframe_position=position)
+    first = colorizer.run(shot, ShotOptions(color_source="combined"))
+    whole = {path.name: path.read_bytes() for path in tmp_path.glob("*.png")}
+    recorded = {Path(r.output).name: WrittenFile(r.bytes, r.sha256) for r in first.records}
+    redo = ["frame1.png", "frame8.png", "frame9.png", "frame12.png"]
+    for name in redo:
+        (tmp_path / name).unlink()
+    again = colorizer.run(replace(shot, recorded_outputs=recorded), ShotOptions(color_source="combined"))
+    assert (again.written, again.resumed) == (4, 8)
+    assert {name: (tmp_path / name).read_bytes() == whole[name] for name in redo} == dict.fromkeys(redo, True)
+
+
 @pytest.mark.slow
 def test_a_crash_mid_write_leaves_no_partial_png(colorizer, tmp_path, monkeypatch):
     real_replace = os.replace
