@@ -167,6 +167,7 @@ def finish_carried(
     """
     paint = carried.paint
     if fill != "flat" and model_colors is None and art.guides is None:  # soft carried colors need no regions
+        paint = paint_under_lines(paint, art.lines)
         return Cel(compose_frame(paint, carried.line_color, art.lines), paint, art, carried.line_color)
     labels = segment_regions(art.boundaries)
     stats = region_stats(paint, carried.confident, labels) if fill == "flat" or model_colors is not None else None
@@ -181,7 +182,7 @@ def finish_carried(
                 stats = region_stats(paint, carried.confident, labels)
     if fill == "flat":
         paint = flat_paint(paint, labels, stats, palette, model_regions)
-    paint = paint_under_lines(paint, labels)
+    paint = paint_under_lines(paint, art.lines)
     finished = compose_frame(paint, carried.line_color, art.lines)
     if art.guides is not None:
         mode = guide_lines if guide_lines in GUIDE_LINE_MODES else "paint"

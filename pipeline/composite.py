@@ -19,6 +19,7 @@ from pipeline.lineart import LineArt, resize_bilinear
 from pipeline.regions import (
     RegionVote,
     paint_regions,
+    paint_under_lines,
     region_colors,
     rgb_to_lab,
     segment_regions,
@@ -82,8 +83,9 @@ def multiply_lines(colors: np.ndarray, lines: np.ndarray) -> np.ndarray:
 
 
 def finish_frame(full: np.ndarray, art: LineArt, guide_lines: str = "paint", labels: np.ndarray | None = None) -> Cel:
-    """Colors (H, W, 3) uint8 at the frame's size -> the finished frame (with its parts, a `Cel`): the lines
-    multiplied over them, then the guide lines painted over or kept in their own color (`finish_guide_lines`).
+    """Colors (H, W, 3) uint8 at the frame's size -> the finished frame (with its parts, a `Cel`): the colors run on
+    under the lines (`paint_under_lines`), the lines multiplied over them, then the guide lines painted over or kept
+    in their own color (`finish_guide_lines`).
 
     Args:
         full: the fill.
@@ -91,6 +93,7 @@ def finish_frame(full: np.ndarray, art: LineArt, guide_lines: str = "paint", lab
         guide_lines: "paint" or "keep" (see `prepare_line_art`).
         labels: the paint regions of `art.boundaries` when at hand (flat fill), else the paper is found here.
     """
+    full = paint_under_lines(full, art.lines)
     finished = multiply_lines(full, art.lines)
     if art.guides is None:
         return Cel(finished, full, art)

@@ -103,10 +103,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     nor did 48 processes that each did all of it before a normal exit: torch on 2 threads (8 of them torch.compile),
     s3fs on moto with fsspec's IO loop left running, a PyAV x264 encode on threads, OpenCV's DIS flow on 2 threads,
     then a local Ray started, used by an actor and shut down), so it stays, limited to the end of a session: every
-    test and the summary are done by now.
+    test and the summary are done by now. To hunt the crash, set INKPAINT_TEST_FINALIZE=1 and run the whole suite
+    with `python -X faulthandler -m pytest`: the interpreter then tears down as usual, and a crash prints every
+    thread's stack.
     """
     status = config.stash.get(EXIT_STATUS, None)
-    if status is None:
+    if status is None or os.environ.get("INKPAINT_TEST_FINALIZE") == "1":
         return
     sys.stdout.flush()
     sys.stderr.flush()
