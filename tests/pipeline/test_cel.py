@@ -128,13 +128,14 @@ def test_lines_drawn_on_transparent_paper_keep_their_own_alpha_and_color() -> No
     images = cel_images(cel, CelFormat(paper="transparent", layers=True))
     frame, paper = images[""], paper_mask(paint, art.lines)
     assert paper[0, 0] and ((alpha[paper] > 0) & (alpha[paper] < 255)).sum() > 20  # anti-aliased edges on the paper
-    assert np.array_equal(frame[paper], drawn[paper])  # their alpha and color exactly as drawn
+    seen = paper & (alpha > 0)
+    assert np.array_equal(frame[seen], drawn[seen]) and (frame[paper, 3] == alpha[paper]).all()  # exactly as drawn
     assert (frame[~paper, 3] == 255).all()
     recombined = alpha_over(images["lines"] / 255.0, images["paint"] / 255.0) * 255
     visible = frame[..., 3] > 0
     assert np.abs(recombined - frame)[visible].max() <= 1
     deep = cel_images(cel, CelFormat(paper="transparent", depth="16"))[""]
-    assert np.array_equal(deep[paper], drawn[paper].astype(np.uint16) * 257)
+    assert np.array_equal(deep[seen], drawn[seen].astype(np.uint16) * 257)
 
 
 def test_sixteen_bit_color_line_art_keeps_its_depth() -> None:
