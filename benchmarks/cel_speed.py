@@ -6,7 +6,8 @@ encoding, per frame, on one thread.
 The frame is the bundled sample's frame 7, colored at 1440x1080 with the default options (carried colors, flat
 fill). Each row times `cel_images` for a `CelFormat` and then `encode_frame` of every image it gives (the frame, and
 the two layers with `--layers`): the work a writer thread does beyond the default white-paper PNG. Printed: the
-median over rounds, and each row's time as a multiple of the default's.
+median over rounds, each row's time as a multiple of the default's, and the bytes a frame's cel takes in memory
+while a shot over a `--background`, colored out of frame order, waits to encode its video (`HeldVideoCels`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from model_speed import header_lines
 
-from pipeline.cel import Cel, CelFormat, cel_images
+from pipeline.cel import Background, Cel, CelFormat, cel_images
 from pipeline.colorize import ShotColorizer
-from pipeline.finishing import FrameEmitter, PendingFrame
+from pipeline.finishing import FrameEmitter, HeldVideoCels, PendingFrame
 from pipeline.outputs import encode_frame
 from pipeline.shot import Shot, ShotOptions
 
@@ -87,6 +88,10 @@ def main() -> None:
     for label in FORMS:
         median = statistics.median(times[label])
         print(f"| {label} | {median * 1000:.1f} | {median / base:.2f} | {sizes[label]} |")
+    held = HeldVideoCels(Background(cel.finished))
+    held.keep(0, cel)
+    print(f"\na frame's video cel held in memory for a shot over a background colored out of order: "
+          f"{held.held_bytes} bytes")  # fmt: skip
 
 
 if __name__ == "__main__":

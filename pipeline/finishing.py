@@ -275,6 +275,11 @@ class HeldVideoCels:
         encoded = cv2.imencode(".png", video_cel(cel), [cv2.IMWRITE_PNG_COMPRESSION, 1])[1]
         self._png[index] = encoded.tobytes()
 
+    @property
+    def held_bytes(self) -> int:
+        """The memory the kept cels take (their PNG bytes)."""
+        return sum(len(png) for png in self._png.values())
+
     def frame(self, index: int) -> np.ndarray | None:
         """The video frame at `index` over the background; None for a frame not kept (it failed)."""
         if index not in self._png:
