@@ -224,14 +224,16 @@ def _decode_exr_frame(data: bytes, url: str, *, max_pixels: int, gray: bool | st
     """An OpenEXR file's frame (model/exr.py), as `decode_frame` returns any other."""
     try:
         width, height = exr_size(data)
-        if width * height > max_pixels:
-            pixels = width * height
-            msg = f"frame {url!r} is too large: {width}x{height} = {pixels} pixels, over the limit of {max_pixels}"
-            raise FrameError(msg)
+    except ValueError as exc:
+        msg = f"frame {url!r} is corrupt: {exc}"
+        raise FrameError(msg) from exc
+    if width * height > max_pixels:
+        pixels = width * height
+        msg = f"frame {url!r} is too large: {width}x{height} = {pixels} pixels, over the limit of {max_pixels}"
+        raise FrameError(msg)
+    try:
         samples = decode_exr(data)
     except ValueError as exc:
-        if isinstance(exc, FrameError):
-            raise
         msg = f"frame {url!r} is truncated or corrupt: {exc}"
         raise FrameError(msg) from exc
     is_gray = samples.ndim == 2

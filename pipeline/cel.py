@@ -111,7 +111,9 @@ def paper_mask(paint: np.ndarray, lines: np.ndarray) -> np.ndarray:
     paper = np.take(paper_regions, labels) & ~painted
     ink = labels == 0
     if ink.any() and not ink.all():
-        paper = paper.ravel()[nearest_outside(ink)]
+        inside, nearest = nearest_outside(ink)
+        pixels = paper.ravel()
+        pixels[inside] = pixels[nearest]
     return paper
 
 
