@@ -50,7 +50,7 @@ from pipeline.frames import read_frame  # noqa: E402
 from pipeline.lineart import fit_frame, prepare_line_art, to_model_line  # noqa: E402
 from pipeline.png import encode_png  # noqa: E402
 from pipeline.references import colored_share  # noqa: E402
-from pipeline.regions import region_colors  # noqa: E402
+from pipeline.region_vote import region_colors  # noqa: E402
 from pipeline.tracking import RegionTracker  # noqa: E402
 from pipeline.video import VideoWriter  # noqa: E402
 

@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from pipeline.cel import Cel
+from pipeline.cielab import rgb_to_lab
 from pipeline.correspondence import CarriedFrame, compose_frame
 from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines
 from pipeline.lineart import LineArt, resize_bilinear
-from pipeline.regions import nearest_in_palette, paint_labels, paint_under_lines, rgb_to_lab, segment_regions
+from pipeline.regions import nearest_in_palette, paint_labels, paint_under_lines, segment_regions
 
 # A region is flat when its confident carried colors spread less than this (RGB standard deviation, channels in
 # quadrature, 0-255 levels). Against 8: on the OpenMoji shots (benchmarks/shot_quality.py) the temporal error on

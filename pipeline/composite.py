@@ -3,8 +3,8 @@
 The model's colors come at the working resolution; they are scaled to the frame's own size and the line art, which is
 never resampled, is multiplied over them (`multiply_lines`), so a 4K frame keeps its crisp lines. The fill decides
 what lies under the lines: "soft" keeps the colors as the model predicted; "flat" gives every closed paint region
-one color, a vote of the model's colors inside it (`vote_frame`, pipeline/regions.py); "auto" picks flat when the
-line art encloses regions (`has_closed_regions`). Colored guide lines are then painted over or kept
+one color, a vote of the model's colors inside it (`vote_frame`, pipeline/region_vote.py); "auto" picks flat when
+the line art encloses regions (`has_closed_regions`). Colored guide lines are then painted over or kept
 (`finish_frame`, pipeline/guidelines.py).
 """
 
@@ -14,18 +14,11 @@ import cv2
 import numpy as np
 
 from pipeline.cel import Cel
+from pipeline.cielab import rgb_to_lab
 from pipeline.guidelines import GUIDE_LINE_MODES, finish_guide_lines
 from pipeline.lineart import LineArt, resize_bilinear
-from pipeline.regions import (
-    RegionVote,
-    paint_regions,
-    paint_under_lines,
-    region_colors,
-    rgb_to_lab,
-    segment_regions,
-    vote_regions,
-    vote_regions_sampled,
-)
+from pipeline.region_vote import RegionVote, paint_regions, region_colors, vote_regions, vote_regions_sampled
+from pipeline.regions import paint_under_lines, segment_regions
 
 FILLS = ("auto", "soft", "flat")
 # With fill "auto", a shot is filled flat when its first frame's paint regions outside the largest one hold at least
@@ -63,7 +56,7 @@ def upscale_lab(colors: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
 def vote_frame(colors: np.ndarray, art: LineArt, *, gap: int = 3) -> tuple[np.ndarray, RegionVote]:
     """The model's colors (h, w, 3) uint8 at the working resolution over a frame's line art -> the colors at the
     frame's size and the vote of its paint regions, segmented from `art.boundaries`
-    (`pipeline.regions.vote_regions`)."""
+    (`pipeline.region_vote.vote_regions`)."""
     frame_shape = art.shape
     full = resize_bilinear(colors, frame_shape)
     upscale = frame_shape[0] / colors.shape[0]
@@ -116,7 +109,7 @@ def composite_lines(
     Done in 8-bit (Pillow's resize, integer multiply): this runs once per frame at full resolution, beside the
     model, and float32 work there cost as much as a third of the model's time. With `fill` "flat", every closed
     paint region between the lines first takes one color, a vote of the model's colors inside it
-    (pipeline/regions.py), locked to `palette` when one is given; "soft" keeps the colors as the model predicted.
+    (pipeline/region_vote.py), locked to `palette` when one is given; "soft" keeps the colors as the model predicted.
     ("auto" is decided per shot, by `has_closed_regions`, before this is called.)
     """
     if fill not in ("soft", "flat"):

@@ -30,7 +30,7 @@ from pipeline.frame_names import join_url
 from pipeline.frames import FrameRead
 from pipeline.lineart import LineArt
 from pipeline.outputs import FrameCollector, FrameWriter, WrittenFile
-from pipeline.regions import RegionVote, paint_regions
+from pipeline.region_vote import RegionVote, paint_regions
 from pipeline.shot import FrameFailure, FrameRecord, ShotResult
 from pipeline.status import FrameStatus
 from pipeline.tracking import RegionTracker

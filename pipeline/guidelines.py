@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.files import rgb_to_gray
-from pipeline.regions import rgb_to_lab
+from pipeline.cielab import rgb_to_lab
 
 GUIDE_LINE_MODES = ("paint", "keep")
 

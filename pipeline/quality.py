@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageFilter
 
+from pipeline.cielab import rgb_to_lab
 from pipeline.consistency import ShotConsistency
-from pipeline.regions import keyframe_palette, nearest_in_palette, rgb_to_lab, segment_regions
+from pipeline.regions import keyframe_palette, nearest_in_palette, segment_regions
 
 MIN_REGION = 16  # pixels; smaller regions of the true line art are not scored
 MAX_DELTA_E = 10.0  # CIE76: two region colors (or a pixel and a palette color) nearer than this are the same color

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.regions import rgb_to_lab
+from pipeline.cielab import rgb_to_lab
 
 # A keyframe this many frames away counts half as much as one painted on the frame itself.
 TIMESCALE_FRAMES = 12.0

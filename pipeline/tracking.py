@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from model.xdog import extract_line_art
-from pipeline.regions import RegionVote, region_colors, region_vote, segment_regions
+from pipeline.region_vote import RegionVote, region_colors, region_vote
+from pipeline.regions import segment_regions
 
 # Side of the ink maps that motion is estimated on; enough for the few-pixel moves between neighbouring frames.
 MOTION_GRID = 128

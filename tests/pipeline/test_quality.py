@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline import quality
-from pipeline.regions import rgb_to_lab
+from pipeline.cielab import rgb_to_lab
 from tests.pipeline.quality_shots import BLUE, GREEN, RED, four_panel_shot
 from tests.reliability.leaking_shot import line_art, region_at
 from tests.reliability.leaking_shot import truth as sample_truth

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
+from pipeline.cielab import rgb_to_lab
 from pipeline.colorize import ShotColorizer
 from pipeline.references import TIMESCALE_FRAMES, ReferenceBank, ShotReference, keyframe_weight
-from pipeline.regions import rgb_to_lab
 from pipeline.shot import Shot, ShotOptions
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"

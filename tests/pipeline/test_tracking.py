@@ -3,9 +3,11 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pipeline.cielab import rgb_to_lab
 from pipeline.coloring_order import outward_order
 from pipeline.composite import multiply_lines
-from pipeline.regions import paint_regions, region_vote, rgb_to_lab, segment_regions
+from pipeline.region_vote import paint_regions, region_vote
+from pipeline.regions import segment_regions
 from pipeline.tracking import RegionTracker, estimate_shift, ink_map
 
 SKY = (200, 225, 250)
