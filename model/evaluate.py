@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from model.augment import tps_warp
 from model.colorizer import Colorizer
 from model.data import load_folder_pairs, load_openmoji_pairs
 from model.metrics import psnr, ssim
+from model.warps import tps_warp
 
 EVAL_WARP = 0.15
 # The page's template, package data (model/templates/), autoescaped: drawing names and titles come from files.

@@ -9,20 +9,21 @@ import torch
 from model.augment import (
     LINE_DEGRADATIONS,
     AugmentConfig,
+    degrade_line_art,
+    hsv_to_rgb,
+    hue_saturation_shift,
+    make_training_batch,
+    rgb_to_hsv,
+)
+from model.line_degradations import (
     add_paper_texture,
     binarise_lines,
     blur_lines,
     change_line_weight,
-    degrade_line_art,
-    hsv_to_rgb,
-    hue_saturation_shift,
     lighten_lines,
-    make_training_batch,
-    random_pair_affine,
     random_paper,
-    rgb_to_hsv,
-    tps_warp,
 )
+from model.warps import random_pair_affine, tps_warp
 
 
 def seeded(seed: int = 0) -> torch.Generator:
