@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from click.testing import CliRunner, Result
 
 from cli import main
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "wave"
+KEY = SAMPLE / "key.png"
 
 
 def invoke(*args: object) -> Result:
@@ -17,3 +23,16 @@ def assert_clean(result: Result) -> None:
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
     assert not crashed, f"crashed with {result.exception!r}:\n{result.output}"
     assert "Traceback" not in result.output
+
+
+def color_shot(frames: object, output: object, *extra: object, reference: object = KEY) -> Result:
+    """colorize-shot on `frames` at a small working resolution, like the sample's keyframe unless told otherwise."""
+    return invoke("shot", frames, "-r", reference, "-o", output, "--resolution", "128", *extra)
+
+
+def copy_sample_frames(folder: Path, indices: range | tuple[int, ...]) -> Path:
+    """The sample shot's frames numbered `indices`, copied into `folder` (made if missing); returns `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in indices:
+        shutil.copy(SAMPLE / "frames" / f"frame{index}.png", folder / f"frame{index}.png")
+    return folder
