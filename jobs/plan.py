@@ -25,7 +25,8 @@ from model.files import storage_connection_errors
 from pipeline.cuts import ShotFrames, detect_cuts, read_thumbnails, split_sequence
 from pipeline.frame_names import check_output_names, join_url, overwrite_problem
 from pipeline.frames import list_frames, read_frame
-from pipeline.keyframes import Keyframe, Similarity, assign_keyframes, keyframe_frame_problem, line_art_similarity
+from pipeline.keyframes import Keyframe, Similarity, assign_keyframes, keyframe_frame_problem
+from pipeline.likeness import line_art_similarity
 from pipeline.references import ShotReference
 from pipeline.shot import OPTIONS, Shot, ShotOptions
 from pipeline.shot_files import count_shot_frames, read_background

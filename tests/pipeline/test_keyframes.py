@@ -13,7 +13,8 @@ from model.checkpoint import load_colorizer
 from model.colorizer import Colorizer
 from model.synthetic_shots import STILL, Motion, render_openmoji_shot
 from pipeline.cuts import ShotFrames
-from pipeline.keyframes import Keyframe, LineArtFeatures, assign_keyframes, ink_box_crop, line_art_similarity
+from pipeline.keyframes import Keyframe, assign_keyframes
+from pipeline.likeness import LineArtFeatures, ink_box_crop, line_art_similarity
 from tests.pipeline.openmoji_lines import CAMERA, DRIFT, ELEPHANT, FOX, TREE, ZOOM, line_frames, svg, write_frames
 
 # The keyframes' pose: turned, smaller and off centre, unlike any frame of the shots.
