@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import socket
 import tempfile
 import threading
@@ -50,11 +51,15 @@ class RunSettings:
 
 @contextmanager
 def ray_session(address: str | None) -> Iterator[None]:
-    """Join `address`, or start a quiet local Ray (temp dir under the system temp, no dashboard) and stop it after."""
+    """Join `address`, or start a quiet local Ray (temp dir under the system temp, no dashboard) and stop it after.
+
+    A local Ray's temp dir (its logs and sockets) is removed after a run that ends normally, and kept, with a
+    warning that names it, after one that raised."""
     if ray.is_initialized():
         yield
         return
     common = {"logging_level": logging.WARNING, "log_to_driver": False}
+    temp_dir = None
     if address:
         log.debug("joining the Ray cluster at %s", address)
         ray.init(address=address, **common)
@@ -68,8 +73,14 @@ def ray_session(address: str | None) -> Iterator[None]:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, **common)
     try:
         yield
-    finally:
+    except BaseException:
         ray.shutdown()
+        if temp_dir is not None:
+            log.warning("the local Ray's logs are kept in %s", temp_dir)
+        raise
+    ray.shutdown()
+    if temp_dir is not None:  # a nightly run must not leave its Ray's logs and sockets behind every night
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 class ShotWorker:

@@ -48,11 +48,14 @@ def test_finisher_composites_beside_the_caller_and_keeps_the_order():
 
 
 def test_finisher_error_reaches_the_caller_without_hanging():
+    threads_before = set(threading.enumerate())
     finisher = FrameFinisher(_Emitter(fail_at=2), depth=1)
     with pytest.raises(OSError, match="disk full at frame 2"):
         for index in range(50):  # far more than the queue holds: a dead finisher must not block put()
             finisher.put(_pending(index))
         finisher.close()
+    finisher.abort()  # as the engine does on an error: its threads stop
+    assert set(threading.enumerate()) <= threads_before
 
 
 @pytest.mark.parametrize(("cores", "threads"), [(1, 2), (2, 2), (6, 3), (16, 8), (64, 8)])
