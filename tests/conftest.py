@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,9 @@ import pytest
 # the GCS emulator speaks only the JSON API, so every such call would wait out a 60 s timeout before falling back.
 # gcsfs reads this switch when it is imported, whichever test imports it first; Ray workers inherit it.
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+
+# A crash while the interpreter tears down, after the summary, prints every thread's stack (tests/teardown_faults.py).
+pytest_plugins = ["tests.teardown_faults"]
 
 
 @pytest.fixture(scope="session")
@@ -81,35 +83,3 @@ def gcs_server() -> Iterator[dict]:
         }
     finally:
         server.stop()
-
-
-EXIT_STATUS = pytest.StashKey[int]()
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    session.config.stash[EXIT_STATUS] = int(exitstatus)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Leave without interpreter teardown, keeping pytest's exit status.
-
-    About one full run in eight segfaulted after the summary was printed (all tests passed, exit 139), during
-    interpreter finalization. Native threads that nothing of ours owns are alive then: `ray.shutdown()` leaves Ray
-    2.60's driver-side GCS client and gRPC threads running (gcs_client_io_service, event_engine, grpc_global_timer,
-    timer_manager), beside fsspec's IO loop and torch's thread pools. C++ threads still running while exit() destroys
-    static objects is how Ray's known exit crashes happen (ray-project/ray#36885, #49547). It did not reproduce in
-    isolation without this hook (10 processes of three Ray sessions and torch work, 10 of s3fs on moto, 8 of
-    Playwright's Chromium, 3 of torch.compile, and 10 pytest runs of the Ray, S3, PyAV and report tests all exited 0;
-    nor did 48 processes that each did all of it before a normal exit: torch on 2 threads (8 of them torch.compile),
-    s3fs on moto with fsspec's IO loop left running, a PyAV x264 encode on threads, OpenCV's DIS flow on 2 threads,
-    then a local Ray started, used by an actor and shut down), so it stays, limited to the end of a session: every
-    test and the summary are done by now. To hunt the crash, set INKPAINT_TEST_FINALIZE=1 and run the whole suite
-    with `python -X faulthandler -m pytest`: the interpreter then tears down as usual, and a crash prints every
-    thread's stack.
-    """
-    status = config.stash.get(EXIT_STATUS, None)
-    if status is None or os.environ.get("INKPAINT_TEST_FINALIZE") == "1":
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
