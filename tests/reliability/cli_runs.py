@@ -14,20 +14,20 @@ KEY = SAMPLE / "key.png"
 
 
 def invoke(*args: object) -> Result:
-    """The CLI as a user runs it; an uncaught exception stays in the result (see `assert_clean`)."""
-    return CliRunner().invoke(main, [str(arg) for arg in args])
-
-
-def assert_clean(result: Result) -> None:
-    """The command ended with a message and an exit code of its own, not with an uncaught exception."""
+    """The CLI as a user runs it. It must end with a message and an exit code of its own, never with an uncaught
+    exception or a traceback: every test that runs the CLI checks that much."""
+    result = CliRunner().invoke(main, [str(arg) for arg in args])
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
     assert not crashed, f"crashed with {result.exception!r}:\n{result.output}"
     assert "Traceback" not in result.output
+    return result
 
 
-def color_shot(frames: object, output: object, *extra: object, reference: object = KEY) -> Result:
+def color_shot(
+    frames: object, output: object, *extra: object, reference: object = KEY, resolution: int = 128
+) -> Result:
     """colorize-shot on `frames` at a small working resolution, like the sample's keyframe unless told otherwise."""
-    return invoke("shot", frames, "-r", reference, "-o", output, "--resolution", "128", *extra)
+    return invoke("shot", frames, "-r", reference, "-o", output, "--resolution", resolution, *extra)
 
 
 def copy_sample_frames(folder: Path, indices: range | tuple[int, ...]) -> Path:

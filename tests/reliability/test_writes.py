@@ -22,37 +22,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from click.testing import CliRunner, Result
 from PIL import Image
 
-from cli import main
 from jobs.manifest import FRAME_TABLE_NAME, read_records, read_table
 from pipeline.cuts import split_sequence
 from pipeline.frames import list_frames
 from pipeline.shot import FrameRecord
 from pipeline.video import decode_video
+from tests.reliability.cli_runs import KEY, SAMPLE, color_shot, copy_sample_frames, invoke
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "samples" / "wave"
-KEY = SAMPLE / "key.png"
-
-
-def invoke(*args: object) -> Result:
-    result = CliRunner().invoke(main, [str(arg) for arg in args])
-    crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
-    assert not crashed, f"crashed with {result.exception!r}:\n{result.output}"
-    return result
-
-
-def color_shot(frames: object, output: object, *extra: object) -> Result:
-    return invoke("shot", frames, "-r", KEY, "-o", output, "--resolution", "128", *extra)
-
-
-def copy_frames(folder: Path, indices: range | tuple[int, ...]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for index in indices:
-        shutil.copy(SAMPLE / "frames" / f"frame{index}.png", folder / f"frame{index}.png")
-    return folder
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -97,8 +76,8 @@ def episode(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An episode of two shots (frames 1-3 and 4-6 of the sample) colored once; returns its folder, holding
     lines/, key.png and colored/."""
     root = tmp_path_factory.mktemp("episode")
-    copy_frames(root / "lines" / "a", (1, 2, 3))
-    copy_frames(root / "lines" / "b", (4, 5, 6))
+    copy_sample_frames(root / "lines" / "a", (1, 2, 3))
+    copy_sample_frames(root / "lines" / "b", (4, 5, 6))
     shutil.copy(KEY, root / "key.png")
     spec = write_spec(root, episode_spec("colored"))
     result = invoke("run", spec)
@@ -119,7 +98,7 @@ def episode_spec(output: str) -> dict:
 @pytest.mark.parametrize("prefix", ["../../escaped_", "sub/shot", ".hidden", "..\\escaped_"])
 def test_a_sequence_name_prefix_cannot_write_outside_the_output(tmp_path, prefix):
     job = tmp_path / "studio" / "job"
-    copy_frames(job / "lines", (1, 2, 3, 4))
+    copy_sample_frames(job / "lines", (1, 2, 3, 4))
     shutil.copy(KEY, job / "key.png")
     spec = write_spec(job, {"episode": "ep", "output": "colored", "resolution": 128, "video": None,
                             "sequence": {"frames": "lines", "cuts": [2], "name_prefix": prefix},
@@ -140,12 +119,12 @@ def test_a_sequence_name_prefix_cannot_write_outside_the_output(tmp_path, prefix
 @pytest.mark.parametrize("spelling", ["./in/", "absolute", "link-to-in", "frame-links-into-output"])
 def test_an_output_that_would_overwrite_the_line_art_is_refused(tmp_path, monkeypatch, spelling):
     monkeypatch.chdir(tmp_path)
-    copy_frames(tmp_path / "in", (1, 2, 3))
+    copy_sample_frames(tmp_path / "in", (1, 2, 3))
     output = {"./in/": "./in/", "absolute": str(tmp_path / "in"), "link-to-in": "link"}.get(spelling, "out")
     (tmp_path / "link").symlink_to("in")
     if spelling == "frame-links-into-output":
         # The line art of frame 1 lives in the output folder; the frames folder links to it.
-        copy_frames(tmp_path / "out", (1,))
+        copy_sample_frames(tmp_path / "out", (1,))
         (tmp_path / "in" / "frame1.png").unlink()
         (tmp_path / "in" / "frame1.png").symlink_to(tmp_path / "out" / "frame1.png")
     before = snapshot(tmp_path)
@@ -157,7 +136,7 @@ def test_an_output_that_would_overwrite_the_line_art_is_refused(tmp_path, monkey
 
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_a_spec_whose_output_links_to_the_frames_folder_is_refused(tmp_path, command):
-    copy_frames(tmp_path / "lines", (1, 2))
+    copy_sample_frames(tmp_path / "lines", (1, 2))
     shutil.copy(KEY, tmp_path / "key.png")
     (tmp_path / "colored").symlink_to("lines")
     spec = write_spec(tmp_path, {**episode_spec("colored"), "shots": [{"name": "a", "frames": "lines"}],
@@ -176,7 +155,7 @@ def test_an_output_folder_inside_the_frames_folder_is_allowed(tmp_path):
     from model.checkpoint import DEFAULT_WEIGHTS
     from pipeline.shot import Shot, ShotOptions
 
-    frames = copy_frames(tmp_path / "in", (1, 2))
+    frames = copy_sample_frames(tmp_path / "in", (1, 2))
     shot = Shot("in", str(frames), str(KEY), str(frames / "colored"))
     assert check_shot(shot, ShotOptions(resolution=128), str(DEFAULT_WEIGHTS)) == 2
 
@@ -268,8 +247,8 @@ def test_verify_checks_the_folder_it_is_given_not_the_paths_recorded_at_render_t
 
 @pytest.mark.slow
 def test_symlinked_frames_are_colored_and_a_broken_link_fails_by_name(tmp_path):
-    art = copy_frames(tmp_path / "art", (3,))
-    shot = copy_frames(tmp_path / "shot", (1, 2, 5))
+    art = copy_sample_frames(tmp_path / "art", (3,))
+    shot = copy_sample_frames(tmp_path / "shot", (1, 2, 5))
     (shot / "frame3.png").symlink_to(art / "frame3.png")  # a drawing kept in another folder
     (shot / "frame4.png").symlink_to("frame2.png")  # a held drawing: the same file again
     (shot / "frame6.png").symlink_to(art / "gone.png")  # broken
@@ -293,8 +272,8 @@ def test_a_linked_frame_stamps_its_shots_input_hash_with_the_drawing_it_links_to
     from jobs.plan import plan_episode
     from jobs.spec import load_spec
 
-    art = copy_frames(tmp_path / "art", (3,))
-    copy_frames(tmp_path / "lines" / "a", (1, 2))
+    art = copy_sample_frames(tmp_path / "art", (3,))
+    copy_sample_frames(tmp_path / "lines" / "a", (1, 2))
     (tmp_path / "lines" / "a" / "frame3.png").symlink_to(art / "frame3.png")
     shutil.copy(KEY, tmp_path / "key.png")
     spec = write_spec(tmp_path, {**episode_spec("colored"), "shots": [{"name": "a", "frames": "lines/a"}],
