@@ -53,8 +53,8 @@ class RunSettings:
 def ray_session(address: str | None) -> Iterator[None]:
     """Join `address`, or start a quiet local Ray (temp dir under the system temp, no dashboard) and stop it after.
 
-    A local Ray's temp dir (its logs and sockets) is removed after a run that ends normally, and kept, with a
-    warning that names it, after one that raised."""
+    A local Ray's temp dir (its logs and sockets) is removed when the run ends, unless an error ended it: then it is
+    kept, with a warning that names it. An interrupt (Ctrl-C) or an exit is not an error."""
     if ray.is_initialized():
         yield
         return
@@ -71,16 +71,18 @@ def ray_session(address: str | None) -> Iterator[None]:
         logging.getLogger(RAY_AUTH_LOGGER).setLevel(logging.ERROR)
         log.debug("starting a local Ray (%d CPUs, temp dir %s)", os.cpu_count(), temp_dir)
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp_dir, **common)
+    failed = False
     try:
         yield
-    except BaseException:
-        ray.shutdown()
-        if temp_dir is not None:
-            log.warning("the local Ray's logs are kept in %s", temp_dir)
+    except Exception:
+        failed = True
         raise
-    ray.shutdown()
-    if temp_dir is not None:  # a nightly run must not leave its Ray's logs and sockets behind every night
-        shutil.rmtree(temp_dir, ignore_errors=True)
+    finally:
+        ray.shutdown()
+        if temp_dir is not None and failed:
+            log.warning("the local Ray's logs are kept in %s", temp_dir)
+        elif temp_dir is not None:  # a nightly run must not leave its Ray's logs and sockets behind every night
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 class ShotWorker:

@@ -46,6 +46,11 @@ def test_a_local_ray_removes_its_temp_dir_after_a_run_and_keeps_it_after_a_failu
     assert not ray.is_initialized()
     assert list(own_temp.iterdir()) == []
 
+    with pytest.raises(KeyboardInterrupt), ray_session(None):  # Ctrl-C: not an error to look into
+        raise KeyboardInterrupt
+    assert not ray.is_initialized()
+    assert list(own_temp.iterdir()) == []
+
     with (
         caplog.at_level(logging.WARNING, logger="jobs.runner"),
         pytest.raises(RuntimeError, match="shot exploded"),
