@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -136,12 +138,15 @@ def test_episode_runs_resumes_and_reruns_only_what_changed(episode_inputs, tmp_p
 
 
 @pytest.mark.slow
-def test_a_killed_run_rerun_completes_without_recoloring_finished_shots(episode_inputs, tmp_path):
+def test_a_killed_run_rerun_completes_without_recoloring_finished_shots(episode_inputs, tmp_path, request):
     output = tmp_path / "out"
     spec = write_episode_spec(episode_inputs, output, tmp_path / "killed.yaml")
+    # A killed run cannot remove its Ray's temp dir: give it one of its own (short, as Ray's socket paths need).
+    ray_temp = tempfile.mkdtemp(prefix="ipk-")
+    request.addfinalizer(lambda: shutil.rmtree(ray_temp, ignore_errors=True))
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "cli.py"), "run", str(spec)], cwd=ROOT, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": ray_temp}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     results = output / "inkpaint-results"
     deadline = time.monotonic() + 240
@@ -150,6 +155,7 @@ def test_a_killed_run_rerun_completes_without_recoloring_finished_shots(episode_
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-episode
     process.wait()
+    assert [p.name[:12] for p in Path(ray_temp).iterdir()] == ["inkpaint-ray"]  # its Ray's, left where we remove it
     finished = {p.stem for p in results.glob("*.parquet")}
     assert finished, "no shot finished before the deadline"
     stamps = {shot: mtimes(output, shot) for shot in finished}
