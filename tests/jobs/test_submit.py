@@ -81,16 +81,18 @@ def wait_until_running(address: str, submission_id: str) -> None:
 def head() -> Iterator[str]:
     """A Ray head with its dashboard on free ports of 127.0.0.1, for this module; yields the job API's URL.
 
-    Its temp dir and HOME are a fresh folder under the system temp (short: Ray's socket paths must stay short), so
-    nothing lands in the user's ~/.ray. Token auth is off: the test process may already hold another cluster's token
-    (ray.init turns token auth on for its own process), and this head must accept whatever it sends.
+    Its temp dir, TMPDIR and HOME are a fresh folder under the system temp (short: Ray's socket paths must stay
+    short), so nothing lands in the user's ~/.ray, nor in /tmp (the dashboard's multiprocessing forkserver left a
+    pymp-* folder there on every run: the head is stopped by a signal). Token auth is off: the test process may
+    already hold another cluster's token (ray.init turns token auth on for its own process), and this head must
+    accept whatever it sends.
     """
     root = Path(tempfile.mkdtemp(prefix="inkpaint-head-"))
     (root / "home").mkdir()
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_API_SERVER", "RAY_AUTH"))}
     # PATH: a job's `python` must be this virtualenv's, as a cluster's is the one inkpaint is installed in.
-    env.update(HOME=str(root / "home"), RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
+    env.update(HOME=str(root / "home"), TMPDIR=str(root), RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0",
                PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")  # fmt: skip
     dashboard_port = free_port()
     command = [
